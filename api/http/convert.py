@@ -1,0 +1,219 @@
+"""Conversions between wire schemas and domain values."""
+
+from __future__ import annotations
+
+import math
+
+from api.http import schemas
+from api.service.learning import PolicyLearner
+from bandit.errors import InvalidInputError
+from bandit.reward import RewardRule, SourceRule
+from bandit.settings import ExplorationSettings
+from features import FeatureSettings
+from storage.codec import config_to_json
+from storage.records import (
+    DecisionRecord,
+    FeedbackInput,
+    FeedbackRecord,
+    ModelSpec,
+    PolicyConfig,
+    PolicyRecord,
+)
+
+__all__ = [
+    "decision_out",
+    "feedback_in",
+    "feedback_out",
+    "model_out",
+    "model_spec",
+    "policy_config",
+    "policy_out",
+    "route_out",
+]
+
+
+def _ranking(decision: DecisionRecord) -> list[schemas.RankedModel]:
+    ranked = sorted(zip(decision.arms, decision.pmf, strict=True), key=lambda pair: -pair[1])
+    return [schemas.RankedModel(model=arm.id, probability=p) for arm, p in ranked]
+
+
+def route_out(decision: DecisionRecord) -> schemas.RouteOut:
+    return schemas.RouteOut(
+        decision_id=decision.id,
+        model=decision.chosen_model,
+        probability=decision.propensity,
+        policy=decision.policy,
+        policy_version=decision.policy_version,
+        ranking=_ranking(decision),
+        experiment=None
+        if decision.experiment is None
+        else {k: decision.experiment[k] for k in ("id", "arm", "share", "stage")},
+    )
+
+
+def _finite(name: str, value: float | None) -> float | None:
+    if value is not None and not math.isfinite(value):
+        raise InvalidInputError(f"{name} must be a finite number, got {value!r}.")
+    return value
+
+
+def feedback_in(body: schemas.FeedbackIn) -> FeedbackInput:
+    if body.score is not None and body.stars is not None:
+        raise InvalidInputError("Send either score or stars, not both.")
+    score = (body.stars - 1) / 4 if body.stars is not None else _finite("score", body.score)
+    if (
+        score is None
+        and body.cost_usd is None
+        and body.latency_ms is None
+        and body.error is None
+        and not body.fallback
+    ):
+        raise InvalidInputError(
+            "Feedback must carry at least one of score, stars, cost_usd, latency_ms, error "
+            "or fallback."
+        )
+    return FeedbackInput(
+        decision_id=body.decision_id,
+        source=body.source,
+        score=score,
+        cost_usd=_finite("cost_usd", body.cost_usd),
+        latency_ms=_finite("latency_ms", body.latency_ms),
+        error=body.error,
+        idempotency_key=body.idempotency_key,
+        fallback=body.fallback,
+    )
+
+
+def feedback_out(record: FeedbackRecord) -> schemas.FeedbackOut:
+    return schemas.FeedbackOut(
+        feedback_id=record.id,
+        decision_id=record.decision_id,
+        source=record.source,
+        score=record.score,
+        cost_usd=record.cost_usd,
+        latency_ms=record.latency_ms,
+        error=record.error,
+        idempotency_key=record.idempotency_key,
+        late=record.late,
+        created_at=record.created_at,
+        fallback=record.fallback,
+        duplicate=not record.created,
+    )
+
+
+def decision_out(decision: DecisionRecord) -> schemas.DecisionOut:
+    reward = decision.reward
+    return schemas.DecisionOut(
+        decision_id=decision.id,
+        policy=decision.policy,
+        policy_version=decision.policy_version,
+        policy_revision=decision.policy_revision,
+        model=decision.chosen_model,
+        probability=decision.propensity,
+        ranking=_ranking(decision),
+        candidates=[arm.id for arm in decision.arms],
+        context={ns.name: dict(ns.features) for ns in decision.context.namespaces},
+        features=dict(decision.caller_features),
+        prompt_hash=decision.prompt_hash,
+        prompt=decision.prompt,
+        experiment=None if decision.experiment is None else dict(decision.experiment),
+        created_at=decision.created_at,
+        join_status=decision.join_status,
+        window_closes_at=decision.window_closes_at,
+        feedback=[feedback_out(f) for f in decision.feedback],
+        reward=None
+        if reward is None
+        else schemas.RewardOut(
+            seq=reward.seq,
+            reward=reward.reward,
+            quality=reward.quality,
+            cost_usd=reward.cost_usd,
+            latency_ms=reward.latency_ms,
+            joined_at=reward.joined_at,
+        ),
+    )
+
+
+def model_spec(model_id: str, body: schemas.ModelIn) -> ModelSpec:
+    for name, value in body.features.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise InvalidInputError(f"Model feature {name!r} must be finite, got {value!r}.")
+    return ModelSpec(
+        id=model_id,
+        input_usd_per_mtok=_finite("input_usd_per_mtok", body.input_usd_per_mtok) or 0.0,
+        output_usd_per_mtok=_finite("output_usd_per_mtok", body.output_usd_per_mtok) or 0.0,
+        provider=body.provider,
+        features=dict(body.features),
+        status=body.status,
+    )
+
+
+def model_out(model: ModelSpec) -> schemas.ModelOut:
+    return schemas.ModelOut(
+        id=model.id,
+        provider=model.provider,
+        input_usd_per_mtok=model.input_usd_per_mtok,
+        output_usd_per_mtok=model.output_usd_per_mtok,
+        features=dict(model.features),
+        status=model.status,
+    )
+
+
+def policy_config(body: schemas.PolicyIn) -> PolicyConfig:
+    """Build a validated config; the domain constructors' ValueErrors become 422s."""
+    try:
+        return PolicyConfig(
+            models=tuple(body.models),
+            reward=RewardRule(
+                sources={
+                    name: SourceRule(weight=rule.weight, aggregation=rule.aggregation)
+                    for name, rule in body.reward.sources.items()
+                },
+                cost_weight=body.reward.cost_weight,
+                latency_weight=body.reward.latency_weight,
+                default_reward=body.reward.default_reward,
+                wait_seconds=body.reward.wait_seconds,
+            ),
+            exploration=ExplorationSettings(
+                algorithm=body.exploration.algorithm,
+                epsilon=body.exploration.epsilon,
+                gamma_scale=body.exploration.gamma_scale,
+                gamma_exponent=body.exploration.gamma_exponent,
+                min_probability=body.exploration.min_probability,
+                learning_rate=body.exploration.learning_rate,
+                learning_rate_decay=body.exploration.learning_rate_decay,
+                bits=body.exploration.bits,
+                seed=body.exploration.seed,
+            ),
+            features=FeatureSettings(
+                text=body.features.text,
+                words=body.features.words,
+                embedding=body.features.embedding,
+            ),
+            store_prompts=body.store_prompts,
+        )
+    except InvalidInputError:
+        raise
+    except ValueError as error:
+        raise InvalidInputError(str(error)) from error
+
+
+def policy_out(record: PolicyRecord, live: PolicyLearner) -> schemas.PolicyOut:
+    stored = config_to_json(record.config)
+    return schemas.PolicyOut(
+        name=record.name,
+        revision=record.revision,
+        version=live.version,
+        models=list(record.config.models),
+        reward=stored["reward"],
+        exploration=stored["exploration"],
+        features=stored["features"],
+        store_prompts=record.config.store_prompts,
+        created_at=record.created_at,
+        updated_at=record.updated_at,
+        learner=schemas.LearnerOut(
+            learned_interactions=live.learner.learned,
+            high_water_mark=live.high_water_mark,
+            snapshot_learned_interactions=live.snapshot_learned,
+        ),
+    )

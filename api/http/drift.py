@@ -1,0 +1,50 @@
+"""What data scientists and operators call: how a live policy drifts, bucket by bucket."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from litestar import Controller, get
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery
+
+from api.http.export import parse_time
+from api.service.drift import DriftQuery, DriftService
+
+__all__ = ["DriftController"]
+
+
+class DriftController(Controller):
+    path = "/v1/policies"
+    tags = ["inspection"]  # noqa: RUF012 - Litestar reads it as a class attribute
+
+    @get("/{name:str}/drift")
+    async def drift(
+        self,
+        name: FromPath[str],
+        drift: NamedDependency[DriftService],
+        since: FromQuery[str | None] = None,
+        until: FromQuery[str | None] = None,
+        bucket_seconds: FromQuery[float] = 3600.0,
+        success_threshold: FromQuery[float] = 0.7,
+        psi_threshold: FromQuery[float] = 0.2,
+        group_by: FromQuery[str | None] = "task",
+    ) -> dict[str, Any]:
+        """Per time bucket: decisions, model shares, reward, quality, cost, latency, feedback
+        rate and delay, policy versions and feature shift (PSI) against the first bucket; KPIs
+        per policy and per value of the caller feature ``group_by``; flags for significant
+        reward drops and feature shifts; the change of the pmf between stored snapshots.
+
+        ``since``/``until`` are epoch seconds or ISO 8601; ``group_by=`` (empty) turns grouping
+        off. At most ``max_decisions`` decisions are read, the oldest first (``truncated``).
+        """
+        query = DriftQuery(
+            since=None if since is None else parse_time("since", since),
+            until=None if until is None else parse_time("until", until),
+            bucket_seconds=bucket_seconds,
+            success_threshold=success_threshold,
+            psi_threshold=psi_threshold,
+            group_by=group_by or None,
+        )
+        return asdict(await drift.drift(name, query))

@@ -1,0 +1,82 @@
+"""The one table from domain errors to HTTP statuses, and JSON error bodies with ``detail``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.status_codes import (
+    HTTP_404_NOT_FOUND,
+    HTTP_409_CONFLICT,
+    HTTP_422_UNPROCESSABLE_ENTITY,
+    HTTP_500_INTERNAL_SERVER_ERROR,
+)
+from litestar.types import ExceptionHandlersMap
+
+from bandit.errors import ConflictError, InvalidInputError, NotFoundError, RouterError
+
+__all__ = ["exception_handlers"]
+
+_log = logging.getLogger(__name__)
+
+_STATUS: tuple[tuple[type[RouterError], int], ...] = (
+    (NotFoundError, HTTP_404_NOT_FOUND),
+    (InvalidInputError, HTTP_422_UNPROCESSABLE_ENTITY),
+    (ConflictError, HTTP_409_CONFLICT),
+)
+
+
+def _body(status: int, detail: str, extra: Any = None) -> Response[dict[str, Any]]:
+    content: dict[str, Any] = {"status_code": status, "detail": detail}
+    if extra:
+        content["extra"] = extra
+    return Response(content, status_code=status)
+
+
+def _router_error(_: Request[Any, Any, Any], error: Exception) -> Response[dict[str, Any]]:
+    status = next(
+        (code for kind, code in _STATUS if isinstance(error, kind)), HTTP_422_UNPROCESSABLE_ENTITY
+    )
+    return _body(status, str(error))
+
+
+def _validation_error(
+    request: Request[Any, Any, Any], error: Exception
+) -> Response[dict[str, Any]]:
+    # Litestar says "Validation failed for POST /v1/feedback"; name the field and the problem.
+    assert isinstance(error, ValidationException)
+    problems = [
+        f"{item.get('key') or 'body'}: {item.get('message')}"
+        for item in (error.extra if isinstance(error.extra, list) else [])
+        if isinstance(item, dict)
+    ]
+    detail = "The request is invalid"
+    detail += f" ({'; '.join(problems)})." if problems else f": {error.detail}."
+    return _body(HTTP_422_UNPROCESSABLE_ENTITY, detail, error.extra)
+
+
+def _http_error(_: Request[Any, Any, Any], error: Exception) -> Response[dict[str, Any]]:
+    assert isinstance(error, HTTPException)
+    response = _body(error.status_code, _sentence(error.detail), error.extra)
+    response.headers.update(error.headers or {})
+    return response
+
+
+def _unexpected(request: Request[Any, Any, Any], error: Exception) -> Response[dict[str, Any]]:
+    _log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=error)
+    return _body(HTTP_500_INTERNAL_SERVER_ERROR, "The router failed unexpectedly; see its log.")
+
+
+def _sentence(text: str) -> str:
+    text = text.strip() or "Request failed"
+    return text if text.endswith(".") else text + "."
+
+
+exception_handlers: ExceptionHandlersMap = {
+    RouterError: _router_error,
+    ValidationException: _validation_error,
+    HTTPException: _http_error,
+    Exception: _unexpected,
+}

@@ -1,0 +1,94 @@
+"""What data scientists call: a policy's decision log as VW DSJSON or JSON Lines, streamed."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from typing import cast
+
+from litestar import Controller, get
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery
+from litestar.response import Stream
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from api.service.catalog import Catalog
+from bandit.errors import InvalidInputError
+from storage.export import EXPORT_FORMATS, ExportRange, Unlabeled, export_lines
+
+__all__ = ["ExportController", "parse_time"]
+
+NDJSON = "application/x-ndjson"
+
+
+class ExportController(Controller):
+    path = "/v1/policies"
+    tags = ["export"]  # noqa: RUF012 - Litestar reads it as a class attribute
+
+    @get("/{name:str}/export", media_type=NDJSON)
+    async def export(
+        self,
+        name: FromPath[str],
+        engine: NamedDependency[AsyncEngine],
+        catalog: NamedDependency[Catalog],
+        format: FromQuery[str] = "dsjson",
+        since: FromQuery[str | None] = None,
+        until: FromQuery[str | None] = None,
+        unlabeled: FromQuery[str | None] = None,
+    ) -> Stream:
+        """Decisions created at ``since <= created_at < until`` (epoch seconds or ISO 8601).
+
+        One line per decision in creation order. ``format=dsjson`` (default) is Vowpal Wabbit's
+        ``--dsjson`` input for ``--cb_explore_adf``; decisions without a joined reward are left
+        out unless ``unlabeled=include`` (then they carry no ``_label_*`` keys). ``format=jsonl``
+        is the full log with feedback and reward (null when none was joined); ``unlabeled=skip``
+        leaves those decisions out.
+        """
+        catalog.policy(name)  # 404 before the stream starts
+        if format not in EXPORT_FORMATS:
+            raise InvalidInputError(
+                f"Export format {format!r} is not one of {', '.join(EXPORT_FORMATS)}."
+            )
+        if unlabeled not in (None, "skip", "include"):
+            raise InvalidInputError(
+                f"The unlabeled option must be skip or include, got {unlabeled!r}."
+            )
+        window = ExportRange(
+            since=None if since is None else parse_time("since", since),
+            until=None if until is None else parse_time("until", until),
+        )
+        lines = export_lines(
+            engine,
+            policy=name,
+            fmt=format,
+            window=window,
+            unlabeled=cast(Unlabeled | None, unlabeled),
+        )
+        return Stream(lines, media_type=NDJSON)
+
+
+def parse_time(name: str, text: str) -> float:
+    """Epoch seconds from ``text``: a number of seconds or an ISO 8601 time (naive means UTC).
+
+    >>> parse_time("since", "1700000000.5")
+    1700000000.5
+    >>> parse_time("since", "2024-01-01T00:00:00Z")
+    1704067200.0
+    """
+    try:
+        value = float(text)
+    except ValueError:
+        try:
+            moment = datetime.fromisoformat(text.strip())
+        except ValueError:
+            raise InvalidInputError(
+                f"The {name} time must be epoch seconds or ISO 8601, got {text!r}."
+            ) from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return moment.timestamp()
+    if not math.isfinite(value):
+        raise InvalidInputError(
+            f"The {name} time must be a finite number of seconds, got {text!r}."
+        )
+    return value

@@ -1,0 +1,55 @@
+"""What applications call: route, feedback, and reading a decision back."""
+
+from __future__ import annotations
+
+from litestar import Controller, Response, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
+
+from api.http import schemas
+from api.http.convert import decision_out, feedback_in, feedback_out, route_out
+from api.service.router import RouteRequest, RouterService
+
+__all__ = ["RoutingController"]
+
+#: Route bodies above this size get a 413 (prompts beyond it are not routing material).
+MAX_ROUTE_BODY = 256 * 1024
+
+
+class RoutingController(Controller):
+    path = "/v1"
+    tags = ["routing"]  # noqa: RUF012 - Litestar reads it as a class attribute
+
+    @post("/route", status_code=HTTP_200_OK, request_max_body_size=MAX_ROUTE_BODY)
+    async def route(
+        self, data: JSONBody[schemas.RouteIn], router: NamedDependency[RouterService]
+    ) -> schemas.RouteOut:
+        """Choose the model that should answer a request; the decision is logged first."""
+        decision = await router.route(
+            RouteRequest(
+                policy=data.policy,
+                prompt=data.prompt,
+                features=data.features,
+                candidates=None if data.candidates is None else tuple(data.candidates),
+                decision_id=data.decision_id,
+                unit_id=data.unit_id,
+            )
+        )
+        return route_out(decision)
+
+    @post("/feedback", request_max_body_size=64 * 1024)
+    async def feedback(
+        self, data: JSONBody[schemas.FeedbackIn], router: NamedDependency[RouterService]
+    ) -> Response[schemas.FeedbackOut]:
+        """Record a score, cost, latency or error for a decision (idempotent by key)."""
+        stored = await router.feedback(feedback_in(data))
+        status = HTTP_201_CREATED if stored.created else HTTP_200_OK
+        return Response(feedback_out(stored), status_code=status)
+
+    @get("/decisions/{decision_id:str}")
+    async def decision(
+        self, decision_id: FromPath[str], router: NamedDependency[RouterService]
+    ) -> schemas.DecisionOut:
+        """A decision with its full pmf, its feedback and its joined reward."""
+        return decision_out(await router.decision(decision_id))

@@ -1,0 +1,1 @@
+"""``bandit-router replay``: the offline evaluator on real datasets."""

@@ -1,0 +1,194 @@
+"""Run a replay: featurise once, split, then learn and evaluate per cost weight."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from api.replay.dataset import DatasetRow
+from bandit.factory import make_policy
+from bandit.replay import (
+    Baselines,
+    Point,
+    ReplayEvent,
+    ReplayResult,
+    baselines,
+    in_holdout,
+    replay,
+)
+from bandit.reward import RewardRule
+from bandit.settings import ExplorationSettings
+from bandit.supervised import FeatureHasher, RidgeRouter
+from bandit.types import Arm
+from features import (
+    ARM_NAMESPACES,
+    CONTEXT_NAMESPACES,
+    Embedder,
+    FeatureSettings,
+    arm_for_model,
+    extract_context,
+)
+from features.embedding import embedding_namespace
+
+__all__ = ["CostWeightRun", "ReplayOptions", "ReplayReport", "run_replay"]
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayOptions:
+    cost_weights: tuple[float, ...] = (0.0, 2.5, 5.0, 7.5, 10.0, 15.0, 20.0, 30.0, 40.0, 80.0)
+    passes: int = 3
+    holdout: float = 0.3
+    seed: int = 0
+    exploration: ExplorationSettings = field(default_factory=ExplorationSettings)
+    features: FeatureSettings = field(
+        default_factory=lambda: FeatureSettings(text=True, words=False, embedding=True)
+    )
+    #: Pass each row's ``source`` as the caller feature ``task``, as an application would.
+    task_feature: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.cost_weights:
+            raise ValueError("Give at least one cost weight.")
+        if any(w < 0 for w in self.cost_weights):
+            raise ValueError(f"Cost weights must be non-negative, got {self.cost_weights}.")
+        if self.passes < 1:
+            raise ValueError(f"passes must be at least 1, got {self.passes}.")
+        if not 0.0 < self.holdout < 1.0:
+            raise ValueError(f"holdout must be between 0 and 1, got {self.holdout}.")
+
+
+@dataclass(frozen=True, slots=True)
+class CostWeightRun:
+    cost_weight: float
+    result: ReplayResult
+    #: The full-information ridge router on the same holdout prompts.
+    supervised: Point
+    learn_seconds: float
+
+    @property
+    def events_per_second(self) -> float:
+        return self.result.online.events / self.learn_seconds
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayReport:
+    events: int
+    train_events: int
+    holdout_events: int
+    models: tuple[str, ...]
+    options: ReplayOptions
+    baselines: Baselines
+    runs: tuple[CostWeightRun, ...]
+    featurise_seconds: float
+
+
+def featurise(
+    rows: Sequence[DatasetRow], options: ReplayOptions, embedder: Embedder | None
+) -> list[ReplayEvent]:
+    """The same feature code as the server; embeddings are computed in one batch."""
+    text_only = FeatureSettings(
+        text=options.features.text, words=options.features.words, embedding=False
+    )
+    vectors = (
+        embedder.embed([row.prompt for row in rows])
+        if options.features.embedding and embedder is not None
+        else None
+    )
+    if options.features.embedding and vectors is None:
+        raise ValueError("Embedding features are switched on but no embedder was given.")
+    events = []
+    for index, row in enumerate(rows):
+        caller = {"task": row.source} if options.task_feature and row.source else None
+        context = extract_context(row.prompt, caller, text_only)
+        if vectors is not None:
+            namespace = embedding_namespace(vectors[index])
+            if namespace is not None:
+                context = type(context)((*context.namespaces, namespace))
+        events.append(ReplayEvent(row.id, context, row.outcomes))
+    return events
+
+
+def replay_arms(models: Sequence[str]) -> tuple[Arm, ...]:
+    """The server's arm features, less the price tier: replay datasets carry no prices, and a
+    tier shared by every arm would only add interactions that cannot rank them."""
+    arms = []
+    for model in models:
+        arm = arm_for_model(model, input_usd_per_mtok=0.0, output_usd_per_mtok=0.0, declared={})
+        arms.append(Arm(arm.id, tuple(ns for ns in arm.namespaces if ns.name == "Model")))
+    return tuple(arms)
+
+
+def run_replay(
+    rows: Sequence[DatasetRow],
+    options: ReplayOptions,
+    *,
+    embedder: Embedder | None,
+    progress: Callable[[int], None] | None = None,
+) -> ReplayReport:
+    started = time.perf_counter()
+    events = featurise(rows, options, embedder)
+    featurise_seconds = time.perf_counter() - started
+    models = tuple(sorted(rows[0].outcomes))
+    arms = replay_arms(models)
+    train = [e for e in events if not in_holdout(e.id, options.seed, options.holdout)]
+    holdout = [e for e in events if in_holdout(e.id, options.seed, options.holdout)]
+    if not train or not holdout:
+        raise ValueError(
+            f"The split left {len(train)} training and {len(holdout)} holdout prompts; "
+            "both need at least one."
+        )
+    reference = _fit_reference(train, models)
+    hasher, router = reference
+    holdout_matrix = hasher.transform([e.context for e in holdout])
+
+    runs = []
+    for cost_weight in options.cost_weights:
+        rule = RewardRule(cost_weight=cost_weight)
+        policy = make_policy(
+            options.exploration,
+            context_namespaces=CONTEXT_NAMESPACES,
+            arm_namespaces=ARM_NAMESPACES,
+        )
+        began = time.perf_counter()
+        result = replay(
+            train,
+            holdout,
+            arms,
+            rule,
+            policy,
+            passes=options.passes,
+            seed=options.seed,
+            progress=progress,
+        )
+        learn_seconds = time.perf_counter() - began
+        chosen = router.choose(holdout_matrix, models, cost_weight)
+        supervised = Point(
+            sum(e.outcomes[m].quality for e, m in zip(holdout, chosen, strict=True)) / len(holdout),
+            sum(e.outcomes[m].cost_usd for e, m in zip(holdout, chosen, strict=True))
+            / len(holdout),
+        )
+        runs.append(CostWeightRun(cost_weight, result, supervised, learn_seconds))
+    return ReplayReport(
+        events=len(events),
+        train_events=len(train),
+        holdout_events=len(holdout),
+        models=models,
+        options=options,
+        baselines=baselines(holdout, models),
+        runs=tuple(runs),
+        featurise_seconds=featurise_seconds,
+    )
+
+
+def _fit_reference(
+    train: Sequence[ReplayEvent], models: Sequence[str]
+) -> tuple[FeatureHasher, RidgeRouter]:
+    hasher = FeatureHasher()
+    matrix = hasher.transform([e.context for e in train])
+    router = RidgeRouter().fit(
+        matrix,
+        quality={m: [e.outcomes[m].quality for e in train] for m in models},
+        cost={m: [e.outcomes[m].cost_usd for e in train] for m in models},
+    )
+    return hasher, router

@@ -1,0 +1,71 @@
+"""Operators' calls: register models, define policies, bootstrap an empty installation."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from api.service.catalog import Catalog
+from api.service.clock import Clock
+from api.service.learning import LearningHost
+from bandit.errors import InvalidInputError
+from storage.catalog import put_model, put_policy
+from storage.records import ModelSpec, PolicyConfig, PolicyRecord
+from storage.writer import GroupCommitter
+
+__all__ = ["EXAMPLE_MODELS", "AdminService"]
+
+#: The example catalog a fresh installation starts with, so the README walk-through needs no
+#: set-up. Prices are USD per million input / output tokens as published by the providers.
+EXAMPLE_MODELS: tuple[ModelSpec, ...] = (
+    ModelSpec("gpt-4o", 2.5, 10.0, provider="openai", features={"tier": "frontier"}),
+    ModelSpec("gpt-4o-mini", 0.15, 0.6, provider="openai", features={"tier": "small"}),
+    ModelSpec("claude-3-5-sonnet", 3.0, 15.0, provider="anthropic", features={"tier": "frontier"}),
+    ModelSpec("llama-3.1-8b-instruct", 0.05, 0.08, provider="meta", features={"tier": "small"}),
+)
+
+
+class AdminService:
+    def __init__(
+        self, committer: GroupCommitter, catalog: Catalog, learning: LearningHost, clock: Clock
+    ) -> None:
+        self._committer = committer
+        self._catalog = catalog
+        self._learning = learning
+        self._clock = clock
+
+    async def put_model(self, model: ModelSpec) -> bool:
+        """Create or replace ``model``; True when it was created."""
+        now = self._clock()
+
+        async def store(connection: AsyncConnection) -> bool:
+            return await put_model(connection, model=model, now=now)
+
+        created = await self._committer.run(store)
+        self._catalog.models[model.id] = model
+        return created
+
+    async def put_policy(self, name: str, config: PolicyConfig) -> PolicyRecord:
+        """Create or replace policy ``name`` and rebuild its learner from the log."""
+        if not config.models:
+            raise InvalidInputError(f"Policy {name!r} needs at least one model.")
+        if len(set(config.models)) != len(config.models):
+            raise InvalidInputError(f"Policy {name!r} lists a model twice: {list(config.models)}.")
+        now = self._clock()
+
+        async def store(connection: AsyncConnection) -> PolicyRecord:
+            return await put_policy(connection, name=name, config=config, now=now)
+
+        record = await self._committer.run(store)
+        # A new revision may change how the policy learns: rebuild from the log, then swap.
+        await self._learning.load(record)
+        self._catalog.policies[name] = record
+        return record
+
+    async def bootstrap(self) -> None:
+        """Give an empty installation the example catalog and a ``default`` policy."""
+        if self._catalog.policies:
+            return
+        for model in EXAMPLE_MODELS:
+            if model.id not in self._catalog.models:
+                await self.put_model(model)
+        await self.put_policy("default", PolicyConfig(models=tuple(m.id for m in EXAMPLE_MODELS)))

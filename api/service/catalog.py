@@ -1,0 +1,47 @@
+"""The in-memory view of models and policies that every request consults.
+
+One process owns writes to its database (the group committer), so the catalog is refreshed
+by the same code paths that change it, and loaded whole at start-up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bandit.errors import NotFoundError
+from bandit.reward import RewardRule
+from storage.catalog import list_models, list_policies
+from storage.experiments import ExperimentRecord
+from storage.records import ModelSpec, PolicyRecord
+
+__all__ = ["Catalog"]
+
+
+@dataclass(slots=True)
+class Catalog:
+    models: dict[str, ModelSpec] = field(default_factory=dict)
+    policies: dict[str, PolicyRecord] = field(default_factory=dict)
+    #: The running or paused experiment of each policy that has one.
+    experiments: dict[str, ExperimentRecord] = field(default_factory=dict)
+
+    async def load(self, engine: AsyncEngine) -> None:
+        async with engine.connect() as connection:
+            self.models = {m.id: m for m in await list_models(connection)}
+            self.policies = {p.name: p for p in await list_policies(connection)}
+
+    def policy(self, name: str) -> PolicyRecord:
+        try:
+            return self.policies[name]
+        except KeyError:
+            raise NotFoundError(f"Policy {name!r} does not exist.") from None
+
+    def model(self, model_id: str) -> ModelSpec:
+        try:
+            return self.models[model_id]
+        except KeyError:
+            raise NotFoundError(f"Model {model_id!r} does not exist.") from None
+
+    def reward_rule(self, policy: str) -> RewardRule:
+        return self.policy(policy).config.reward

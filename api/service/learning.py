@@ -1,0 +1,233 @@
+"""The learning loop inside the server: join closed windows, learn in join order, snapshot.
+
+Each policy's learner is a cache of its logged interactions: it starts from the newest
+snapshot of the policy's current revision and catches up from that snapshot's high-water mark.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from api.service.catalog import Catalog
+from api.service.clock import Clock
+from bandit.factory import make_policy
+from bandit.learner import Learner
+from features import ARM_NAMESPACES, CONTEXT_NAMESPACES
+from storage.feedback import due_windows, join_decision
+from storage.learning_log import (
+    Snapshot,
+    interactions_after,
+    latest_snapshot,
+    save_snapshot,
+)
+from storage.records import PolicyRecord
+from storage.writer import GroupCommitter
+
+__all__ = ["LearningHost", "PolicyLearner", "build_learner"]
+
+_log = logging.getLogger(__name__)
+
+#: Rows read per query while catching up.
+_CHUNK = 1000
+#: Closed reward windows joined per transaction.
+_JOIN_BATCH = 500
+#: How often ``after_step`` runs when no new reward was learned.
+_IDLE_CHECK_SECONDS = 10.0
+
+
+@dataclass(slots=True)
+class PolicyLearner:
+    """One policy's live learner and how far into the reward log it has learned."""
+
+    name: str
+    revision: int
+    learner: Learner
+    high_water_mark: int = 0
+    snapshot_learned: int = 0
+    snapshot_at: float = 0.0
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @property
+    def version(self) -> int:
+        """Changes with every learned interaction and every configuration revision."""
+        return self.revision + self.learner.learned
+
+
+def build_learner(record: PolicyRecord, snapshot: Snapshot | None) -> PolicyLearner:
+    policy = make_policy(
+        record.config.exploration,
+        context_namespaces=CONTEXT_NAMESPACES,
+        arm_namespaces=ARM_NAMESPACES,
+        snapshot=None if snapshot is None else snapshot.data,
+    )
+    if snapshot is None:
+        return PolicyLearner(record.name, record.revision, Learner(policy))
+    return PolicyLearner(
+        record.name,
+        record.revision,
+        Learner(policy, learned=snapshot.learned_count),
+        high_water_mark=snapshot.high_water_mark,
+        snapshot_learned=snapshot.learned_count,
+        snapshot_at=snapshot.created_at,
+    )
+
+
+async def catch_up(engine: AsyncEngine, live: PolicyLearner) -> int:
+    """Learn every joined interaction after the high-water mark, in join order."""
+    learned = 0
+    async with live.lock:
+        while True:
+            async with engine.connect() as connection:
+                batch = await interactions_after(
+                    connection, policy=live.name, after_seq=live.high_water_mark, limit=_CHUNK
+                )
+            for logged in batch:
+                live.learner.learn(logged.interaction)
+                live.high_water_mark = logged.seq
+            learned += len(batch)
+            if len(batch) < _CHUNK:
+                return learned
+
+
+class LearningHost:
+    """Owns every policy's learner; runs the join/learn/snapshot loop as one asyncio task."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        committer: GroupCommitter,
+        catalog: Catalog,
+        clock: Clock,
+        *,
+        interval_seconds: float,
+        snapshot_every: int,
+        snapshot_seconds: float,
+    ) -> None:
+        self._engine = engine
+        self._committer = committer
+        self._catalog = catalog
+        self._clock = clock
+        self._interval = interval_seconds
+        self._snapshot_every = snapshot_every
+        self._snapshot_seconds = snapshot_seconds
+        self._learners: dict[str, PolicyLearner] = {}
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        #: Runs after a round that learned something (experiment checks); see ``step``.
+        self.after_step: Callable[[], Awaitable[None]] | None = None
+        self._last_after_step = float("-inf")
+
+    def learner(self, policy: str) -> PolicyLearner:
+        return self._learners[policy]
+
+    async def load(self, record: PolicyRecord) -> PolicyLearner:
+        """(Re)build ``record``'s learner: newest snapshot of its revision, then the log."""
+        async with self._engine.connect() as connection:
+            snapshot = await latest_snapshot(
+                connection, policy=record.name, revision=record.revision
+            )
+        live = build_learner(record, snapshot)
+        live.snapshot_at = live.snapshot_at or self._clock()
+        caught_up = await catch_up(self._engine, live)
+        _log.info(
+            "policy %s revision %d: loaded %s, caught up %d interactions",
+            record.name,
+            record.revision,
+            "no snapshot" if snapshot is None else f"snapshot at {snapshot.learned_count}",
+            caught_up,
+        )
+        self._learners[record.name] = live
+        return live
+
+    def notify(self) -> None:
+        """New rewards may have been joined: learn them soon."""
+        self._wake.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="learning-loop")
+
+    async def close(self) -> None:
+        """Stop the loop, learn what is joined, and snapshot every policy."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self.step(force_snapshot=True)
+
+    async def step(self, *, force_snapshot: bool = False) -> None:
+        """One round: join closed windows, learn, snapshot what is due.
+
+        ``after_step`` runs when this round learned something, or every
+        ``_IDLE_CHECK_SECONDS`` otherwise: its checks read every joined decision of an
+        experiment, which is wasted work when nothing new has arrived.
+        """
+        await self._join_due_windows()
+        learned = 0
+        for live in list(self._learners.values()):
+            learned += await catch_up(self._engine, live)
+            await self._maybe_snapshot(live, force=force_snapshot)
+        now = self._clock()
+        idle_check_due = now - self._last_after_step >= _IDLE_CHECK_SECONDS
+        if self.after_step is not None and (learned or idle_check_due):
+            self._last_after_step = now
+            await self.after_step()
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self._interval)
+            self._wake.clear()
+            try:
+                await self.step()
+            except Exception:  # the loop must outlive one bad round; the log keeps the work
+                _log.exception("learning round failed; retrying next round")
+
+    async def _join_due_windows(self) -> None:
+        catalog = self._catalog
+        now = self._clock()
+
+        async def join_due(connection: AsyncConnection) -> int:
+            due = await due_windows(connection, now=now, limit=_JOIN_BATCH)
+            for decision_id, policy in due:
+                await join_decision(
+                    connection,
+                    decision_id=decision_id,
+                    policy=policy,
+                    rule=catalog.reward_rule(policy),
+                    now=now,
+                )
+            return len(due)
+
+        while await self._committer.run(join_due) == _JOIN_BATCH:
+            pass
+
+    async def _maybe_snapshot(self, live: PolicyLearner, *, force: bool) -> None:
+        fresh = live.learner.learned - live.snapshot_learned
+        now = self._clock()
+        due = fresh >= self._snapshot_every or (
+            fresh > 0 and now - live.snapshot_at >= self._snapshot_seconds
+        )
+        if fresh == 0 or not (due or force):
+            return
+        snapshot = Snapshot(
+            policy=live.name,
+            revision=live.revision,
+            learned_count=live.learner.learned,
+            high_water_mark=live.high_water_mark,
+            data=live.learner.snapshot(),
+            created_at=now,
+        )
+
+        async def save(connection: AsyncConnection) -> None:
+            await save_snapshot(connection, snapshot=snapshot)
+
+        await self._committer.run(save)
+        live.snapshot_learned = snapshot.learned_count
+        live.snapshot_at = now

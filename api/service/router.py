@@ -1,0 +1,236 @@
+"""Routing and feedback: the two calls every application makes."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from api.service.catalog import Catalog
+from api.service.clock import Clock, new_id
+from api.service.learning import LearningHost
+from bandit.errors import ConflictError, InvalidInputError, LimitExceededError
+from bandit.types import Arm
+from experiments import assign_candidate, routing_pmf
+from features import Embedder, FeatureError, arm_for_model, extract_context
+from storage.decisions import find_decision, get_decision, insert_decision
+from storage.feedback import OPEN, record_feedback
+from storage.records import (
+    DecisionRecord,
+    FeatureValue,
+    FeedbackInput,
+    FeedbackRecord,
+    ModelSpec,
+    PolicyRecord,
+)
+from storage.writer import GroupCommitter
+
+__all__ = ["Assigner", "RouteRequest", "RouterService"]
+
+#: ``(experiment id, unit id, share) -> goes to the candidate``; injectable to test SRM.
+Assigner = Callable[[str, str, float], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class RouteRequest:
+    policy: str = "default"
+    prompt: str | None = None
+    features: Mapping[str, FeatureValue] | None = None
+    candidates: tuple[str, ...] | None = None
+    decision_id: str | None = None
+    #: What experiment assignment is stable for (a user, a session); the decision id if None.
+    unit_id: str | None = None
+
+    def fingerprint(self) -> str:
+        """A hash of what was asked, to tell a retry from a different request with the same id."""
+        canonical = json.dumps(
+            {
+                "policy": self.policy,
+                "prompt": self.prompt,
+                "features": dict(self.features or {}),
+                "candidates": None if self.candidates is None else list(self.candidates),
+                "unit_id": self.unit_id,
+            },
+            sort_keys=True,
+            separators=(",", ":"),
+        )
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class RouterService:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        committer: GroupCommitter,
+        catalog: Catalog,
+        learning: LearningHost,
+        clock: Clock,
+        *,
+        prompt_key: bytes,
+        max_candidates: int,
+        embedder: Embedder,
+        assign: Assigner = assign_candidate,
+    ) -> None:
+        self._engine = engine
+        self._committer = committer
+        self._catalog = catalog
+        self._learning = learning
+        self._clock = clock
+        self._prompt_key = prompt_key
+        self._max_candidates = max_candidates
+        self._embedder = embedder
+        self._assign = assign
+        self._arm_cache: dict[str, tuple[ModelSpec, Arm]] = {}
+
+    async def route(self, request: RouteRequest) -> DecisionRecord:
+        """Choose a model and log the decision durably before returning it.
+
+        A retry with the same client ``decision_id`` returns the stored decision.
+        """
+        policy = self._catalog.policy(request.policy)
+        fingerprint = request.fingerprint()
+        if request.decision_id is not None:
+            async with self._engine.connect() as connection:
+                stored = await find_decision(connection, decision_id=request.decision_id)
+            if stored is not None:
+                return _same_request(stored, fingerprint)
+        arms = self._arms(policy, request.candidates)
+        try:
+            context = extract_context(
+                request.prompt, request.features, policy.config.features, self._embedder
+            )
+        except FeatureError as error:
+            raise InvalidInputError(str(error)) from error
+        live = self._learning.learner(policy.name)
+        decision_id = request.decision_id or new_id()
+        decision = live.learner.decide(decision_id, context, arms)
+        pmf, chosen = decision.pmf, decision.chosen
+        experiment = self._catalog.experiments.get(policy.name)
+        assignment: dict[str, Any] | None = None
+        # An experiment splits the policy's own traffic; a caller that restricts the
+        # candidates has opted out of it.
+        if experiment is not None and experiment.status == "running" and request.candidates is None:
+            share = experiment.share
+            on_candidate = self._assign(experiment.id, request.unit_id or decision_id, share)
+            candidate_p, incumbent_p = routing_pmf(share, decision.pmf)
+            arms = (*arms, self._arm(self._catalog.model(experiment.spec.candidate)))
+            pmf = (*incumbent_p, candidate_p)
+            chosen = len(arms) - 1 if on_candidate else decision.chosen
+            assignment = {
+                "id": experiment.id,
+                "arm": "candidate" if on_candidate else "control",
+                "share": share,
+                "stage": experiment.stage_index,
+            }
+        now = self._clock()
+        wait = policy.config.reward.wait_seconds
+        record = DecisionRecord(
+            id=decision_id,
+            policy=policy.name,
+            policy_revision=live.revision,
+            policy_version=live.version,
+            learned_count=live.learner.learned,
+            request_hash=fingerprint,
+            context=context,
+            arms=arms,
+            pmf=pmf,
+            chosen_index=chosen,
+            caller_features=dict(request.features or {}),
+            prompt_hash=self._prompt_hash(request.prompt),
+            prompt=request.prompt if policy.config.store_prompts else None,
+            experiment=assignment,
+            created_at=now,
+            join_status=OPEN,
+            window_closes_at=now + wait if wait > 0 else None,
+        )
+
+        async def log(connection: AsyncConnection) -> DecisionRecord | None:
+            if await insert_decision(connection, decision=record):
+                return None
+            return await find_decision(connection, decision_id=decision_id)
+
+        raced = await self._committer.run(log)
+        return record if raced is None else _same_request(raced, fingerprint)
+
+    async def feedback(self, feedback: FeedbackInput) -> FeedbackRecord:
+        """Store feedback durably (idempotent by key) and let the learner know."""
+        feedback_id = new_id()
+        catalog = self._catalog
+        now = self._clock()
+
+        async def store(connection: AsyncConnection) -> FeedbackRecord:
+            return await record_feedback(
+                connection,
+                feedback=feedback,
+                feedback_id=feedback_id,
+                rule_for=catalog.reward_rule,
+                now=now,
+            )
+
+        stored = await self._committer.run(store)
+        self._learning.notify()
+        return stored
+
+    async def decision(self, decision_id: str) -> DecisionRecord:
+        async with self._engine.connect() as connection:
+            return await get_decision(connection, decision_id=decision_id)
+
+    def _arms(self, policy: PolicyRecord, requested: tuple[str, ...] | None) -> tuple[Arm, ...]:
+        eligible = [m for m in policy.config.models if self._catalog.model(m).status != "retired"]
+        if requested is not None:
+            if len(requested) > self._max_candidates:
+                raise LimitExceededError(
+                    f"A route request may name at most {self._max_candidates} candidates, "
+                    f"got {len(requested)}."
+                )
+            if len(set(requested)) != len(requested):
+                raise InvalidInputError(f"Candidates {list(requested)} contain duplicates.")
+            outside = [m for m in requested if m not in eligible]
+            if outside:
+                raise InvalidInputError(
+                    f"Candidates {outside} are not active models of policy {policy.name!r} "
+                    f"(its active models: {eligible})."
+                )
+            eligible = list(requested)
+        if not eligible:
+            raise InvalidInputError(
+                f"The candidate set for policy {policy.name!r} is empty: "
+                "name at least one of its active models."
+            )
+        return tuple(self._arm(self._catalog.model(m)) for m in eligible)
+
+    def _arm(self, model: ModelSpec) -> Arm:
+        """The model's arm, built once per catalog entry: a PUT replaces the entry, and the
+        same Arm object on every request lets the VW adapter reuse its rendered text."""
+        cached = self._arm_cache.get(model.id)
+        if cached is None or cached[0] is not model:
+            cached = (model, _arm(model))
+            self._arm_cache[model.id] = cached
+        return cached[1]
+
+    def _prompt_hash(self, prompt: str | None) -> str | None:
+        if prompt is None:
+            return None
+        return hmac.new(self._prompt_key, prompt.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def _arm(model: ModelSpec) -> Arm:
+    return arm_for_model(
+        model.id,
+        input_usd_per_mtok=model.input_usd_per_mtok,
+        output_usd_per_mtok=model.output_usd_per_mtok,
+        declared=model.features,
+    )
+
+
+def _same_request(stored: DecisionRecord, fingerprint: str) -> DecisionRecord:
+    if stored.request_hash != fingerprint:
+        raise ConflictError(
+            f"Decision id {stored.id!r} was already used for a different route request."
+        )
+    return stored

@@ -1,0 +1,48 @@
+"""Build a policy from its settings, fresh or from a snapshot."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from bandit.context_free_epsilon import ContextFreeEpsilonGreedy
+from bandit.policy import Policy
+from bandit.settings import ExplorationSettings
+from bandit.uniform import UniformPolicy
+
+__all__ = ["make_policy"]
+
+
+def make_policy(
+    settings: ExplorationSettings,
+    *,
+    context_namespaces: Iterable[str],
+    arm_namespaces: Iterable[str],
+    snapshot: bytes | None = None,
+) -> Policy:
+    """A policy for ``settings``; with ``snapshot`` (from ``to_bytes``) its learned state too.
+
+    Every context namespace interacts with every arm namespace, so each model learns its own
+    weights for each request feature.
+    """
+    if settings.algorithm == "uniform":
+        return UniformPolicy()
+    if settings.algorithm == "context_free_epsilon":
+        policy = ContextFreeEpsilonGreedy(
+            epsilon=settings.epsilon, min_probability=settings.min_probability
+        )
+        if snapshot is not None:
+            policy.load_bytes(snapshot)
+        return policy
+    # Imported here so the numpy baselines work without loading the VW extension.
+    from bandit.vw_policy import VowpalPolicy
+
+    arm_list = list(arm_namespaces)
+    context_list = list(context_namespaces)
+    # VW keys interactions on first letters: lower case for context, upper case for arms keeps
+    # a context namespace from ever sharing a letter with an arm namespace.
+    if not all(name[:1].islower() for name in context_list):
+        raise ValueError(f"Context namespaces must start with a lower-case letter: {context_list}.")
+    if not all(name[:1].isupper() for name in arm_list):
+        raise ValueError(f"Arm namespaces must start with an upper-case letter: {arm_list}.")
+    pairs = [(c, a) for c in context_list for a in arm_list]
+    return VowpalPolicy(settings, pairs, model_bytes=snapshot)

@@ -1,0 +1,37 @@
+"""Table handles and the few dialect differences the repositories need."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Table
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlmodel import SQLModel
+
+import storage.tables  # noqa: F401 - registers every table on SQLModel.metadata
+
+decisions: Table = SQLModel.metadata.tables["decisions"]
+experiments: Table = SQLModel.metadata.tables["experiments"]
+experiment_transitions: Table = SQLModel.metadata.tables["experiment_transitions"]
+feedback: Table = SQLModel.metadata.tables["feedback"]
+meta: Table = SQLModel.metadata.tables["meta"]
+models: Table = SQLModel.metadata.tables["models"]
+policies: Table = SQLModel.metadata.tables["policies"]
+rewards: Table = SQLModel.metadata.tables["rewards"]
+snapshots: Table = SQLModel.metadata.tables["policy_snapshots"]
+
+
+async def insert_unless_exists(
+    connection: AsyncConnection, table: Table, values: dict[str, Any]
+) -> bool:
+    """Insert a row unless its key already exists; True when this call inserted it.
+
+    ``ON CONFLICT DO NOTHING`` keeps a concurrent duplicate from failing the whole batch.
+    """
+    if connection.dialect.name == "postgresql":
+        statement: Any = postgresql.insert(table).values(**values).on_conflict_do_nothing()
+    else:
+        statement = sqlite.insert(table).values(**values).on_conflict_do_nothing()
+    result = await connection.execute(statement)
+    return bool(result.rowcount)

@@ -1,0 +1,154 @@
+"""JSON forms of domain values, as stored in JSON columns. Pure and lossless."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from bandit.reward import Aggregation, RewardRule, SourceRule
+from bandit.settings import Algorithm, ExplorationSettings
+from bandit.types import Arm, Context, Namespace
+from experiments import ExperimentSpec, Guardrails, Mode
+from features import FeatureSettings
+from storage.records import PolicyConfig
+
+__all__ = [
+    "arms_from_json",
+    "arms_to_json",
+    "config_from_json",
+    "config_to_json",
+    "context_from_json",
+    "context_to_json",
+    "spec_from_json",
+    "spec_to_json",
+]
+
+
+def _namespaces_to_json(namespaces: tuple[Namespace, ...]) -> list[Any]:
+    return [[ns.name, [[name, value] for name, value in ns.features]] for ns in namespaces]
+
+
+def _namespaces_from_json(data: list[Any]) -> tuple[Namespace, ...]:
+    return tuple(
+        Namespace(str(name), tuple((str(f), float(v)) for f, v in features))
+        for name, features in data
+    )
+
+
+def context_to_json(context: Context) -> list[Any]:
+    return _namespaces_to_json(context.namespaces)
+
+
+def context_from_json(data: list[Any]) -> Context:
+    return Context(_namespaces_from_json(data))
+
+
+def arms_to_json(arms: tuple[Arm, ...]) -> list[Any]:
+    return [{"id": arm.id, "namespaces": _namespaces_to_json(arm.namespaces)} for arm in arms]
+
+
+def arms_from_json(data: list[Any]) -> tuple[Arm, ...]:
+    return tuple(Arm(str(a["id"]), _namespaces_from_json(a["namespaces"])) for a in data)
+
+
+def config_to_json(config: PolicyConfig) -> dict[str, Any]:
+    reward = config.reward
+    exploration = config.exploration
+    return {
+        "models": list(config.models),
+        "reward": {
+            "wait_seconds": reward.wait_seconds,
+            "cost_weight": reward.cost_weight,
+            "latency_weight": reward.latency_weight,
+            "default_reward": reward.default_reward,
+            "sources": {
+                name: {"weight": rule.weight, "aggregation": rule.aggregation}
+                for name, rule in sorted(reward.sources.items())
+            },
+        },
+        "exploration": {
+            "algorithm": exploration.algorithm,
+            "epsilon": exploration.epsilon,
+            "gamma_scale": exploration.gamma_scale,
+            "gamma_exponent": exploration.gamma_exponent,
+            "min_probability": exploration.min_probability,
+            "learning_rate": exploration.learning_rate,
+            "learning_rate_decay": exploration.learning_rate_decay,
+            "bits": exploration.bits,
+            "seed": exploration.seed,
+        },
+        "features": {
+            "text": config.features.text,
+            "words": config.features.words,
+            "embedding": config.features.embedding,
+        },
+        "store_prompts": config.store_prompts,
+    }
+
+
+def config_from_json(data: dict[str, Any]) -> PolicyConfig:
+    reward = data["reward"]
+    exploration = data["exploration"]
+    return PolicyConfig(
+        models=tuple(data["models"]),
+        reward=RewardRule(
+            sources={
+                str(name): SourceRule(
+                    weight=float(rule["weight"]),
+                    aggregation=cast(Aggregation, rule["aggregation"]),
+                )
+                for name, rule in reward["sources"].items()
+            },
+            cost_weight=float(reward["cost_weight"]),
+            latency_weight=float(reward["latency_weight"]),
+            default_reward=reward["default_reward"],
+            wait_seconds=float(reward["wait_seconds"]),
+        ),
+        exploration=ExplorationSettings(
+            algorithm=cast(Algorithm, exploration["algorithm"]),
+            epsilon=float(exploration["epsilon"]),
+            gamma_scale=float(exploration["gamma_scale"]),
+            gamma_exponent=float(exploration["gamma_exponent"]),
+            min_probability=float(exploration["min_probability"]),
+            learning_rate=float(exploration["learning_rate"]),
+            # Configs stored before the setting existed used VW's default.
+            learning_rate_decay=float(exploration.get("learning_rate_decay", 0.5)),
+            bits=int(exploration["bits"]),
+            seed=int(exploration["seed"]),
+        ),
+        features=FeatureSettings(**data["features"]),
+        store_prompts=bool(data["store_prompts"]),
+    )
+
+
+def spec_to_json(spec: ExperimentSpec) -> dict[str, Any]:
+    guardrails = spec.guardrails
+    return {
+        "policy": spec.policy,
+        "candidate": spec.candidate,
+        "stages": list(spec.stages),
+        "min_feedback_per_stage": spec.min_feedback_per_stage,
+        "margin": spec.margin,
+        "alpha": spec.alpha,
+        "mode": spec.mode,
+        "replaces": spec.replaces,
+        "guardrails": {
+            "max_quality_drop": guardrails.max_quality_drop,
+            "max_cost_ratio": guardrails.max_cost_ratio,
+            "max_latency_p95_ratio": guardrails.max_latency_p95_ratio,
+            "max_error_rate_increase": guardrails.max_error_rate_increase,
+        },
+    }
+
+
+def spec_from_json(data: dict[str, Any]) -> ExperimentSpec:
+    return ExperimentSpec(
+        policy=str(data["policy"]),
+        candidate=str(data["candidate"]),
+        stages=tuple(float(s) for s in data["stages"]),
+        min_feedback_per_stage=int(data["min_feedback_per_stage"]),
+        margin=float(data["margin"]),
+        alpha=float(data["alpha"]),
+        mode=cast(Mode, data["mode"]),
+        replaces=data["replaces"],
+        guardrails=Guardrails(**data["guardrails"]),
+    )

@@ -1,0 +1,65 @@
+"""Database URLs and engines: SQLite (WAL, ``synchronous=FULL``) or PostgreSQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+__all__ = ["async_url", "create_engine", "default_sqlite_url", "describe_location"]
+
+
+def default_sqlite_url(data_dir: Path) -> str:
+    return f"sqlite:///{(data_dir / 'bandit-router.db').resolve()}"
+
+
+def async_url(url: str) -> str:
+    """Map the URLs people type to the async drivers the router uses.
+
+    >>> async_url("postgresql://localhost/test")
+    'postgresql+asyncpg://localhost/test'
+    >>> async_url("sqlite:///var/x.db")
+    'sqlite+aiosqlite:///var/x.db'
+    """
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return parsed.set(drivername="sqlite+aiosqlite").render_as_string(hide_password=False)
+    if backend == "postgresql":
+        return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
+    raise ValueError(f"Database URL {url!r} is neither SQLite nor PostgreSQL.")
+
+
+def describe_location(url: str) -> str:
+    """Where the data lives, for humans (no password)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return f"SQLite file {Path(parsed.database or '').resolve()}"
+    return f"PostgreSQL {parsed.render_as_string(hide_password=True)}"
+
+
+def create_engine(url: str) -> AsyncEngine:
+    """An async engine; SQLite files get their parent folder and durable pragmas."""
+    full = async_url(url)
+    parsed = make_url(full)
+    if parsed.get_backend_name() != "sqlite":
+        return create_async_engine(full, pool_pre_ping=True)
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_async_engine(full, connect_args={"timeout": 30})
+    event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # FULL makes every commit reach the disk before we acknowledge it (kill -9 safe);
+    # WAL lets readers proceed while the single writer commits.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()

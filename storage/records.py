@@ -1,0 +1,132 @@
+"""Frozen values that repositories return; the tables themselves never leave ``storage/``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from bandit.reward import RewardRule
+from bandit.settings import ExplorationSettings
+from bandit.types import Arm, Context
+from features import FeatureSettings
+
+__all__ = [
+    "DecisionRecord",
+    "FeatureValue",
+    "FeedbackInput",
+    "FeedbackRecord",
+    "ModelSpec",
+    "ModelStatus",
+    "PolicyConfig",
+    "PolicyRecord",
+    "RewardRecord",
+]
+
+FeatureValue = str | int | float | bool
+ModelStatus = Literal["active", "candidate", "retired"]
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSpec:
+    """A routable model: prices in USD per million tokens and declared features."""
+
+    id: str
+    input_usd_per_mtok: float
+    output_usd_per_mtok: float
+    provider: str = ""
+    features: Mapping[str, FeatureValue] = field(default_factory=dict)
+    status: ModelStatus = "active"
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyConfig:
+    """Everything an operator sets on a policy. A change is a new revision."""
+
+    models: tuple[str, ...]
+    reward: RewardRule = field(default_factory=RewardRule)
+    exploration: ExplorationSettings = field(default_factory=ExplorationSettings)
+    features: FeatureSettings = field(default_factory=FeatureSettings)
+    store_prompts: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyRecord:
+    name: str
+    revision: int
+    config: PolicyConfig
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackInput:
+    """One feedback as a caller sent it, already validated by ``api/``."""
+
+    decision_id: str
+    source: str
+    score: float | None = None
+    cost_usd: float | None = None
+    latency_ms: float | None = None
+    error: str | None = None
+    idempotency_key: str | None = None
+    #: The application retried the request on another model.
+    fallback: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackRecord:
+    id: str
+    decision_id: str
+    source: str
+    score: float | None
+    cost_usd: float | None
+    latency_ms: float | None
+    error: str | None
+    idempotency_key: str | None
+    late: bool
+    created_at: float
+    fallback: bool = False
+    #: Whether this call stored the feedback (False: an idempotent retry of an earlier one).
+    created: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class RewardRecord:
+    seq: int
+    reward: float
+    quality: float | None
+    cost_usd: float | None
+    latency_ms: float | None
+    joined_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionRecord:
+    id: str
+    policy: str
+    policy_revision: int
+    policy_version: int
+    learned_count: int
+    request_hash: str
+    context: Context
+    arms: tuple[Arm, ...]
+    pmf: tuple[float, ...]
+    chosen_index: int
+    caller_features: Mapping[str, Any]
+    prompt_hash: str | None
+    prompt: str | None
+    experiment: Mapping[str, Any] | None
+    created_at: float
+    join_status: str
+    window_closes_at: float | None
+    feedback: tuple[FeedbackRecord, ...] = ()
+    reward: RewardRecord | None = None
+
+    @property
+    def chosen_model(self) -> str:
+        return self.arms[self.chosen_index].id
+
+    @property
+    def propensity(self) -> float:
+        return self.pmf[self.chosen_index]

@@ -1,0 +1,182 @@
+"""Every table of the router, in one place. Rows never leave ``storage/``.
+
+Times are float seconds since the epoch: exact, portable between SQLite and PostgreSQL, and
+cheap to compare for reward windows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, LargeBinary, UniqueConstraint
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlmodel import Field, SQLModel
+
+__all__ = [
+    "DecisionRow",
+    "ExperimentRow",
+    "ExperimentTransitionRow",
+    "FeedbackRow",
+    "MetaRow",
+    "ModelRow",
+    "PolicyRow",
+    "RewardRow",
+    "SnapshotRow",
+]
+
+_JSON = JSON().with_variant(JSONB(), "postgresql")
+
+
+def _json_column(*, nullable: bool = False) -> Any:
+    return Field(sa_column=Column(_JSON, nullable=nullable))
+
+
+class MetaRow(SQLModel, table=True):
+    """Installation-wide values, e.g. the key for hashing prompts."""
+
+    __tablename__ = "meta"
+    key: str = Field(primary_key=True, max_length=64)
+    value: str
+
+
+class ModelRow(SQLModel, table=True):
+    __tablename__ = "models"
+    id: str = Field(primary_key=True, max_length=128)
+    provider: str = Field(default="", max_length=128)
+    input_usd_per_mtok: float
+    output_usd_per_mtok: float
+    features: dict[str, Any] = _json_column()
+    status: str = Field(max_length=16)
+    created_at: float
+    updated_at: float
+
+
+class PolicyRow(SQLModel, table=True):
+    __tablename__ = "policies"
+    name: str = Field(primary_key=True, max_length=128)
+    revision: int
+    config: dict[str, Any] = _json_column()
+    created_at: float
+    updated_at: float
+
+
+class DecisionRow(SQLModel, table=True):
+    __tablename__ = "decisions"
+    __table_args__ = (
+        Index("ix_decisions_policy_created", "policy", "created_at"),
+        Index("ix_decisions_open_windows", "join_status", "window_closes_at"),
+    )
+    id: str = Field(primary_key=True, max_length=128)
+    policy: str = Field(foreign_key="policies.name", max_length=128)
+    policy_revision: int
+    policy_version: int
+    learned_count: int
+    request_hash: str = Field(max_length=64)
+    context: list[Any] = _json_column()
+    arms: list[Any] = _json_column()
+    pmf: list[float] = _json_column()
+    chosen_index: int
+    chosen_model: str = Field(max_length=128)
+    propensity: float
+    caller_features: dict[str, Any] = _json_column()
+    prompt_hash: str | None = Field(default=None, max_length=64)
+    prompt: str | None = None
+    experiment: dict[str, Any] | None = _json_column(nullable=True)
+    experiment_id: str | None = Field(default=None, max_length=64, index=True)
+    experiment_arm: str | None = Field(default=None, max_length=16)
+    experiment_stage: int | None = None
+    created_at: float
+    join_status: str = Field(max_length=16)
+    window_closes_at: float | None = None
+
+
+class FeedbackRow(SQLModel, table=True):
+    __tablename__ = "feedback"
+    __table_args__ = (
+        UniqueConstraint("idempotency_key", name="uq_feedback_idempotency_key"),
+        {"sqlite_autoincrement": True},
+    )
+    seq: int | None = Field(default=None, primary_key=True)
+    id: str = Field(max_length=64, unique=True)
+    decision_id: str = Field(foreign_key="decisions.id", index=True, max_length=128)
+    source: str = Field(max_length=64)
+    score: float | None = None
+    cost_usd: float | None = None
+    latency_ms: float | None = None
+    error: str | None = None
+    #: The application retried the request on another model.
+    fallback: bool = False
+    idempotency_key: str | None = Field(default=None, max_length=256)
+    payload_hash: str = Field(max_length=64)
+    late: bool
+    created_at: float
+
+
+class RewardRow(SQLModel, table=True):
+    """A joined reward; ``seq`` is the join order in which the learner consumes it."""
+
+    __tablename__ = "rewards"
+    __table_args__ = (
+        Index("ix_rewards_policy_seq", "policy", "seq"),
+        {"sqlite_autoincrement": True},
+    )
+    seq: int | None = Field(default=None, primary_key=True)
+    decision_id: str = Field(foreign_key="decisions.id", unique=True, max_length=128)
+    policy: str = Field(max_length=128)
+    reward: float
+    quality: float | None = None
+    cost_usd: float | None = None
+    latency_ms: float | None = None
+    joined_at: float
+
+
+class SnapshotRow(SQLModel, table=True):
+    """A learner's state including every reward with ``seq <= high_water_mark``."""
+
+    __tablename__ = "policy_snapshots"
+    __table_args__ = (
+        Index("ix_snapshots_policy_revision", "policy", "revision", "learned_count"),
+        {"sqlite_autoincrement": True},
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    policy: str = Field(foreign_key="policies.name", max_length=128)
+    revision: int
+    learned_count: int
+    high_water_mark: int
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    created_at: float
+
+
+class ExperimentRow(SQLModel, table=True):
+    """A candidate model gated through traffic stages on one policy."""
+
+    __tablename__ = "experiments"
+    __table_args__ = (Index("ix_experiments_policy_status", "policy", "status"),)
+    id: str = Field(primary_key=True, max_length=64)
+    policy: str = Field(foreign_key="policies.name", max_length=128)
+    candidate: str = Field(foreign_key="models.id", max_length=128)
+    spec: dict[str, Any] = _json_column()
+    status: str = Field(max_length=16)
+    stage_index: int
+    #: When the current stage began: its statistics count decisions from here on.
+    stage_started_at: float
+    created_at: float
+    updated_at: float
+
+
+class ExperimentTransitionRow(SQLModel, table=True):
+    """Every change of an experiment's status or stage, with the evidence behind it."""
+
+    __tablename__ = "experiment_transitions"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+    seq: int | None = Field(default=None, primary_key=True)
+    experiment_id: str = Field(foreign_key="experiments.id", index=True, max_length=64)
+    action: str = Field(max_length=16)
+    from_status: str = Field(max_length=16)
+    to_status: str = Field(max_length=16)
+    from_stage: int
+    to_stage: int
+    reason: str
+    manual: bool
+    evidence: dict[str, Any] | None = _json_column(nullable=True)
+    at: float

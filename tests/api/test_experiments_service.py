@@ -1,0 +1,175 @@
+"""Experiments through the server's own code path: routing, feedback, joins, the stage rule.
+
+Seeded simulations on SQLite (the storage queries also run on PostgreSQL in the HTTP tests).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from api.app import Services, open_services
+from api.service.router import RouteRequest
+from api.settings import Settings
+from experiments import ExperimentSpec, assign_candidate
+from storage.records import FeedbackInput, ModelSpec, PolicyConfig
+
+CONTROL_QUALITY = 0.6
+
+
+def _spec() -> ExperimentSpec:
+    return ExperimentSpec("p", "cand", min_feedback_per_stage=100, margin=0.05)
+
+
+async def _services(tmp_path: Path, **router: object) -> AsyncIterator[Services]:
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path / 'router.db'}",
+        learn_interval_seconds=3600,
+        bootstrap=False,
+    )
+    async with open_services(settings) as services:
+        for model in ("a", "b", "cand"):
+            await services.admin.put_model(ModelSpec(model, 1.0, 1.0))
+        await services.admin.put_policy("p", PolicyConfig(models=("a", "b")))
+        for name, value in router.items():
+            setattr(services.router, f"_{name}", value)
+        yield services
+
+
+async def _drive(
+    services: Services,
+    experiment_id: str,
+    candidate_quality: float,
+    seed: int,
+    max_decisions: int = 8000,
+) -> str:
+    """Route and score in batches until the experiment leaves 'running'; its final status."""
+    rng = np.random.default_rng(seed)
+    sent = 0
+    while sent < max_decisions:
+        decisions = await asyncio.gather(
+            *(
+                services.router.route(RouteRequest(policy="p", prompt=f"q{sent + i}"))
+                for i in range(50)
+            )
+        )
+        scores = rng.normal(0.0, 0.15, size=len(decisions))
+        await asyncio.gather(
+            *(
+                services.router.feedback(
+                    FeedbackInput(
+                        decision_id=d.id,
+                        source="judge",
+                        score=float(
+                            np.clip(
+                                (candidate_quality if d.chosen_model == "cand" else CONTROL_QUALITY)
+                                + noise,
+                                0,
+                                1,
+                            )
+                        ),
+                    )
+                )
+                for d, noise in zip(decisions, scores, strict=True)
+            )
+        )
+        sent += len(decisions)
+        await services.learning.step()
+        report = await services.experiments.report(experiment_id)
+        if report.record.status != "running":
+            return report.record.status
+    return "running"
+
+
+@pytest.fixture
+async def services(tmp_path: Path) -> AsyncIterator[Services]:
+    async for opened in _services(tmp_path):
+        yield opened
+
+
+async def test_a_better_candidate_reaches_full_rollout_and_joins_the_policy(
+    services: Services,
+) -> None:
+    record = await services.experiments.create(_spec())
+    decision = await services.router.route(RouteRequest(policy="p", prompt="x"))
+    assert decision.experiment is not None
+    assert decision.experiment["share"] == 0.1
+    assert await _drive(services, record.id, 0.75, seed=1) == "completed"
+    report = await services.experiments.report(record.id)
+    actions = [t.action for t in report.record.history]
+    assert actions == ["start", "next_stage", "next_stage", "next_stage", "complete"]
+    assert all(t.evidence is not None for t in report.record.history[1:])
+    policy = services.catalog.policy("p")
+    assert policy.config.models == ("a", "b", "cand")
+    # Warm start: the new revision relearned every joined interaction, the candidate's too.
+    assert services.learning.learner("p").learner.learned > 1000
+    after = await services.router.route(RouteRequest(policy="p", prompt="y"))
+    assert after.experiment is None
+    assert "cand" in [arm.id for arm in after.arms]
+
+
+async def test_a_clearly_worse_candidate_is_rolled_back_before_half_the_traffic(
+    services: Services,
+) -> None:
+    record = await services.experiments.create(_spec())
+    assert await _drive(services, record.id, 0.35, seed=2) == "rolled_back"
+    report = await services.experiments.report(record.id)
+    assert max(t.to_stage for t in report.record.history) < 2
+    assert report.record.history[-1].action == "rollback"
+    assert services.catalog.policy("p").config.models == ("a", "b")
+    after = await services.router.route(RouteRequest(policy="p", prompt="y"))
+    assert after.experiment is None
+    assert after.chosen_model != "cand"
+
+
+async def test_an_equal_candidate_is_promoted_in_most_runs(tmp_path: Path) -> None:
+    outcomes = []
+    for seed in range(4):
+        async for services in _services(tmp_path / str(seed)):
+            record = await services.experiments.create(_spec())
+            outcomes.append(await _drive(services, record.id, CONTROL_QUALITY, seed=10 + seed))
+    assert outcomes.count("completed") >= 3, outcomes
+
+
+async def test_a_broken_traffic_split_pauses_the_experiment(tmp_path: Path) -> None:
+    def skewed(experiment_id: str, unit_id: str, share: float) -> bool:
+        return assign_candidate(experiment_id, unit_id, min(1.0, share * 1.6))
+
+    async for services in _services(tmp_path, assign=skewed):
+        record = await services.experiments.create(_spec())
+        assert await _drive(services, record.id, 0.75, seed=3) == "paused"
+        report = await services.experiments.report(record.id)
+        assert "sample-ratio" in report.record.history[-1].reason
+        # Paused: no traffic goes to the candidate until an operator resumes.
+        decision = await services.router.route(RouteRequest(policy="p", prompt="z"))
+        assert decision.experiment is None
+
+
+async def test_logged_propensities_are_exact(services: Services) -> None:
+    await services.experiments.create(_spec())
+    for i in range(40):
+        decision = await services.router.route(RouteRequest(policy="p", prompt=str(i)))
+        assert decision.experiment is not None
+        assert [arm.id for arm in decision.arms] == ["a", "b", "cand"]
+        assert decision.pmf[2] == pytest.approx(0.1)
+        assert sum(decision.pmf) == pytest.approx(1.0)
+        arm = decision.experiment["arm"]
+        assert (decision.chosen_model == "cand") == (arm == "candidate")
+
+
+async def test_replace_mode_completion_retires_the_incumbent(services: Services) -> None:
+    spec = ExperimentSpec("p", "cand", mode="replace", replaces="b")
+    record = await services.experiments.create(spec)
+    for stage in range(len(spec.stages)):
+        updated = await services.experiments.act(record.id, "promote")
+        assert updated.stage_index == min(stage + 1, len(spec.stages) - 1)
+    assert updated.status == "completed"
+    assert [t.action for t in updated.history][-1] == "complete"
+    assert services.catalog.policy("p").config.models == ("a", "cand")
+    assert services.catalog.model("b").status == "retired"
+    decision = await services.router.route(RouteRequest(policy="p", prompt="after"))
+    assert [arm.id for arm in decision.arms] == ["a", "cand"]

@@ -1,0 +1,218 @@
+"""The reward join rule. Numbers are chosen to be exact in binary, so results compare with ==."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import cast
+
+import pytest
+
+from bandit.reward import (
+    Aggregation,
+    JoinedReward,
+    Observation,
+    RewardRule,
+    SourceRule,
+    join,
+    window_closed_by,
+)
+
+
+def test_source_weights_average_the_scores() -> None:
+    rule = RewardRule(sources={"reviewer": SourceRule(weight=3.0)})
+    observations = [
+        Observation("reviewer", at=10.0, seq=1, score=0.5),
+        Observation("user", at=11.0, seq=2, score=0.25),
+    ]
+
+    # (3 * 0.5 + 1 * 0.25) / (3 + 1): "user" is not listed, so it weighs 1.
+    assert join(rule, observations) == JoinedReward(
+        reward=0.4375, quality=0.4375, cost_usd=None, latency_ms=None
+    )
+
+
+def test_weights_only_count_for_sources_that_sent_a_score() -> None:
+    rule = RewardRule(sources={"reviewer": SourceRule(weight=3.0), "judge": SourceRule(1.0)})
+
+    joined = join(rule, [Observation("judge", at=1.0, seq=1, score=0.75)])
+
+    assert joined.quality == 0.75
+
+
+# Out of order in the list; ordered by (at, seq) the scores are 0.25, 0.5, 0.75.
+_REPEATED = [
+    Observation("reviewer", at=20.0, seq=1, score=0.75),
+    Observation("reviewer", at=10.0, seq=5, score=0.5),
+    Observation("reviewer", at=10.0, seq=4, score=0.25),
+]
+
+
+@pytest.mark.parametrize(
+    ("aggregation", "expected"),
+    [("earliest", 0.25), ("latest", 0.75), ("mean", 0.5)],
+)
+def test_aggregation_orders_by_time_then_sequence(aggregation: str, expected: float) -> None:
+    rule = RewardRule(sources={"reviewer": SourceRule(aggregation=cast(Aggregation, aggregation))})
+
+    assert join(rule, _REPEATED).quality == expected
+    assert join(rule, _REPEATED[::-1]).quality == expected
+
+
+def test_default_aggregation_is_earliest() -> None:
+    assert join(RewardRule(), _REPEATED).quality == 0.25
+
+
+def test_mean_is_per_source_before_weighting() -> None:
+    rule = RewardRule(
+        sources={
+            "reviewer": SourceRule(weight=1.0, aggregation="mean"),
+            "judge": SourceRule(weight=3.0, aggregation="latest"),
+        }
+    )
+    observations = [
+        Observation("reviewer", at=1.0, seq=1, score=0.25),
+        Observation("reviewer", at=2.0, seq=2, score=0.75),
+        Observation("judge", at=3.0, seq=3, score=0.0),
+        Observation("judge", at=4.0, seq=4, score=1.0),
+    ]
+
+    # reviewer mean 0.5 (weight 1), judge latest 1.0 (weight 3): (0.5 + 3.0) / 4.
+    assert join(rule, observations).quality == 0.875
+
+
+def test_zero_weight_sources_are_ignored() -> None:
+    rule = RewardRule(sources={"judge": SourceRule(weight=0.0)})
+    observations = [
+        Observation("judge", at=1.0, seq=1, score=1.0),
+        Observation("user", at=2.0, seq=2, score=0.25),
+    ]
+
+    assert join(rule, observations).quality == 0.25
+
+
+def test_only_zero_weight_scores_count_as_no_score() -> None:
+    rule = RewardRule(sources={"judge": SourceRule(weight=0.0)}, default_reward=0.5)
+
+    joined = join(rule, [Observation("judge", at=1.0, seq=1, score=1.0)])
+
+    assert joined == JoinedReward(reward=0.5, quality=None, cost_usd=None, latency_ms=None)
+
+
+def test_cost_and_latency_are_subtracted() -> None:
+    rule = RewardRule(cost_weight=2.0, latency_weight=0.5)
+    observations = [
+        Observation("app", at=1.0, seq=1, cost_usd=0.125, latency_ms=500.0),
+        Observation("user", at=2.0, seq=2, score=0.75),
+    ]
+
+    # 0.75 - 2 * 0.125 - 0.5 * (500 ms = 0.5 s) = 0.25
+    assert join(rule, observations) == JoinedReward(
+        reward=0.25, quality=0.75, cost_usd=0.125, latency_ms=500.0
+    )
+
+
+def test_the_earliest_cost_and_latency_are_used() -> None:
+    rule = RewardRule(cost_weight=1.0, latency_weight=1.0)
+    observations = [
+        Observation("app", at=5.0, seq=3, cost_usd=0.5, latency_ms=4000.0),
+        Observation("user", at=2.0, seq=2, score=1.0, latency_ms=250.0),
+        Observation("app", at=2.0, seq=1, cost_usd=0.25),
+        Observation("retry", at=1.0, seq=9, latency_ms=None, cost_usd=None),
+    ]
+
+    joined = join(rule, observations)
+
+    # cost from seq 1 (at 2.0), latency from seq 2 (at 2.0): 1.0 - 0.25 - 0.25 = 0.5
+    assert joined == JoinedReward(reward=0.5, quality=1.0, cost_usd=0.25, latency_ms=250.0)
+
+
+def test_default_reward_is_used_without_a_score_and_still_pays_for_cost() -> None:
+    rule = RewardRule(cost_weight=2.0, latency_weight=0.25, default_reward=0.5)
+    observations = [Observation("app", at=1.0, seq=1, cost_usd=0.0625, latency_ms=1000.0)]
+
+    # 0.5 - 2 * 0.0625 - 0.25 * 1 s = 0.125
+    assert join(rule, observations) == JoinedReward(
+        reward=0.125, quality=None, cost_usd=0.0625, latency_ms=1000.0
+    )
+
+
+def test_no_score_and_no_default_is_not_learned() -> None:
+    rule = RewardRule(cost_weight=2.0)
+    observations = [Observation("app", at=1.0, seq=1, cost_usd=0.0625, latency_ms=1000.0)]
+
+    assert join(rule, observations) == JoinedReward(
+        reward=None, quality=None, cost_usd=0.0625, latency_ms=1000.0
+    )
+
+
+def test_no_feedback_at_all_uses_the_default() -> None:
+    assert join(RewardRule(default_reward=0.0), []) == JoinedReward(0.0, None, None, None)
+    assert join(RewardRule(), []) == JoinedReward(None, None, None, None)
+
+
+def test_zero_default_reward_is_used_not_skipped() -> None:
+    rule = RewardRule(cost_weight=1.0, default_reward=0.0)
+
+    joined = join(rule, [Observation("app", at=1.0, seq=1, cost_usd=0.25)])
+
+    assert joined.reward == -0.25
+
+
+@pytest.mark.parametrize(
+    ("wait_seconds", "observation", "closes"),
+    [
+        (0.0, Observation("user", at=1.0, seq=1, score=0.5), True),
+        (0.0, Observation("user", at=1.0, seq=1, score=0.0), True),
+        (0.0, Observation("app", at=1.0, seq=1, cost_usd=0.1, latency_ms=10.0), False),
+        (30.0, Observation("user", at=1.0, seq=1, score=0.5), False),
+    ],
+)
+def test_window_closed_by(wait_seconds: float, observation: Observation, closes: bool) -> None:
+    assert window_closed_by(RewardRule(wait_seconds=wait_seconds), observation) is closes
+
+
+@pytest.mark.parametrize("weight", [-0.5, math.nan, math.inf])
+def test_source_rule_rejects_bad_weights(weight: float) -> None:
+    with pytest.raises(ValueError, match="source weight") as error:
+        SourceRule(weight=weight)
+    assert repr(weight) in str(error.value)
+
+
+def test_source_rule_rejects_unknown_aggregation() -> None:
+    with pytest.raises(ValueError, match="'median' is not one of earliest, latest, mean"):
+        SourceRule(aggregation=cast(Aggregation, "median"))
+
+
+_RULE_WITH: dict[str, Callable[[float], RewardRule]] = {
+    "cost_weight": lambda value: RewardRule(cost_weight=value),
+    "latency_weight": lambda value: RewardRule(latency_weight=value),
+    "wait_seconds": lambda value: RewardRule(wait_seconds=value),
+}
+
+
+@pytest.mark.parametrize("field", sorted(_RULE_WITH))
+@pytest.mark.parametrize("value", [-1.0, math.nan, math.inf])
+def test_reward_rule_rejects_bad_numbers(field: str, value: float) -> None:
+    with pytest.raises(ValueError, match=field) as error:
+        _RULE_WITH[field](value)
+    assert repr(value) in str(error.value)
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
+def test_reward_rule_rejects_non_finite_default(value: float) -> None:
+    with pytest.raises(ValueError, match="default_reward"):
+        RewardRule(default_reward=value)
+
+
+def test_reward_rule_accepts_negative_default_and_zero_weights() -> None:
+    rule = RewardRule(default_reward=-1.0, sources={"judge": SourceRule(weight=0.0)})
+
+    assert rule.source("judge").weight == 0.0
+    assert rule.source("anyone") == SourceRule(weight=1.0, aggregation="earliest")
+
+
+def test_a_zero_weight_source_does_not_close_the_window() -> None:
+    rule = RewardRule(sources={"bot": SourceRule(weight=0.0)})
+    assert not window_closed_by(rule, Observation("bot", 0.0, 1, score=0.9))
+    assert window_closed_by(rule, Observation("user", 0.0, 2, score=0.9))
