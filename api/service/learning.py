@@ -118,6 +118,7 @@ class LearningHost:
         self._snapshot_seconds = snapshot_seconds
         self._learners: dict[str, PolicyLearner] = {}
         self._wake = asyncio.Event()
+        self._stopping = False
         self._task: asyncio.Task[None] | None = None
         #: Runs after a round that learned something (experiment checks); see ``step``.
         self.after_step: Callable[[], Awaitable[None]] | None = None
@@ -150,14 +151,20 @@ class LearningHost:
         self._wake.set()
 
     def start(self) -> None:
+        self._stopping = False
         self._task = asyncio.create_task(self._run(), name="learning-loop")
 
     async def close(self) -> None:
-        """Stop the loop, learn what is joined, and snapshot every policy."""
+        """Stop the loop, learn what is joined, and snapshot every policy.
+
+        The loop is asked to stop with a flag and a wake-up rather than cancelled: on
+        Python 3.11 a cancellation that lands as the wait completes can be swallowed
+        (bpo-42130), leaving ``close`` waiting a whole learning interval.
+        """
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            self._stopping = True
+            self._wake.set()
+            await self._task
             self._task = None
         await self.step(force_snapshot=True)
 
@@ -182,7 +189,10 @@ class LearningHost:
     async def _run(self) -> None:
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self._interval)
+                async with asyncio.timeout(self._interval):
+                    await self._wake.wait()
+            if self._stopping:
+                return
             self._wake.clear()
             try:
                 await self.step()

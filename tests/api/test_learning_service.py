@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 from collections.abc import AsyncIterator
 
 import numpy as np
@@ -255,3 +256,18 @@ async def test_new_revision_relearns_the_log_under_the_new_settings(services: Se
     assert live.revision == second.revision
     assert live.learner.learned == 120
     assert live.version > version_before
+
+
+@pytest.mark.parametrize("yields", range(6))
+async def test_close_returns_promptly_when_a_wake_up_races_it(
+    services: Services, yields: int
+) -> None:
+    # A wake-up that completes just as close() stops the loop once made Python 3.11's
+    # wait_for swallow the cancellation, and close() hung for the whole learning interval.
+    services.learning.notify()
+    for _ in range(yields):
+        await asyncio.sleep(0)
+    started = time.monotonic()
+    async with asyncio.timeout(10):  # the old close() swallowed this cancellation too
+        await services.learning.close()
+    assert time.monotonic() - started < 5, "close() waited for the learning interval"
