@@ -150,22 +150,35 @@ class VowpalPolicy:
         return with_floor(pmf, self._settings.min_probability)
 
     def learn(self, interaction: Interaction) -> None:
+        label_probability = self._label_probability(interaction)
         last = self._last
         if last is not None and last[0] is interaction.context and last[1] is interaction.arms:
             self._last = None
             examples = last[2]
             # examples[0] is the shared line; the arms follow in order.
             examples[interaction.chosen + 1].set_label_string(
-                f"0:{vw_cost(interaction.reward)!r}:{float(interaction.probability)!r}"
+                f"0:{vw_cost(interaction.reward)!r}:{label_probability!r}"
             )
             self._workspace.learn(examples)
             self._workspace.finish_example(examples)
             return
         self._release_last()
-        label = (interaction.chosen, vw_cost(interaction.reward), interaction.probability)
+        label = (interaction.chosen, vw_cost(interaction.reward), label_probability)
         self._workspace.learn(
             render_example(interaction.context, interaction.arms, label, self._cache)
         )
+
+    def _label_probability(self, interaction: Interaction) -> float:
+        """The probability VW's label carries, which VW turns into an importance weight 1/p.
+
+        SquareCB's regression oracle learns from each observed reward as it is (Foster and
+        Rakhlin, 2020); weighting by 1/p, as VW's MTR does, lets one rare sample of a
+        near-tied model swing its estimate, and the greedy choice between such models then
+        flipped from run to run (docs/results.md). Epsilon-greedy keeps the weights.
+        """
+        if self._settings.algorithm == "squarecb":
+            return 1.0
+        return float(interaction.probability)
 
     def _release_last(self) -> None:
         if self._last is not None:

@@ -64,13 +64,18 @@ def _frontier_at(points: list[tuple[float, float]], cost: float) -> float | None
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser()
+    parser = argparse.ArgumentParser(
+        epilog="Options after -- are passed to every replay, e.g. -- --learning-rate 0.1"
+    )
     parser.add_argument("dataset")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--markdown", type=Path)
     parser.add_argument("--plot", type=Path, help="plot of the first seed's run")
-    parser.add_argument("extra", nargs="*", help="options passed to every replay (after --)")
-    args = parser.parse_args()
+    # Split at "--" by hand: argparse cannot take a trailing positional list after options.
+    argv = sys.argv[1:]
+    cut = argv.index("--") if "--" in argv else len(argv)
+    args = parser.parse_args(argv[:cut])
+    args.extra = argv[cut + 1 :]
 
     with tempfile.TemporaryDirectory() as tmp:
         reports = [

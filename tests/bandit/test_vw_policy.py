@@ -115,7 +115,14 @@ def test_render_example_never_emits_an_empty_line() -> None:
     assert all(line.strip() for line in lines)
 
 
-def test_learn_sends_cost_equal_to_minus_reward(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    ("algorithm", "label_probability"),
+    # SquareCB's regression oracle learns unweighted; epsilon-greedy keeps the 1/p weight.
+    [("squarecb", 1.0), ("epsilon", 0.25)],
+)
+def test_learn_sends_cost_equal_to_minus_reward(
+    monkeypatch: pytest.MonkeyPatch, algorithm: Algorithm, label_probability: float
+) -> None:
     labels: list[tuple[int, float, float] | None] = []
     real = vw_policy.render_example
 
@@ -129,12 +136,12 @@ def test_learn_sends_cost_equal_to_minus_reward(monkeypatch: pytest.MonkeyPatch)
         return real(context, arms, label)
 
     monkeypatch.setattr(vw_policy, "render_example", spy)
-    policy = VowpalPolicy(ExplorationSettings(), PAIRS)
+    policy = VowpalPolicy(ExplorationSettings(algorithm=algorithm), PAIRS)
 
     policy.learn(Interaction(CONTEXT, ARMS, 2, 0.25, 0.75))
     policy.predict(CONTEXT, ARMS)
 
-    assert labels == [(2, -0.75, 0.25), None]
+    assert labels == [(2, -0.75, label_probability), None]
 
 
 @pytest.mark.parametrize("algorithm", ["squarecb", "epsilon"])
