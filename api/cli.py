@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,7 +21,9 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the HTTP service")
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--port", type=int, default=8000, help="0 lets the OS pick a free port (printed)"
+    )
     serve.add_argument(
         "--database-url",
         help="SQLite or PostgreSQL URL (default: $BANDIT_ROUTER_DATABASE_URL, "
@@ -224,11 +227,39 @@ def _serve(args: argparse.Namespace) -> int:
         snapshot_seconds=args.snapshot_seconds,
         bootstrap=not args.no_bootstrap,
     )
-    print(f"bandit-router listening on http://{settings.host}:{settings.port}", flush=True)
+    try:
+        listener = _listen(settings.host, settings.port)
+    except OSError as error:
+        print(
+            f"bandit-router serve: cannot listen on {settings.host}:{settings.port}: {error}",
+            file=sys.stderr,
+        )
+        return 1
+    # The socket is bound before the app starts, so the port printed here (the one the OS
+    # picked for --port 0) is already ours.
+    address = f"http://{_url_host(settings.host)}:{listener.getsockname()[1]}"
+    print(f"bandit-router listening on {address}", flush=True)
     print(f"data: {describe_location(settings.database_url)}", flush=True)
-    print(f"API docs: http://{settings.host}:{settings.port}/schema", flush=True)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
+    print(f"API docs: {address}/schema", flush=True)
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), log_level="warning"))
+    server.run(sockets=[listener])
     return 0
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    family, kind, protocol, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    listener = socket.socket(family, kind, protocol)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind(address)
+    except OSError:
+        listener.close()
+        raise
+    return listener
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
 
 
 def _evaluate(args: argparse.Namespace) -> int:

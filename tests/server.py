@@ -1,13 +1,18 @@
-"""Start the real ``bandit-router serve`` process on a free port, for HTTP tests."""
+"""Start the real ``bandit-router serve`` process on a free port, for HTTP tests.
+
+The server binds port 0 itself and prints the port it got: picking a free port here and
+passing it on would race with any other process (another test run) taking it first.
+"""
 
 from __future__ import annotations
 
 import os
+import re
 import signal
-import socket
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,10 +21,7 @@ import httpx
 __all__ = ["RunningServer", "start_server"]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+_LISTENING = re.compile(rb"bandit-router listening on (http://\S+)")
 
 
 @dataclass
@@ -47,15 +49,14 @@ class RunningServer:
 
 
 def start_server(database_url: str, workdir: Path, *extra: str) -> RunningServer:
-    port = _free_port()
-    log_path = workdir / f"server-{port}.log"
+    log_path = workdir / f"server-{uuid.uuid4().hex[:8]}.log"
     command = [
         sys.executable,
         "-m",
         "api.cli",
         "serve",
         "--port",
-        str(port),
+        "0",
         "--database-url",
         database_url,
         *extra,
@@ -68,11 +69,17 @@ def start_server(database_url: str, workdir: Path, *extra: str) -> RunningServer
             cwd=workdir,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
-    server = RunningServer(process, f"http://127.0.0.1:{port}", log_path)
+    server = RunningServer(process, "", log_path)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"server exited with {process.returncode}:\n{server.log()}")
+        if not server.url:
+            found = _LISTENING.search(log_path.read_bytes())
+            if found is None:
+                time.sleep(0.05)
+                continue
+            server.url = found.group(1).decode()
         try:
             if httpx.get(f"{server.url}/health", timeout=1).status_code == 200:
                 return server
