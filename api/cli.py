@@ -141,6 +141,7 @@ def _add_drift(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _add_replay(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from api.replay.defaults import COST_WEIGHTS
     from bandit.settings import ALGORITHMS, ExplorationSettings
 
     defaults = ExplorationSettings()
@@ -158,7 +159,9 @@ def _add_replay(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         action="extend",
         dest="cost_weights",
         metavar="W",
-        help="reward = quality - W * cost_usd; several give a frontier (default: 0 5 10 20 40 80)",
+        help="reward = quality - W * cost_usd; several give a frontier (default: "
+        + " ".join(f"{w:g}" for w in COST_WEIGHTS)
+        + ")",
     )
     replay.add_argument("--passes", type=int, default=3, help="online passes (default 3)")
     replay.add_argument(

@@ -16,13 +16,25 @@ def seed_for(decision_id: str) -> int:
     return int.from_bytes(hashlib.sha256(decision_id.encode("utf-8")).digest()[:8], "big")
 
 
+_TWO_TO_MINUS_53 = 1.0 / 9007199254740992.0
+
+
+def _uniform(seed: int) -> float:
+    """``np.random.default_rng(seed).random()``, without building a ``Generator``.
+
+    The same PCG64 stream and the same 53-bit conversion NumPy's ``random()`` uses, so every
+    logged decision keeps its draw; it saves a third of the cost of a decision's draw.
+    """
+    return float(int(np.random.PCG64(seed).random_raw()) >> 11) * _TWO_TO_MINUS_53
+
+
 def sample_index(pmf: Pmf, seed: int) -> int:
     """Draw an index from ``pmf`` with a generator seeded by ``seed``.
 
     >>> sample_index((0.0, 1.0, 0.0), seed=42)
     1
     """
-    draw = np.random.default_rng(seed).random()
+    draw = _uniform(seed)
     cumulative = 0.0
     for index, probability in enumerate(pmf):
         cumulative += probability

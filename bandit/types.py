@@ -64,14 +64,15 @@ class Namespace:
                 )
 
 
-@dataclass(frozen=True, slots=True)
+# weakref_slot: the VW adapter caches each context's rendered text for as long as it lives.
+@dataclass(frozen=True, slots=True, weakref_slot=True)
 class Context:
     """The namespaced features of one request."""
 
     namespaces: tuple[Namespace, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, weakref_slot=True)
 class Arm:
     """One candidate model as the bandit sees it: an id and its own feature namespaces."""
 

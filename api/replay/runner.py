@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from api.replay.dataset import DatasetRow
+from api.replay.defaults import COST_WEIGHTS
 from bandit.factory import make_policy
 from bandit.replay import (
     Baselines,
@@ -36,7 +37,7 @@ __all__ = ["CostWeightRun", "ReplayOptions", "ReplayReport", "run_replay"]
 
 @dataclass(frozen=True, slots=True)
 class ReplayOptions:
-    cost_weights: tuple[float, ...] = (0.0, 2.5, 5.0, 7.5, 10.0, 15.0, 20.0, 30.0, 40.0, 80.0)
+    cost_weights: tuple[float, ...] = COST_WEIGHTS
     passes: int = 3
     holdout: float = 0.3
     seed: int = 0

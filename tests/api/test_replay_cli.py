@@ -157,3 +157,17 @@ def test_the_shared_routerbench_subset_loads() -> None:
     rows = load_dataset(path / "routerbench_5shot_subset.jsonl.gz")
     assert len(rows) == 3150
     assert len(rows[0].outcomes) == 11
+
+
+def test_the_help_states_the_cost_weights_a_replay_uses_by_default() -> None:
+    from api.replay.runner import ReplayOptions
+
+    completed = subprocess.run(
+        [sys.executable, "-m", "api.cli", "replay", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"COLUMNS": "1000", "PATH": ""},
+    )
+    weights = " ".join(f"{w:g}" for w in ReplayOptions().cost_weights)
+    assert f"(default: {weights})" in completed.stdout

@@ -6,6 +6,8 @@ import hashlib
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bandit.sampling import sample_index, seed_for
 from bandit.types import Pmf
@@ -79,3 +81,11 @@ def test_seed_for_is_a_64_bit_value_that_depends_on_the_id() -> None:
     assert all(0 <= seed < 2**64 for seed in seeds)
     assert len(set(seeds)) == len(seeds)
     assert seed_for("é-unicode-id") == seed_for("é-unicode-id")
+
+
+@given(st.integers(min_value=0, max_value=2**64 - 1))
+def test_the_draw_is_numpys_default_generator_draw(seed: int) -> None:
+    """Decisions logged before the shortcut must keep their draw."""
+    from bandit.sampling import _uniform
+
+    assert _uniform(seed) == np.random.default_rng(seed).random()

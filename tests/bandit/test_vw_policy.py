@@ -268,3 +268,25 @@ def test_forgetting_follows_a_reversal_faster() -> None:
         return 600
 
     assert rounds_to_follow(0.0) < rounds_to_follow(0.5)
+
+
+def test_rendered_text_is_cached_only_while_its_context_lives() -> None:
+    """A server renders a new context per request: the cache must not keep them alive."""
+    import gc
+
+    policy = VowpalPolicy(ExplorationSettings(), PAIRS)
+    policy.predict(CONTEXT, ARMS)
+    before = len(vw_policy._RENDERED)
+    contexts = [Context((Namespace("caller", ((f"request={i}", 1.0),)),)) for i in range(100)]
+    for context in contexts:
+        policy.predict(context, ARMS)
+    policy.predict(CONTEXT, ARMS)  # releases the examples of the last request
+    assert len(vw_policy._RENDERED) == before + 100
+
+    del contexts, context
+    gc.collect()
+
+    assert len(vw_policy._RENDERED) == before
+    # A context reusing a freed context's id is rendered afresh, not given stale text.
+    fresh = Context((Namespace("caller", (("fresh", 1.0),)),))
+    assert render_example(fresh, ARMS, cache=vw_policy._RENDERED)[0] == "shared |caller fresh"
