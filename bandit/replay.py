@@ -49,6 +49,8 @@ class ReplayEvent:
     id: str
     context: Context
     outcomes: Mapping[str, Outcome]
+    #: The prompt's task or origin (the dataset's ``source``), for per-source reports only.
+    source: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +76,8 @@ class ReplayResult:
     online: Summary
     holdout: Summary
     curve: tuple[CurvePoint, ...]
+    #: Where the greedy policy sent each source's holdout prompts: source -> model -> share.
+    holdout_share_by_source: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
 
 def in_holdout(prompt_id: str, seed: int, fraction: float) -> bool:
@@ -96,10 +100,37 @@ def _reward(rule: RewardRule, outcome: Outcome) -> float:
     return joined.reward
 
 
+class _RewardOf:
+    """Each outcome's reward under one rule, joined once.
+
+    The join is the server's code and pure; a replay asks for the same outcomes on every pass
+    and again for its summaries. Entries keep their outcome, so an id is never reused.
+    """
+
+    def __init__(self, rule: RewardRule) -> None:
+        self._rule = rule
+        self._joined: dict[int, tuple[Outcome, float]] = {}
+
+    def __call__(self, outcome: Outcome) -> float:
+        entry = self._joined.get(id(outcome))
+        if entry is None or entry[0] is not outcome:
+            entry = (outcome, _reward(self._rule, outcome))
+            self._joined[id(outcome)] = entry
+        return entry[1]
+
+
 def summarise(
     chosen: Sequence[tuple[str, Outcome]], rule: RewardRule, models: Sequence[str] = ()
 ) -> Summary:
     """Means over ``(model, outcome)`` pairs and each model's share of them."""
+    return _summarise(chosen, _RewardOf(rule), models)
+
+
+def _summarise(
+    chosen: Sequence[tuple[str, Outcome]],
+    reward_of: Callable[[Outcome], float],
+    models: Sequence[str],
+) -> Summary:
     n = len(chosen)
     if n == 0:
         return Summary(0, math.nan, math.nan, math.nan, dict.fromkeys(models, 0.0))
@@ -108,7 +139,7 @@ def summarise(
         events=n,
         mean_quality=math.fsum(o.quality for _, o in chosen) / n,
         mean_cost_usd=math.fsum(o.cost_usd for _, o in chosen) / n,
-        mean_reward=math.fsum(_reward(rule, o) for _, o in chosen) / n,
+        mean_reward=math.fsum(reward_of(o) for _, o in chosen) / n,
         model_share={m: counts.get(m, 0) / n for m in (models or sorted(counts))},
     )
 
@@ -130,6 +161,7 @@ def replay(
     ``progress`` is called with the number of events just processed.
     """
     learner = Learner(policy)
+    reward_of = _RewardOf(rule)
     models = [arm.id for arm in arms]
     rng = np.random.default_rng(seed)
     online: list[tuple[str, Outcome]] = []
@@ -148,7 +180,7 @@ def replay(
                     arms=arms,
                     chosen=decision.chosen,
                     probability=decision.propensity,
-                    reward=_reward(rule, outcome),
+                    reward=reward_of(outcome),
                 )
             )
             online.append((decision.model, outcome))
@@ -164,14 +196,21 @@ def replay(
                 if progress is not None:
                     progress(every)
     greedy: list[tuple[str, Outcome]] = []
+    by_source: dict[str, Counter[str]] = {}
     for event in holdout:
         pmf = learner.policy.predict(event.context, arms)
         best = max(range(len(pmf)), key=pmf.__getitem__)
         greedy.append((models[best], event.outcomes[models[best]]))
+        if event.source is not None:
+            by_source.setdefault(event.source, Counter())[models[best]] += 1
     return ReplayResult(
-        online=summarise(online, rule, models),
-        holdout=summarise(greedy, rule, models),
+        online=_summarise(online, reward_of, models),
+        holdout=_summarise(greedy, reward_of, models),
         curve=tuple(curve),
+        holdout_share_by_source={
+            source: {m: n / counts.total() for m, n in sorted(counts.items())}
+            for source, counts in sorted(by_source.items())
+        },
     )
 
 

@@ -47,7 +47,13 @@ def to_json(report: ReplayReport, dataset: str) -> dict[str, Any]:
             {
                 "cost_weight": run.cost_weight,
                 "online": _summary(run.result.online),
-                "holdout": _summary(run.result.holdout),
+                "holdout": {
+                    **_summary(run.result.holdout),
+                    "model_share_by_source": {
+                        source: dict(shares)
+                        for source, shares in run.result.holdout_share_by_source.items()
+                    },
+                },
                 "supervised_reference": _point(run.supervised),
                 "events_per_second": run.events_per_second,
                 "learning_curve": [asdict(point) for point in run.result.curve],

@@ -106,7 +106,7 @@ def featurise(
             namespace = embedding_namespace(vectors[index])
             if namespace is not None:
                 context = type(context)((*context.namespaces, namespace))
-        events.append(ReplayEvent(row.id, context, row.outcomes))
+        events.append(ReplayEvent(row.id, context, row.outcomes, row.source or None))
     return events
 
 

@@ -51,9 +51,15 @@ async def _drive(
     rng = np.random.default_rng(seed)
     sent = 0
     while sent < max_decisions:
+        # Fixed decision ids: they pick each request's experiment arm, so random ones (the
+        # server's default) made the sample-ratio check, and with it the outcome, vary by run.
         decisions = await asyncio.gather(
             *(
-                services.router.route(RouteRequest(policy="p", prompt=f"q{sent + i}"))
+                services.router.route(
+                    RouteRequest(
+                        policy="p", prompt=f"q{sent + i}", decision_id=f"s{seed}-{sent + i}"
+                    )
+                )
                 for i in range(50)
             )
         )

@@ -103,6 +103,11 @@ def test_replay_command_reports_the_contract_and_a_plot(tmp_path: Path) -> None:
     assert by_weight[0.0]["mean_quality"] == 1.0
     assert by_weight[100.0]["mean_quality"] == 1.0
     assert by_weight[100.0]["mean_cost_usd"] < by_weight[0.0]["mean_cost_usd"]
+    # The same split, per source: the report says where each task's prompts went.
+    assert by_weight[100.0]["model_share_by_source"] == {
+        "easy": {"small": 1.0},
+        "hard": {"large": 1.0},
+    }
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

@@ -75,6 +75,31 @@ def test_the_router_finds_a_model_that_is_always_best() -> None:
     assert result.online.events == 2 * len(train)
     assert result.online.model_share["good"] > 0.8
     assert result.curve[-1].mean_quality > result.curve[0].mean_quality
+    # No event names a source, so there is nothing to report per source.
+    assert result.holdout_share_by_source == {}
+
+
+def test_holdout_shares_are_reported_per_source() -> None:
+    """Task a's best model is cheap, task b's is pricey; prompts without a source are left out."""
+    events = []
+    for i in range(600):
+        task = ("a", "b", "none")[i % 3]
+        event = _event(
+            i,
+            task,
+            {
+                "cheap": (1.0 if task == "a" else 0.0, 0.001),
+                "good": (0.5, 0.002),
+                "pricey": (1.0 if task != "a" else 0.0, 0.01),
+            },
+        )
+        events.append(
+            ReplayEvent(event.id, event.context, event.outcomes, None if task == "none" else task)
+        )
+    train = [e for e in events if not in_holdout(e.id, 1, 0.25)]
+    holdout = [e for e in events if in_holdout(e.id, 1, 0.25)]
+    result = replay(train, holdout, ARMS, RewardRule(), _policy(), passes=2, seed=1)
+    assert result.holdout_share_by_source == {"a": {"cheap": 1.0}, "b": {"pricey": 1.0}}
 
 
 def test_cost_weight_moves_the_router_to_the_cheaper_model() -> None:
