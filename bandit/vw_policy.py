@@ -119,11 +119,19 @@ def render_example(
     ``label`` is ``(chosen index, cost, probability)``. Names were validated by the domain
     types, so no user string can add a feature or namespace here.
     """
+    return ["shared " + _render(context, cache), *_arm_lines(arms, label, cache)]
 
-    def render(owner: Context | Arm) -> str:
-        return _render_namespaces(owner.namespaces) if cache is None else cache.get(owner)
 
-    lines = ["shared " + render(context)]
+def _render(owner: Context | Arm, cache: _RenderCache | None) -> str:
+    return _render_namespaces(owner.namespaces) if cache is None else cache.get(owner)
+
+
+def _arm_lines(
+    arms: tuple[Arm, ...],
+    label: tuple[int, float, float] | None = None,
+    cache: _RenderCache | None = None,
+) -> list[str]:
+    lines = []
     for index, arm in enumerate(arms):
         prefix = ""
         if label is not None and label[0] == index:
@@ -131,7 +139,7 @@ def render_example(
             prefix = f"0:{float(label[1])!r}:{float(label[2])!r} "
         # A bare "|" keeps a featureless arm from rendering as the empty line that ends a
         # multiline example.
-        lines.append(prefix + (render(arm) or "|"))
+        lines.append(prefix + (_render(arm, cache) or "|"))
     return lines
 
 
@@ -150,7 +158,7 @@ class VowpalPolicy:
         self._workspace = _open_workspace(self._arguments, model_bytes)
         self._cache = _RENDERED
         # The arm lines of the last candidate set: a server and a replay offer the same tuple.
-        self._arm_lines: tuple[tuple[Arm, ...], str] | None = None
+        self._arms_text: tuple[tuple[Arm, ...], str] | None = None
         self._label_type = self._workspace.get_label_type().value
         # The parsed examples of the last prediction. When the next call learns that very
         # decision (same context and arms objects, as in a replay), VW learns from them with
@@ -190,12 +198,9 @@ class VowpalPolicy:
         pylibvw.vw._finish_example_multi_ex(self._workspace, examples)
 
     def _lines_of(self, arms: tuple[Arm, ...]) -> str:
-        if self._arm_lines is None or self._arm_lines[0] is not arms:
-            self._arm_lines = (
-                arms,
-                "\n".join(render_example(Context(), arms, cache=self._cache)[1:]),
-            )
-        return self._arm_lines[1]
+        if self._arms_text is None or self._arms_text[0] is not arms:
+            self._arms_text = (arms, "\n".join(_arm_lines(arms, cache=self._cache)))
+        return self._arms_text[1]
 
     def _parse(self, lines: list[str]) -> list[Any]:
         return self._parse_text("\n".join(lines))

@@ -124,18 +124,18 @@ def test_learn_sends_cost_equal_to_minus_reward(
     monkeypatch: pytest.MonkeyPatch, algorithm: Algorithm, label_probability: float
 ) -> None:
     labels: list[tuple[int, float, float] | None] = []
-    real = vw_policy.render_example
+    real = vw_policy._arm_lines
 
     def spy(
-        context: Context,
         arms: tuple[Arm, ...],
         label: tuple[int, float, float] | None = None,
-        cache: object = None,
+        cache: vw_policy._RenderCache | None = None,
     ) -> list[str]:
         labels.append(label)
-        return real(context, arms, label)
+        return real(arms, label, cache)
 
-    monkeypatch.setattr(vw_policy, "render_example", spy)
+    # Every path to VW text, learning's and predicting's, renders its arm lines here.
+    monkeypatch.setattr(vw_policy, "_arm_lines", spy)
     policy = VowpalPolicy(ExplorationSettings(algorithm=algorithm), PAIRS)
 
     policy.learn(Interaction(CONTEXT, ARMS, 2, 0.25, 0.75))
@@ -287,6 +287,19 @@ def test_rendered_text_is_cached_only_while_its_context_lives() -> None:
     gc.collect()
 
     assert len(vw_policy._RENDERED) == before
-    # A context reusing a freed context's id is rendered afresh, not given stale text.
+
+
+def test_a_context_given_a_freed_contexts_id_is_rendered_afresh() -> None:
+    import gc
+    import weakref
+
+    cache = vw_policy._RenderCache()
+    old = Context((Namespace("caller", (("old", 1.0),)),))
+    dead: weakref.ref[Context | Arm] = weakref.ref(old)
+    del old
+    gc.collect()
     fresh = Context((Namespace("caller", (("fresh", 1.0),)),))
-    assert render_example(fresh, ARMS, cache=vw_policy._RENDERED)[0] == "shared |caller fresh"
+    # As if the freed context had lived at fresh's address and its entry were still there.
+    cache._entries[id(fresh)] = (dead, "|caller old")
+
+    assert cache.get(fresh) == "|caller fresh"
