@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import signal
 import subprocess
 import sys
@@ -29,6 +30,17 @@ class RunningServer:
     process: subprocess.Popen[bytes]
     url: str
     log_path: Path
+    #: The admin key the server was started with (``BANDIT_ROUTER_ADMIN_KEY``).
+    admin_key: str = ""
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Headers that authenticate as the environment's admin key."""
+        return {"authorization": f"Bearer {self.admin_key}"}
+
+    def client(self, *, timeout: float = 30) -> httpx.Client:
+        """An HTTP client for this server that carries the admin key."""
+        return httpx.Client(base_url=self.url, headers=self.headers, timeout=timeout)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -48,7 +60,18 @@ class RunningServer:
                 self.kill()
 
 
-def start_server(database_url: str, workdir: Path, *extra: str) -> RunningServer:
+def start_server(
+    database_url: str, workdir: Path, *extra: str, env: dict[str, str] | None = None
+) -> RunningServer:
+    """Start ``serve`` with a fresh admin key in ``BANDIT_ROUTER_ADMIN_KEY`` (unless ``env``
+    names one) and wait until ``/health`` answers."""
+    admin_key = secrets.token_urlsafe(24)
+    environment = {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "BANDIT_ROUTER_ADMIN_KEY": admin_key,
+        **(env or {}),
+    }
     log_path = workdir / f"server-{uuid.uuid4().hex[:8]}.log"
     command = [
         sys.executable,
@@ -67,9 +90,9 @@ def start_server(database_url: str, workdir: Path, *extra: str) -> RunningServer
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=workdir,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env=environment,
         )
-    server = RunningServer(process, "", log_path)
+    server = RunningServer(process, "", log_path, environment["BANDIT_ROUTER_ADMIN_KEY"])
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:

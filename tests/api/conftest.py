@@ -24,7 +24,7 @@ def client(
     ) as url:
         server = start_server(url, workdir)
         try:
-            with httpx.Client(base_url=server.url, timeout=30) as http:
+            with server.client() as http:
                 yield http
         finally:
             server.stop()

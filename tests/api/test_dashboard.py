@@ -76,7 +76,7 @@ def test_dashboard_renders_real_data_without_errors(server: RunningServer, tmp_p
     assert CHROMIUM.exists(), (
         f"{CHROMIUM} is missing: run `make browser` (apt-get install chromium)."
     )
-    with httpx.Client(base_url=server.url, timeout=60) as client:
+    with server.client(timeout=60) as client:
         _populate(client)
         page_response = client.get("/dashboard")
         assert page_response.status_code == 200

@@ -188,7 +188,7 @@ def test_pmf_change_between_stored_snapshots(tmp_path: Path) -> None:
     """Its own SQLite server that snapshots every 10 interactions, so versions exist."""
     server = start_server(f"sqlite:///{tmp_path / 'router.db'}", tmp_path, "--snapshot-every", "10")
     try:
-        with httpx.Client(base_url=server.url, timeout=30) as client:
+        with server.client() as client:
             for model in ("pc-a", "pc-b"):
                 client.put(
                     f"/v1/models/{model}", json={"input_usd_per_mtok": 1, "output_usd_per_mtok": 1}

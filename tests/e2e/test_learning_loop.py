@@ -147,7 +147,7 @@ def _hammer_then_kill(server: RunningServer, acknowledged: Acknowledged, seed: i
 
     def client_loop(worker: int) -> None:
         env = Environment(seed * 100 + worker)
-        with httpx.Client(base_url=server.url, timeout=10) as client:
+        with server.client(timeout=10) as client:
             for i in range(10_000):
                 if stop.is_set():
                     return
@@ -171,7 +171,7 @@ def test_router_learns_survives_sigkill_and_resumes(database_url: str, tmp_path:
     acknowledged = Acknowledged()
     server = start_server(database_url, workdir, "--snapshot-every", "200")
     try:
-        with httpx.Client(base_url=server.url, timeout=30) as client:
+        with server.client() as client:
             _configure(client)
             history = [_cycle(client, env, acknowledged, f"fb-{i}") for i in range(CYCLES)]
             shares = _best_share(history[-WINDOW:])
@@ -185,7 +185,7 @@ def test_router_learns_survives_sigkill_and_resumes(database_url: str, tmp_path:
 
     restarted = start_server(database_url, workdir, "--snapshot-every", "200")
     try:
-        with httpx.Client(base_url=restarted.url, timeout=30) as client:
+        with restarted.client() as client:
             for decision_id in acknowledged.decisions:
                 assert client.get(f"/v1/decisions/{decision_id}").status_code == 200
             by_decision: dict[str, set[str]] = defaultdict(set)
