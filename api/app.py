@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -12,13 +13,15 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from api.http.access import AccessControl, caller_key
 from api.http.admin import ModelController, PolicyController
 from api.http.drift import DriftController
 from api.http.errors import exception_handlers
 from api.http.evaluation import EvaluationController
 from api.http.experiments import ExperimentController
 from api.http.export import ExportController
-from api.http.health import health
+from api.http.health import health, status
+from api.http.keys import AuditController, KeyController
 from api.http.routing import RoutingController
 from api.pages.dashboard import dashboard
 from api.service.admin import AdminService
@@ -28,7 +31,10 @@ from api.service.drift import DriftService
 from api.service.embedder import LazyEmbedder
 from api.service.evaluation import EvaluationService
 from api.service.experiments import ExperimentService
+from api.service.keyring import KeyRing
+from api.service.keys import KeyService
 from api.service.learning import LearningHost
+from api.service.rate_limit import RateLimiter
 from api.service.router import RouterService
 from api.settings import Settings
 from storage.engine import create_engine
@@ -37,6 +43,8 @@ from storage.migrate import upgrade
 from storage.writer import GroupCommitter
 
 __all__ = ["Services", "create_app", "open_services"]
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -50,6 +58,8 @@ class Services:
     experiments: ExperimentService
     evaluation: EvaluationService
     drift: DriftService
+    keyring: KeyRing
+    keys: KeyService
 
 
 @asynccontextmanager
@@ -64,6 +74,8 @@ async def open_services(settings: Settings, clock: Clock = wall_clock) -> AsyncI
         committer.start()
         catalog = Catalog()
         await catalog.load(engine)
+        keyring = KeyRing(engine, clock, env_admin_secret=settings.admin_key)
+        await keyring.refresh()
         learning = LearningHost(
             engine,
             committer,
@@ -95,7 +107,17 @@ async def open_services(settings: Settings, clock: Clock = wall_clock) -> AsyncI
                 max_candidates=settings.max_candidates,
                 embedder=embedder,
             )
+            keys = KeyService(engine, committer, catalog, keyring, clock)
+            if settings.admin_key is None:
+                written = await keys.bootstrap_admin_key(settings.bootstrap_key_path())
+                if written is not None:
+                    _log.warning(
+                        "created an admin API key (the database had none); it is in %s "
+                        "(readable by this user only). Send it as 'Authorization: Bearer <key>'.",
+                        written.resolve(),
+                    )
             learning.start()
+            keyring.start()
             try:
                 evaluation = EvaluationService(engine, catalog)
                 drift = DriftService(engine, catalog)
@@ -109,8 +131,11 @@ async def open_services(settings: Settings, clock: Clock = wall_clock) -> AsyncI
                     experiments,
                     evaluation,
                     drift,
+                    keyring,
+                    keys,
                 )
             finally:
+                await keyring.close()
                 await learning.close()
         finally:
             await committer.close()
@@ -142,21 +167,33 @@ def create_app(settings: Settings, *, clock: Clock = wall_clock) -> Litestar:
             EvaluationController,
             DriftController,
             ExportController,
+            KeyController,
+            AuditController,
             health,
+            status,
             dashboard,
         ],
-        dependencies={
-            name: provide(name)
-            for name in (
-                "engine",
-                "catalog",
-                "learning",
-                "router",
-                "admin",
-                "experiments",
-                "evaluation",
-                "drift",
+        guards=[
+            AccessControl(
+                keyring=lambda: holder["services"].keyring, limiter=RateLimiter(), clock=clock
             )
+        ],
+        dependencies={
+            "caller": Provide(caller_key, sync_to_thread=False),
+            **{
+                name: provide(name)
+                for name in (
+                    "engine",
+                    "catalog",
+                    "learning",
+                    "router",
+                    "admin",
+                    "experiments",
+                    "evaluation",
+                    "drift",
+                    "keys",
+                )
+            },
         },
         exception_handlers=exception_handlers,
         lifespan=[lifespan],

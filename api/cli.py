@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from api.cli_keys import add_keys_parser, run_keys
 from api.service_client import ServiceError, fetch_json, open_service, quote
 
 __all__ = ["main"]
+
+ENV_URL = "BANDIT_ROUTER_URL"
+ENV_KEY = "BANDIT_ROUTER_KEY"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -54,7 +59,7 @@ def _parser() -> argparse.ArgumentParser:
         "evaluate", help="off-policy evaluation of a policy on its own log (calls the HTTP API)"
     )
     evaluate.add_argument("policy")
-    evaluate.add_argument("--url", default="http://127.0.0.1:8000")
+    _add_remote(evaluate)
     evaluate.add_argument("--since", type=float, help="epoch seconds")
     evaluate.add_argument("--until", type=float, help="epoch seconds")
     evaluate.add_argument("--resamples", type=int, default=200)
@@ -63,16 +68,29 @@ def _parser() -> argparse.ArgumentParser:
     )
     _add_export(commands)
     _add_drift(commands)
+    add_keys_parser(commands)
     return parser
+
+
+def _add_remote(parser: argparse.ArgumentParser) -> None:
+    """``--url`` and ``--key`` for commands that call a running service."""
+    parser.add_argument(
+        "--url",
+        default=os.environ.get(ENV_URL, "http://127.0.0.1:8000"),
+        help=f"the service (default ${ENV_URL}, else http://127.0.0.1:8000)",
+    )
+    parser.add_argument(
+        "--key",
+        default=os.environ.get(ENV_KEY),
+        help=f"the API key to send (default ${ENV_KEY})",
+    )
 
 
 def _add_experiments(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     experiments = commands.add_parser(
         "experiments", help="gate a new model on a running service (calls its HTTP API)"
     )
-    experiments.add_argument(
-        "--url", default="http://127.0.0.1:8000", help="the service (default http://127.0.0.1:8000)"
-    )
+    _add_remote(experiments)
     actions = experiments.add_subparsers(dest="action", required=True)
     create = actions.add_parser("create", help="start an experiment")
     create.add_argument("policy")
@@ -113,9 +131,7 @@ def _add_export(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         choices=("skip", "include"),
         help="decisions without a joined reward (default: skip for dsjson, include for jsonl)",
     )
-    export.add_argument(
-        "--url", default="http://127.0.0.1:8000", help="the service (default http://127.0.0.1:8000)"
-    )
+    _add_remote(export)
     export.add_argument("--output", type=Path, help="write here instead of standard output")
 
 
@@ -135,9 +151,7 @@ def _add_drift(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     drift.add_argument("--success-threshold", type=float, help="quality of a success (0.7)")
     drift.add_argument("--psi-threshold", type=float, help="PSI that flags a shift (0.2)")
     drift.add_argument("--group-by", help="caller feature for per-group KPIs (default task)")
-    drift.add_argument(
-        "--url", default="http://127.0.0.1:8000", help="the service (default http://127.0.0.1:8000)"
-    )
+    _add_remote(drift)
 
 
 def _add_replay(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -202,6 +216,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "evaluate": _evaluate,
         "export": _export,
         "drift": _drift,
+        "keys": run_keys,
     }
     try:
         return commands[args.command](args)
@@ -274,7 +289,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.no_counterfactual:
         query["counterfactual"] = "false"
     path = f"/v1/policies/{quote(args.policy)}/evaluation"
-    report = fetch_json(args.url, path, query=query, timeout=600)
+    report = fetch_json(args.url, path, key=args.key, query=query, timeout=600)
     print(
         f"{report['policy']}: {report['decisions']} rewarded decisions, observed mean reward "
         f"{report['observed_mean_reward']:.4f}"
@@ -327,7 +342,9 @@ def _experiments(args: argparse.Namespace) -> int:
     elif args.action != "list":
         method, path = "POST", f"{path}{quote(args.id)}/{args.action}"
     query = {"policy": args.policy} if args.action == "list" and args.policy else None
-    answer = fetch_json(args.url, path, query=query, method=method, body=body, timeout=30)
+    answer = fetch_json(
+        args.url, path, key=args.key, query=query, method=method, body=body, timeout=30
+    )
     print(json.dumps(answer, indent=2))
     return 0
 
@@ -342,7 +359,7 @@ def _export(args: argparse.Namespace) -> int:
         if getattr(args, name) is not None
     }
     path = f"/v1/policies/{quote(args.policy)}/export"
-    with open_service(args.url, path, query=query) as response:
+    with open_service(args.url, path, key=args.key, query=query) as response:
         if args.output is None:
             shutil.copyfileobj(response, sys.stdout.buffer)
             sys.stdout.buffer.flush()
@@ -364,7 +381,7 @@ def _drift(args: argparse.Namespace) -> int:
     names = ("since", "until", "bucket_seconds", "success_threshold", "psi_threshold", "group_by")
     query = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
     path = f"/v1/policies/{quote(args.policy)}/drift"
-    print(json.dumps(fetch_json(args.url, path, query=query, timeout=120), indent=2))
+    print(json.dumps(fetch_json(args.url, path, key=args.key, query=query, timeout=120), indent=2))
     return 0
 
 

@@ -27,12 +27,14 @@ def open_service(
     base_url: str,
     path: str,
     *,
+    key: str | None = None,
     query: Mapping[str, object] | None = None,
     method: str = "GET",
     body: object | None = None,
     timeout: float = 60.0,
 ) -> Iterator[IO[bytes]]:
-    """The response of ``method base_url + path``; a 4xx/5xx becomes its ``detail`` sentence."""
+    """The response of ``method base_url + path``; a 4xx/5xx becomes its ``detail`` sentence.
+    ``key`` is sent as ``Authorization: Bearer <key>``."""
     url = base_url.rstrip("/") + path
     if query:
         url += "?" + urllib.parse.urlencode(query)
@@ -40,7 +42,10 @@ def open_service(
         url,
         method=method,
         data=None if body is None else json.dumps(body).encode(),
-        headers={"content-type": "application/json"},
+        headers={
+            "content-type": "application/json",
+            **({"authorization": f"Bearer {key}"} if key else {}),
+        },
     )
     try:
         response = urllib.request.urlopen(request, timeout=timeout)  # noqa: S310

@@ -7,11 +7,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from storage.engine import default_sqlite_url
+from storage.engine import default_sqlite_url, sqlite_directory
 
 __all__ = ["Settings"]
 
 ENV_DATABASE_URL = "BANDIT_ROUTER_DATABASE_URL"
+ENV_ADMIN_KEY = "BANDIT_ROUTER_ADMIN_KEY"
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +31,16 @@ class Settings:
     max_candidates: int = 50
     #: Create the example catalog and the ``default`` policy when the database has none.
     bootstrap: bool = True
+    #: ``BANDIT_ROUTER_ADMIN_KEY``: a secret accepted as an admin key (never rate-limited).
+    admin_key: str | None = None
+    #: Where ``serve`` writes the admin key it creates on a database without keys (when no
+    #: ``admin_key`` is set); ``None``: beside the SQLite file, else ``./var/admin.key``.
+    admin_key_file: Path | None = None
+
+    def bootstrap_key_path(self) -> Path:
+        if self.admin_key_file is not None:
+            return self.admin_key_file
+        return (sqlite_directory(self.database_url) or Path("var")) / "admin.key"
 
     @classmethod
     def from_environment(
@@ -43,4 +54,5 @@ class Settings:
         """Command-line values win over ``BANDIT_ROUTER_DATABASE_URL``, which wins over
         the default SQLite file ``./var/bandit-router.db``."""
         url = database_url or environ.get(ENV_DATABASE_URL) or default_sqlite_url(Path("var"))
-        return cls(database_url=url, host=host, port=port)
+        admin_key = environ.get(ENV_ADMIN_KEY, "").strip() or None
+        return cls(database_url=url, host=host, port=port, admin_key=admin_key)

@@ -6,7 +6,11 @@
     ├── NotFoundError          -> 404 (unknown policy, model or decision)
     ├── InvalidInputError      -> 422 (values a caller got wrong: NaN score, empty candidate set)
     │   └── LimitExceededError -> 413/422 (too many candidates or features)
-    └── ConflictError          -> 409 (a reused id or idempotency key with a different payload)
+    ├── ConflictError          -> 409 (a reused id or idempotency key with a different payload)
+    ├── UnauthorizedError      -> 401 (no key, or a key that is unknown, expired or revoked)
+    ├── ForbiddenError         -> 403 (a valid key without the scope the call needs)
+    ├── RateLimitedError       -> 429 (a key over its rate limit; carries ``retry_after``)
+    └── UnsupportedMediaError  -> 415 (a body that is not ``application/json``)
 
 Every message is a full sentence that names the offending value.
 """
@@ -15,10 +19,14 @@ from __future__ import annotations
 
 __all__ = [
     "ConflictError",
+    "ForbiddenError",
     "InvalidInputError",
     "LimitExceededError",
     "NotFoundError",
+    "RateLimitedError",
     "RouterError",
+    "UnauthorizedError",
+    "UnsupportedMediaError",
 ]
 
 
@@ -40,3 +48,23 @@ class LimitExceededError(InvalidInputError):
 
 class ConflictError(RouterError):
     """An id or idempotency key was reused with a different payload."""
+
+
+class UnauthorizedError(RouterError):
+    """No valid API key came with the request."""
+
+
+class ForbiddenError(RouterError):
+    """The key is valid but may not make this call."""
+
+
+class RateLimitedError(RouterError):
+    """The key made more requests than its rate limit allows."""
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class UnsupportedMediaError(RouterError):
+    """A request body in a media type other than JSON."""

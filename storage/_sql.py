@@ -11,6 +11,8 @@ from sqlmodel import SQLModel
 
 import storage.tables  # noqa: F401 - registers every table on SQLModel.metadata
 
+api_keys: Table = SQLModel.metadata.tables["api_keys"]
+audit_log: Table = SQLModel.metadata.tables["audit_log"]
 decisions: Table = SQLModel.metadata.tables["decisions"]
 experiments: Table = SQLModel.metadata.tables["experiments"]
 experiment_transitions: Table = SQLModel.metadata.tables["experiment_transitions"]

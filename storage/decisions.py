@@ -12,7 +12,7 @@ from storage import _sql
 from storage.codec import arms_from_json, arms_to_json, context_from_json, context_to_json
 from storage.records import DecisionRecord, FeedbackRecord, RewardRecord
 
-__all__ = ["find_decision", "get_decision", "insert_decision"]
+__all__ = ["decision_policy", "find_decision", "get_decision", "insert_decision"]
 
 
 async def insert_decision(connection: AsyncConnection, *, decision: DecisionRecord) -> bool:
@@ -74,6 +74,13 @@ async def find_decision(
         feedback=tuple(feedback_from_row(f) for f in feedback_rows),
         reward=None if reward_row is None else reward_from_row(reward_row),
     )
+
+
+async def decision_policy(connection: AsyncConnection, *, decision_id: str) -> str | None:
+    """The policy of a decision, or ``None`` when there is no such decision."""
+    d = _sql.decisions
+    found = await connection.execute(select(d.c.policy).where(d.c.id == decision_id))
+    return found.scalar_one_or_none()
 
 
 async def get_decision(connection: AsyncConnection, *, decision_id: str) -> DecisionRecord:

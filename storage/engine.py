@@ -9,7 +9,13 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-__all__ = ["async_url", "create_engine", "default_sqlite_url", "describe_location"]
+__all__ = [
+    "async_url",
+    "create_engine",
+    "default_sqlite_url",
+    "describe_location",
+    "sqlite_directory",
+]
 
 
 def default_sqlite_url(data_dir: Path) -> str:
@@ -39,6 +45,20 @@ def describe_location(url: str) -> str:
     if parsed.get_backend_name() == "sqlite":
         return f"SQLite file {Path(parsed.database or '').resolve()}"
     return f"PostgreSQL {parsed.render_as_string(hide_password=True)}"
+
+
+def sqlite_directory(url: str) -> Path | None:
+    """The folder of a SQLite file database; ``None`` for PostgreSQL or an in-memory one.
+
+    >>> sqlite_directory("sqlite:////data/router.db")
+    PosixPath('/data')
+    >>> sqlite_directory("postgresql://localhost/test") is None
+    True
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database or "").resolve().parent
 
 
 def create_engine(url: str) -> AsyncEngine:

@@ -13,6 +13,8 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
 __all__ = [
+    "ApiKeyRow",
+    "AuditRow",
     "DecisionRow",
     "ExperimentRow",
     "ExperimentTransitionRow",
@@ -180,3 +182,35 @@ class ExperimentTransitionRow(SQLModel, table=True):
     manual: bool
     evidence: dict[str, Any] | None = _json_column(nullable=True)
     at: float
+
+
+class ApiKeyRow(SQLModel, table=True):
+    """An API key: its secret only as a SHA-256 digest, its scopes and policy limits."""
+
+    __tablename__ = "api_keys"
+    id: str = Field(primary_key=True, max_length=64)
+    name: str = Field(max_length=128)
+    secret_hash: str = Field(max_length=64, unique=True)
+    scopes: list[str] = _json_column()
+    #: ``None``: every policy; otherwise the policies the key is limited to.
+    policies: list[str] | None = _json_column(nullable=True)
+    rate_per_second: float | None = None
+    expires_at: float | None = None
+    revoked_at: float | None = None
+    created_at: float
+    #: Changes with every change of the row, so servers refresh their key cache cheaply.
+    updated_at: float = Field(index=True)
+
+
+class AuditRow(SQLModel, table=True):
+    """One admin change: who (key id), what, and the state before and after."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+    seq: int | None = Field(default=None, primary_key=True)
+    key_id: str = Field(max_length=64)
+    action: str = Field(max_length=64)
+    target: str = Field(max_length=256)
+    before: Any = _json_column(nullable=True)
+    after: Any = _json_column(nullable=True)
+    at: float = Field(index=True)

@@ -19,7 +19,12 @@ from pathlib import Path
 
 import httpx
 
-__all__ = ["RunningServer", "start_server"]
+__all__ = ["RunningServer", "bearer_key", "start_server"]
+
+
+def bearer_key(client: httpx.Client) -> str:
+    """The API key a test client sends, for CLI calls (``--key``)."""
+    return client.headers["authorization"].removeprefix("Bearer ")
 
 
 _LISTENING = re.compile(rb"bandit-router listening on (http://\S+)")

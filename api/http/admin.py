@@ -8,11 +8,13 @@ from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from api.http import schemas
+from api.http.access import require_policy, scope
 from api.http.convert import model_out, model_spec, policy_config, policy_out
 from api.service.admin import AdminService
 from api.service.catalog import Catalog
 from api.service.learning import LearningHost
-from bandit.errors import InvalidInputError
+from bandit.access import ApiKey
+from bandit.errors import ForbiddenError, InvalidInputError
 
 __all__ = ["ModelController", "PolicyController"]
 
@@ -21,23 +23,29 @@ class ModelController(Controller):
     path = "/v1/models"
     tags = ["models"]  # noqa: RUF012
 
-    @put("/{model_id:str}")
+    @put("/{model_id:str}", opt=scope("admin"))
     async def put_model(
         self,
         model_id: FromPath[str],
         data: JSONBody[schemas.ModelIn],
         admin: NamedDependency[AdminService],
+        caller: NamedDependency[ApiKey],
     ) -> Response[schemas.ModelOut]:
         """Create or replace a model (prices in USD per million tokens)."""
+        if not caller.unlimited:
+            raise ForbiddenError(
+                f"API key {caller.name!r} is limited to policies; the model catalog is shared "
+                "by every policy, so only an admin key for every policy may change it."
+            )
         model = model_spec(_identifier("model", model_id), data)
-        created = await admin.put_model(model)
+        created = await admin.put_model(model, actor=caller.id)
         return Response(model_out(model), status_code=HTTP_201_CREATED if created else HTTP_200_OK)
 
-    @get("/")
+    @get("/", opt=scope("read"))
     async def list_models(self, catalog: NamedDependency[Catalog]) -> list[schemas.ModelOut]:
         return [model_out(m) for _, m in sorted(catalog.models.items())]
 
-    @get("/{model_id:str}")
+    @get("/{model_id:str}", opt=scope("read"))
     async def get_model(
         self, model_id: FromPath[str], catalog: NamedDependency[Catalog]
     ) -> schemas.ModelOut:
@@ -48,35 +56,46 @@ class PolicyController(Controller):
     path = "/v1/policies"
     tags = ["policies"]  # noqa: RUF012
 
-    @put("/{name:str}")
+    @put("/{name:str}", opt=scope("admin"))
     async def put_policy(
         self,
         name: FromPath[str],
         data: JSONBody[schemas.PolicyIn],
         admin: NamedDependency[AdminService],
         learning: NamedDependency[LearningHost],
+        caller: NamedDependency[ApiKey],
     ) -> Response[schemas.PolicyOut]:
         """Create or replace a policy; every call is a new revision (learner rebuilt from log)."""
-        record = await admin.put_policy(_identifier("policy", name), policy_config(data))
+        require_policy(caller, name)
+        record = await admin.put_policy(
+            _identifier("policy", name), policy_config(data), actor=caller.id
+        )
         status = HTTP_201_CREATED if record.revision == 1 else HTTP_200_OK
         return Response(policy_out(record, learning.learner(record.name)), status_code=status)
 
-    @get("/")
+    @get("/", opt=scope("read"))
     async def list_policies(
-        self, catalog: NamedDependency[Catalog], learning: NamedDependency[LearningHost]
+        self,
+        catalog: NamedDependency[Catalog],
+        learning: NamedDependency[LearningHost],
+        caller: NamedDependency[ApiKey],
     ) -> list[schemas.PolicyOut]:
+        """The policies this key may see."""
         return [
             policy_out(record, learning.learner(name))
             for name, record in sorted(catalog.policies.items())
+            if caller.may_use(name)
         ]
 
-    @get("/{name:str}")
+    @get("/{name:str}", opt=scope("read"))
     async def get_policy(
         self,
         name: FromPath[str],
         catalog: NamedDependency[Catalog],
         learning: NamedDependency[LearningHost],
+        caller: NamedDependency[ApiKey],
     ) -> schemas.PolicyOut:
+        require_policy(caller, name)
         record = catalog.policy(name)
         return policy_out(record, learning.learner(record.name))
 

@@ -9,8 +9,10 @@ from litestar import Controller, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
 
+from api.http.access import require_policy, scope
 from api.http.export import parse_time
 from api.service.drift import DriftQuery, DriftService
+from bandit.access import ApiKey
 
 __all__ = ["DriftController"]
 
@@ -19,10 +21,11 @@ class DriftController(Controller):
     path = "/v1/policies"
     tags = ["inspection"]  # noqa: RUF012 - Litestar reads it as a class attribute
 
-    @get("/{name:str}/drift")
+    @get("/{name:str}/drift", opt=scope("read"))
     async def drift(
         self,
         name: FromPath[str],
+        caller: NamedDependency[ApiKey],
         drift: NamedDependency[DriftService],
         since: FromQuery[str | None] = None,
         until: FromQuery[str | None] = None,
@@ -39,6 +42,7 @@ class DriftController(Controller):
         ``since``/``until`` are epoch seconds or ISO 8601; ``group_by=`` (empty) turns grouping
         off. At most ``max_decisions`` decisions are read, the oldest first (``truncated``).
         """
+        require_policy(caller, name)
         query = DriftQuery(
             since=None if since is None else parse_time("since", since),
             until=None if until is None else parse_time("until", until),

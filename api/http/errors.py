@@ -3,19 +3,33 @@
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import (
+    HTTP_401_UNAUTHORIZED,
+    HTTP_403_FORBIDDEN,
     HTTP_404_NOT_FOUND,
     HTTP_409_CONFLICT,
+    HTTP_415_UNSUPPORTED_MEDIA_TYPE,
     HTTP_422_UNPROCESSABLE_ENTITY,
+    HTTP_429_TOO_MANY_REQUESTS,
     HTTP_500_INTERNAL_SERVER_ERROR,
 )
 from litestar.types import ExceptionHandlersMap
 
-from bandit.errors import ConflictError, InvalidInputError, NotFoundError, RouterError
+from bandit.errors import (
+    ConflictError,
+    ForbiddenError,
+    InvalidInputError,
+    NotFoundError,
+    RateLimitedError,
+    RouterError,
+    UnauthorizedError,
+    UnsupportedMediaError,
+)
 
 __all__ = ["exception_handlers"]
 
@@ -25,6 +39,10 @@ _STATUS: tuple[tuple[type[RouterError], int], ...] = (
     (NotFoundError, HTTP_404_NOT_FOUND),
     (InvalidInputError, HTTP_422_UNPROCESSABLE_ENTITY),
     (ConflictError, HTTP_409_CONFLICT),
+    (UnauthorizedError, HTTP_401_UNAUTHORIZED),
+    (ForbiddenError, HTTP_403_FORBIDDEN),
+    (RateLimitedError, HTTP_429_TOO_MANY_REQUESTS),
+    (UnsupportedMediaError, HTTP_415_UNSUPPORTED_MEDIA_TYPE),
 )
 
 
@@ -39,7 +57,12 @@ def _router_error(_: Request[Any, Any, Any], error: Exception) -> Response[dict[
     status = next(
         (code for kind, code in _STATUS if isinstance(error, kind)), HTTP_422_UNPROCESSABLE_ENTITY
     )
-    return _body(status, str(error))
+    response = _body(status, str(error))
+    if isinstance(error, UnauthorizedError):
+        response.headers["www-authenticate"] = "Bearer"
+    if isinstance(error, RateLimitedError):
+        response.headers["retry-after"] = str(max(1, math.ceil(error.retry_after)))
+    return response
 
 
 def _validation_error(

@@ -8,7 +8,9 @@ from litestar import Controller, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
 
+from api.http.access import require_policy, scope
 from api.service.evaluation import EvaluationReport, EvaluationService
+from bandit.access import ApiKey
 from bandit.errors import InvalidInputError
 from bandit.ope import Estimate
 
@@ -48,10 +50,11 @@ class EvaluationController(Controller):
     path = "/v1/policies"
     tags = ["inspection"]  # noqa: RUF012
 
-    @get("/{name:str}/evaluation")
+    @get("/{name:str}/evaluation", opt=scope("read"))
     async def evaluate(
         self,
         name: FromPath[str],
+        caller: NamedDependency[ApiKey],
         evaluation: NamedDependency[EvaluationService],
         since: FromQuery[float | None] = None,
         until: FromQuery[float | None] = None,
@@ -61,6 +64,7 @@ class EvaluationController(Controller):
         """IPS, SNIPS and doubly robust estimates for the logging policy, uniform, every single
         model and alternative configurations trained on the log in time order, with bootstrap
         intervals, and whether the router pays off."""
+        require_policy(caller, name)
         if not 1 <= resamples <= 5000:
             raise InvalidInputError(f"resamples must be between 1 and 5000, got {resamples}.")
         if since is not None and until is not None and since >= until:

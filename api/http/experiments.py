@@ -11,8 +11,10 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from msgspec import Meta, Struct
 
+from api.http.access import require_policy, scope
 from api.service.experiments import ExperimentReport, ExperimentService, plain_evidence
-from bandit.errors import InvalidInputError
+from bandit.access import ApiKey
+from bandit.errors import InvalidInputError, NotFoundError
 from experiments import DEFAULT_STAGES, ArmStats, ExperimentSpec, Guardrails
 from storage.codec import spec_to_json
 from storage.experiments import ExperimentRecord
@@ -118,40 +120,62 @@ class ExperimentController(Controller):
     path = "/v1/experiments"
     tags = ["experiments"]  # noqa: RUF012
 
-    @post("/")
+    @post("/", opt=scope("admin"))
     async def create(
-        self, data: JSONBody[ExperimentIn], experiments: NamedDependency[ExperimentService]
+        self,
+        data: JSONBody[ExperimentIn],
+        experiments: NamedDependency[ExperimentService],
+        caller: NamedDependency[ApiKey],
     ) -> Response[dict[str, Any]]:
         """Start gating a candidate model on a policy at its first stage's share."""
-        record = await experiments.create(_spec(data))
+        require_policy(caller, data.policy)
+        record = await experiments.create(_spec(data), actor=caller.id)
         return Response(_summary(record), status_code=HTTP_201_CREATED)
 
-    @get("/")
+    @get("/", opt=scope("read"))
     async def list_experiments(
         self,
         experiments: NamedDependency[ExperimentService],
+        caller: NamedDependency[ApiKey],
         policy: FromQuery[str | None] = None,
     ) -> list[dict[str, Any]]:
-        return [_summary(r) for r in await experiments.list(policy)]
+        """Experiments of the policies this key may see."""
+        return [
+            _summary(r) for r in await experiments.list(policy) if caller.may_use(r.spec.policy)
+        ]
 
-    @get("/{experiment_id:str}")
+    @get("/{experiment_id:str}", opt=scope("read"))
     async def read(
-        self, experiment_id: FromPath[str], experiments: NamedDependency[ExperimentService]
+        self,
+        experiment_id: FromPath[str],
+        experiments: NamedDependency[ExperimentService],
+        caller: NamedDependency[ApiKey],
     ) -> dict[str, Any]:
         """Status, stage, share, per-arm statistics, the latest evaluation and the history."""
-        return _report(await experiments.report(experiment_id))
+        report = await experiments.report(experiment_id)
+        _require_experiment(caller, experiment_id, report.record.spec.policy)
+        return _report(report)
 
-    @post("/{experiment_id:str}/{action:str}", status_code=HTTP_200_OK)
+    @post("/{experiment_id:str}/{action:str}", status_code=HTTP_200_OK, opt=scope("admin"))
     async def act(
         self,
         experiment_id: FromPath[str],
         action: FromPath[str],
         experiments: NamedDependency[ExperimentService],
+        caller: NamedDependency[ApiKey],
     ) -> dict[str, Any]:
         """promote, rollback, pause or resume by hand (stored with the transitions)."""
         if action not in ("promote", "rollback", "pause", "resume"):
             raise InvalidInputError(
                 f"Action {action!r} is not one of promote, rollback, pause, resume."
             )
-        await experiments.act(experiment_id, action)  # type: ignore[arg-type]
+        report = await experiments.report(experiment_id)
+        _require_experiment(caller, experiment_id, report.record.spec.policy)
+        await experiments.act(experiment_id, action, actor=caller.id)  # type: ignore[arg-type]
         return _report(await experiments.report(experiment_id))
+
+
+def _require_experiment(caller: ApiKey, experiment_id: str, policy: str) -> None:
+    """Another tenant's experiment answers exactly like one that does not exist."""
+    if not caller.may_use(policy):
+        raise NotFoundError(f"Experiment {experiment_id!r} does not exist.")

@@ -12,7 +12,9 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Stream
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from api.http.access import require_policy, scope
 from api.service.catalog import Catalog
+from bandit.access import ApiKey
 from bandit.errors import InvalidInputError
 from storage.export import EXPORT_FORMATS, ExportRange, Unlabeled, export_lines
 
@@ -25,10 +27,11 @@ class ExportController(Controller):
     path = "/v1/policies"
     tags = ["export"]  # noqa: RUF012 - Litestar reads it as a class attribute
 
-    @get("/{name:str}/export", media_type=NDJSON)
+    @get("/{name:str}/export", media_type=NDJSON, opt=scope("read"))
     async def export(
         self,
         name: FromPath[str],
+        caller: NamedDependency[ApiKey],
         engine: NamedDependency[AsyncEngine],
         catalog: NamedDependency[Catalog],
         format: FromQuery[str] = "dsjson",
@@ -44,6 +47,7 @@ class ExportController(Controller):
         is the full log with feedback and reward (null when none was joined); ``unlabeled=skip``
         leaves those decisions out.
         """
+        require_policy(caller, name)
         catalog.policy(name)  # 404 before the stream starts
         if format not in EXPORT_FORMATS:
             raise InvalidInputError(

@@ -8,8 +8,11 @@ from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from api.http import schemas
+from api.http.access import require_policy, scope
 from api.http.convert import decision_out, feedback_in, feedback_out, route_out
 from api.service.router import RouteRequest, RouterService
+from bandit.access import ApiKey
+from bandit.errors import NotFoundError
 
 __all__ = ["RoutingController"]
 
@@ -21,11 +24,20 @@ class RoutingController(Controller):
     path = "/v1"
     tags = ["routing"]  # noqa: RUF012 - Litestar reads it as a class attribute
 
-    @post("/route", status_code=HTTP_200_OK, request_max_body_size=MAX_ROUTE_BODY)
+    @post(
+        "/route",
+        status_code=HTTP_200_OK,
+        request_max_body_size=MAX_ROUTE_BODY,
+        opt=scope("route"),
+    )
     async def route(
-        self, data: JSONBody[schemas.RouteIn], router: NamedDependency[RouterService]
+        self,
+        data: JSONBody[schemas.RouteIn],
+        router: NamedDependency[RouterService],
+        caller: NamedDependency[ApiKey],
     ) -> schemas.RouteOut:
         """Choose the model that should answer a request; the decision is logged first."""
+        require_policy(caller, data.policy)
         decision = await router.route(
             RouteRequest(
                 policy=data.policy,
@@ -38,18 +50,36 @@ class RoutingController(Controller):
         )
         return route_out(decision)
 
-    @post("/feedback", request_max_body_size=64 * 1024)
+    @post("/feedback", request_max_body_size=64 * 1024, opt=scope("feedback", "review"))
     async def feedback(
-        self, data: JSONBody[schemas.FeedbackIn], router: NamedDependency[RouterService]
+        self,
+        data: JSONBody[schemas.FeedbackIn],
+        router: NamedDependency[RouterService],
+        caller: NamedDependency[ApiKey],
     ) -> Response[schemas.FeedbackOut]:
         """Record a score, cost, latency or error for a decision (idempotent by key)."""
+        if not caller.unlimited:
+            _require_decision(
+                caller, data.decision_id, await router.decision_policy(data.decision_id)
+            )
         stored = await router.feedback(feedback_in(data))
         status = HTTP_201_CREATED if stored.created else HTTP_200_OK
         return Response(feedback_out(stored), status_code=status)
 
-    @get("/decisions/{decision_id:str}")
+    @get("/decisions/{decision_id:str}", opt=scope("read", "review"))
     async def decision(
-        self, decision_id: FromPath[str], router: NamedDependency[RouterService]
+        self,
+        decision_id: FromPath[str],
+        router: NamedDependency[RouterService],
+        caller: NamedDependency[ApiKey],
     ) -> schemas.DecisionOut:
         """A decision with its full pmf, its feedback and its joined reward."""
-        return decision_out(await router.decision(decision_id))
+        decision = await router.decision(decision_id)
+        _require_decision(caller, decision_id, decision.policy)
+        return decision_out(decision)
+
+
+def _require_decision(caller: ApiKey, decision_id: str, policy: str) -> None:
+    """Another tenant's decision answers exactly like one that does not exist."""
+    if not caller.may_use(policy):
+        raise NotFoundError(f"Decision {decision_id!r} does not exist.")

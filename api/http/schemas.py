@@ -10,12 +10,16 @@ from msgspec import Meta, Struct
 from bandit.settings import Algorithm, ExplorationSettings
 
 __all__ = [
+    "AuditEntryOut",
+    "CreatedKeyOut",
     "DecisionOut",
     "ExplorationIn",
     "FeaturesIn",
     "FeedbackIn",
     "FeedbackOut",
     "HealthOut",
+    "KeyIn",
+    "KeyOut",
     "LearnerOut",
     "ModelIn",
     "ModelOut",
@@ -27,6 +31,7 @@ __all__ = [
     "RouteIn",
     "RouteOut",
     "SourceIn",
+    "StatusOut",
 ]
 
 _EXPLORATION = ExplorationSettings()
@@ -200,6 +205,62 @@ class PolicyOut(Struct):
 
 
 class HealthOut(Struct):
-    status: str
+    """Nothing more than ok or degraded: details are for ``GET /v1/status`` (a read key)."""
+
+    status: Literal["ok", "degraded"]
+
+
+class StatusOut(Struct):
+    status: Literal["ok", "degraded"]
     database: str
     policies: int
+    #: Why the status is degraded (empty when ok).
+    problems: list[str]
+
+
+Scope = Literal["route", "feedback", "review", "read", "admin"]
+
+
+class KeyIn(Struct, forbid_unknown_fields=True):
+    name: Annotated[str, Meta(min_length=1, max_length=128)]
+    scopes: Annotated[list[Scope], Meta(min_length=1, max_length=5)]
+    #: ``null``: every policy; a list limits the key to those policies (a tenant's).
+    policies: Annotated[list[str], Meta(min_length=1, max_length=1000)] | None = None
+    #: Epoch seconds after which the key no longer works.
+    expires_at: Annotated[float, Meta(gt=0.0, le=1e11)] | None = None
+    #: Requests per second (bursts up to one second's worth); ``null``: not limited.
+    rate_per_second: Annotated[float, Meta(gt=0.0, le=1e6)] | None = None
+
+
+class KeyOut(Struct):
+    id: str
+    name: str
+    scopes: list[str]
+    policies: list[str] | None
+    expires_at: float | None
+    revoked_at: float | None
+    rate_per_second: float | None
+    created_at: float
+
+
+class CreatedKeyOut(Struct):
+    id: str
+    name: str
+    scopes: list[str]
+    policies: list[str] | None
+    expires_at: float | None
+    revoked_at: float | None
+    rate_per_second: float | None
+    created_at: float
+    #: The secret, shown this once: send it as ``Authorization: Bearer <key>``.
+    key: str
+
+
+class AuditEntryOut(Struct):
+    seq: int
+    key_id: str
+    action: str
+    target: str
+    before: Any
+    after: Any
+    at: float

@@ -12,7 +12,13 @@ __all__ = ["dashboard"]
 _PAGE = resources.files("api.pages").joinpath("static/dashboard.html").read_text(encoding="utf-8")
 
 
-@get("/dashboard", media_type=MediaType.HTML, include_in_schema=False, sync_to_thread=False)
+@get(
+    "/dashboard",
+    media_type=MediaType.HTML,
+    include_in_schema=False,
+    sync_to_thread=False,
+    opt={"public": True},
+)
 def dashboard() -> str:
     """Per policy: model shares and reward over time, evaluation, drift flags, experiments."""
     return _PAGE

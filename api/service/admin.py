@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.service.catalog import Catalog
 from api.service.clock import Clock
 from api.service.learning import LearningHost
 from bandit.errors import InvalidInputError
+from storage.audit import record_audit
 from storage.catalog import put_model, put_policy
+from storage.codec import config_to_json
 from storage.records import ModelSpec, PolicyConfig, PolicyRecord
 from storage.writer import GroupCommitter
 
-__all__ = ["EXAMPLE_MODELS", "AdminService"]
+__all__ = ["EXAMPLE_MODELS", "SERVICE_ACTOR", "AdminService"]
+
+#: The audit log's key id for changes the service makes by itself (tests, internal calls).
+SERVICE_ACTOR = "service"
 
 #: The example catalog a fresh installation starts with, so the README walk-through needs no
 #: set-up. Prices are USD per million input / output tokens as published by the providers.
@@ -33,27 +40,52 @@ class AdminService:
         self._learning = learning
         self._clock = clock
 
-    async def put_model(self, model: ModelSpec) -> bool:
-        """Create or replace ``model``; True when it was created."""
+    async def put_model(self, model: ModelSpec, *, actor: str = SERVICE_ACTOR) -> bool:
+        """Create or replace ``model``; True when it was created. ``actor`` (a key id) is
+        recorded in the audit log, in the same transaction."""
         now = self._clock()
+        before = self._catalog.models.get(model.id)
 
         async def store(connection: AsyncConnection) -> bool:
-            return await put_model(connection, model=model, now=now)
+            created = await put_model(connection, model=model, now=now)
+            await record_audit(
+                connection,
+                key_id=actor,
+                action="model.put",
+                target=model.id,
+                before=None if before is None else _model_json(before),
+                after=_model_json(model),
+                at=now,
+            )
+            return created
 
         created = await self._committer.run(store)
         self._catalog.models[model.id] = model
         return created
 
-    async def put_policy(self, name: str, config: PolicyConfig) -> PolicyRecord:
+    async def put_policy(
+        self, name: str, config: PolicyConfig, *, actor: str = SERVICE_ACTOR
+    ) -> PolicyRecord:
         """Create or replace policy ``name`` and rebuild its learner from the log."""
         if not config.models:
             raise InvalidInputError(f"Policy {name!r} needs at least one model.")
         if len(set(config.models)) != len(config.models):
             raise InvalidInputError(f"Policy {name!r} lists a model twice: {list(config.models)}.")
         now = self._clock()
+        before = self._catalog.policies.get(name)
 
         async def store(connection: AsyncConnection) -> PolicyRecord:
-            return await put_policy(connection, name=name, config=config, now=now)
+            record = await put_policy(connection, name=name, config=config, now=now)
+            await record_audit(
+                connection,
+                key_id=actor,
+                action="policy.put",
+                target=name,
+                before=None if before is None else _policy_json(before),
+                after=_policy_json(record),
+                at=now,
+            )
+            return record
 
         record = await self._committer.run(store)
         # A new revision may change how the policy learns: rebuild from the log, then swap.
@@ -67,5 +99,22 @@ class AdminService:
             return
         for model in EXAMPLE_MODELS:
             if model.id not in self._catalog.models:
-                await self.put_model(model)
-        await self.put_policy("default", PolicyConfig(models=tuple(m.id for m in EXAMPLE_MODELS)))
+                await self.put_model(model, actor="bootstrap")
+        await self.put_policy(
+            "default", PolicyConfig(models=tuple(m.id for m in EXAMPLE_MODELS)), actor="bootstrap"
+        )
+
+
+def _model_json(model: ModelSpec) -> dict[str, Any]:
+    return {
+        "id": model.id,
+        "provider": model.provider,
+        "input_usd_per_mtok": model.input_usd_per_mtok,
+        "output_usd_per_mtok": model.output_usd_per_mtok,
+        "features": dict(model.features),
+        "status": model.status,
+    }
+
+
+def _policy_json(record: PolicyRecord) -> dict[str, Any]:
+    return {"revision": record.revision, **config_to_json(record.config)}

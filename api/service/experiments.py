@@ -11,11 +11,13 @@ from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from api.service.admin import AdminService
+from api.service.admin import SERVICE_ACTOR, AdminService
 from api.service.catalog import Catalog
 from api.service.clock import Clock, new_id
 from bandit.errors import ConflictError
 from experiments import ArmStats, ExperimentSpec, StageCounts, Verdict, evaluate
+from storage.audit import record_audit
+from storage.codec import spec_to_json
 from storage.experiments import (
     ACTIVE,
     ExperimentRecord,
@@ -82,14 +84,24 @@ class ExperimentService:
             active = await active_experiments(connection)
         self._catalog.experiments = {e.spec.policy: e for e in active}
 
-    async def create(self, spec: ExperimentSpec) -> ExperimentRecord:
+    async def create(self, spec: ExperimentSpec, *, actor: str = SERVICE_ACTOR) -> ExperimentRecord:
         experiment_id = new_id()
         now = self._clock()
 
         async def store(connection: AsyncConnection) -> ExperimentRecord:
-            return await create_experiment(
+            record = await create_experiment(
                 connection, experiment_id=experiment_id, spec=spec, now=now
             )
+            await record_audit(
+                connection,
+                key_id=actor,
+                action="experiment.create",
+                target=experiment_id,
+                before=None,
+                after={"status": record.status, "stage": record.stage_index, **spec_to_json(spec)},
+                at=now,
+            )
+            return record
 
         record = await self._committer.run(store)
         self._catalog.experiments[spec.policy] = record
@@ -127,15 +139,16 @@ class ExperimentService:
                     verdict.action,
                     verdict.reason,
                     plain_evidence(verdict.evidence),
-                    manual=False,
                 )
 
-    async def act(self, experiment_id: str, action: ManualAction) -> ExperimentRecord:
-        """An operator's promote, rollback, pause or resume."""
+    async def act(
+        self, experiment_id: str, action: ManualAction, *, actor: str = SERVICE_ACTOR
+    ) -> ExperimentRecord:
+        """An operator's promote, rollback, pause or resume (``actor``: the key id, audited)."""
         async with self._lock:
-            return await self._act(experiment_id, action)
+            return await self._act(experiment_id, action, actor)
 
-    async def _act(self, experiment_id: str, action: ManualAction) -> ExperimentRecord:
+    async def _act(self, experiment_id: str, action: ManualAction, actor: str) -> ExperimentRecord:
         async with self._engine.connect() as connection:
             record = await get_experiment(connection, experiment_id=experiment_id)
         allowed = {
@@ -160,7 +173,7 @@ class ExperimentService:
             "resume": "resume",
         }[action]
         return await self._apply(
-            record, applied, f"An operator chose to {action}.", evidence, manual=True
+            record, applied, f"An operator chose to {action}.", evidence, actor=actor
         )
 
     async def _apply(
@@ -170,8 +183,11 @@ class ExperimentService:
         reason: str,
         evidence: dict[str, Any] | None,
         *,
-        manual: bool,
+        actor: str | None = None,
     ) -> ExperimentRecord:
+        """Apply a transition; ``actor`` is the operator's key id for a manual one (audited),
+        ``None`` when the stage rule decided."""
+        manual = actor is not None
         status, stage = record.status, record.stage_index
         if action == "next_stage":
             stage += 1
@@ -186,7 +202,7 @@ class ExperimentService:
         now = self._clock()
 
         async def store(connection: AsyncConnection) -> ExperimentRecord:
-            return await record_transition(
+            updated = await record_transition(
                 connection,
                 experiment=record,
                 action=action,
@@ -197,6 +213,17 @@ class ExperimentService:
                 evidence=evidence,
                 now=now,
             )
+            if actor is not None:
+                await record_audit(
+                    connection,
+                    key_id=actor,
+                    action=f"experiment.{action}",
+                    target=record.id,
+                    before={"status": record.status, "stage": record.stage_index},
+                    after={"status": updated.status, "stage": updated.stage_index},
+                    at=now,
+                )
+            return updated
 
         updated = await self._committer.run(store)
         if status in ACTIVE:
@@ -204,20 +231,22 @@ class ExperimentService:
         else:
             self._catalog.experiments.pop(record.spec.policy, None)
         if status == "completed":
-            await self._roll_out(updated.spec)
+            await self._roll_out(updated.spec, actor=actor or f"experiment:{record.id}")
         return updated
 
-    async def _roll_out(self, spec: ExperimentSpec) -> None:
+    async def _roll_out(self, spec: ExperimentSpec, *, actor: str) -> None:
         """The candidate becomes a regular model; the new revision relearns the whole log,
         experiment interactions included, so the learner starts warm. A replaced incumbent
         leaves the policy, and is retired unless another policy still routes to it."""
         config = self._catalog.policy(spec.policy).config
         models = [m for m in config.models if m != spec.replaces]
         models.append(spec.candidate)
-        await self._admin.put_policy(spec.policy, dataclasses.replace(config, models=tuple(models)))
+        await self._admin.put_policy(
+            spec.policy, dataclasses.replace(config, models=tuple(models)), actor=actor
+        )
         replaced = spec.replaces
         if replaced is not None and not any(
             replaced in p.config.models for p in self._catalog.policies.values()
         ):
             model = self._catalog.model(replaced)
-            await self._admin.put_model(dataclasses.replace(model, status="retired"))
+            await self._admin.put_model(dataclasses.replace(model, status="retired"), actor=actor)

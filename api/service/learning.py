@@ -123,6 +123,8 @@ class LearningHost:
         #: Runs after a round that learned something (experiment checks); see ``step``.
         self.after_step: Callable[[], Awaitable[None]] | None = None
         self._last_after_step = float("-inf")
+        #: The last learning round's failure, ``None`` once a round succeeds (``/v1/status``).
+        self.last_failure: str | None = None
 
     def learner(self, policy: str) -> PolicyLearner:
         return self._learners[policy]
@@ -196,8 +198,11 @@ class LearningHost:
             self._wake.clear()
             try:
                 await self.step()
-            except Exception:  # the loop must outlive one bad round; the log keeps the work
+            except Exception as error:  # the loop must outlive one bad round; the log keeps it
                 _log.exception("learning round failed; retrying next round")
+                self.last_failure = f"The last learning round failed: {error!r}."
+            else:
+                self.last_failure = None
 
     async def _join_due_windows(self) -> None:
         catalog = self._catalog

@@ -14,11 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from api.service.catalog import Catalog
 from api.service.clock import Clock, new_id
 from api.service.learning import LearningHost
-from bandit.errors import ConflictError, InvalidInputError, LimitExceededError
+from bandit.errors import ConflictError, InvalidInputError, LimitExceededError, NotFoundError
 from bandit.types import Arm
 from experiments import assign_candidate, routing_pmf
 from features import Embedder, FeatureError, arm_for_model, extract_context
-from storage.decisions import find_decision, get_decision, insert_decision
+from storage.decisions import decision_policy, find_decision, get_decision, insert_decision
 from storage.feedback import OPEN, record_feedback
 from storage.records import (
     DecisionRecord,
@@ -179,6 +179,14 @@ class RouterService:
     async def decision(self, decision_id: str) -> DecisionRecord:
         async with self._engine.connect() as connection:
             return await get_decision(connection, decision_id=decision_id)
+
+    async def decision_policy(self, decision_id: str) -> str:
+        """The policy a decision belongs to (404 when there is no such decision)."""
+        async with self._engine.connect() as connection:
+            policy = await decision_policy(connection, decision_id=decision_id)
+        if policy is None:
+            raise NotFoundError(f"Decision {decision_id!r} does not exist.")
+        return policy
 
     def _arms(self, policy: PolicyRecord, requested: tuple[str, ...] | None) -> tuple[Arm, ...]:
         eligible = [m for m in policy.config.models if self._catalog.model(m).status != "retired"]

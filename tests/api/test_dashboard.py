@@ -104,7 +104,15 @@ def test_dashboard_renders_real_data_without_errors(server: RunningServer, tmp_p
             page.on("pageerror", on_page_error)
             page.on("request", on_request)
             page.goto(f"{server.url}/dashboard")
+            # Without a key the page asks for one and calls nothing.
+            page.wait_for_selector("#key-message", timeout=60_000)
+            assert not [url for url in requests if "/v1/" in url]
+            page.fill("#key", server.admin_key)
+            page.click("#key-form button[type=submit]")
             page.wait_for_selector("body[data-loaded='dash']", timeout=60_000)
+            stored = page.evaluate("sessionStorage.getItem('bandit-router-key')")
+            assert stored == server.admin_key
+            assert all(server.admin_key not in url for url in requests)
 
             assert page.locator("#policy-name").inner_text() == "dash"
             assert page.locator("#shares svg rect.share").count() >= 2

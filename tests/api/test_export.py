@@ -13,6 +13,7 @@ import pytest
 import vowpalwabbit
 
 from api.cli import main
+from tests.server import bearer_key
 
 
 def _route_with_feedback(client: httpx.Client, tag: str, count: int) -> dict[str, float]:
@@ -163,15 +164,42 @@ def test_cli_streams_to_a_file_and_reports_errors(
     output = tmp_path / "log.dsjson"
     url = str(client.base_url)
     assert (
-        main(["export", "default", "--url", url, "--since", str(start), "--output", str(output)])
+        main(
+            [
+                "export",
+                "default",
+                "--url",
+                url,
+                "--key",
+                bearer_key(client),
+                "--since",
+                str(start),
+                "--output",
+                str(output),
+            ]
+        )
         == 0
     )
     events = [json.loads(line) for line in output.read_text().splitlines()]
     assert set(list(scores)[:-1]) <= {e["EventId"] for e in events}
     assert (
-        main(["export", "default", "--url", url, "--format", "jsonl", "--since", str(start)]) == 0
+        main(
+            [
+                "export",
+                "default",
+                "--url",
+                url,
+                "--key",
+                bearer_key(client),
+                "--format",
+                "jsonl",
+                "--since",
+                str(start),
+            ]
+        )
+        == 0
     )
     printed = {json.loads(line)["id"] for line in capsys.readouterr().out.splitlines()}
     assert set(scores) <= printed
-    assert main(["export", "missing", "--url", url]) == 1
+    assert main(["export", "missing", "--url", url, "--key", bearer_key(client)]) == 1
     assert "'missing'" in capsys.readouterr().err

@@ -5,6 +5,8 @@ from __future__ import annotations
 import httpx
 import numpy as np
 
+from tests.server import bearer_key
+
 
 def test_evaluation_estimates_the_log_and_answers_whether_routing_pays(
     client: httpx.Client,
@@ -89,6 +91,8 @@ def test_alternatives_are_trained_counterfactually_and_the_cli_prints_them(
             "ev",
             "--url",
             str(client.base_url),
+            "--key",
+            bearer_key(client),
             "--resamples",
             "20",
         ],

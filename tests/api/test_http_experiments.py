@@ -8,6 +8,8 @@ import sys
 
 import httpx
 
+from tests.server import bearer_key
+
 
 def _setup(client: httpx.Client, policy: str) -> None:
     for model in (f"{policy}-a", f"{policy}-b", f"{policy}-new"):
@@ -100,7 +102,17 @@ def test_experiments_cli(client: httpx.Client) -> None:
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "api.cli", "experiments", "--url", url, *args],
+            [
+                sys.executable,
+                "-m",
+                "api.cli",
+                "experiments",
+                "--url",
+                url,
+                "--key",
+                bearer_key(client),
+                *args,
+            ],
             capture_output=True,
             text=True,
             check=False,

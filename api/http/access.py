@@ -1,0 +1,112 @@
+"""The access guard: every ``/v1`` call needs a key with the scope its handler declares.
+
+Handlers declare their rule in ``opt``: ``opt={"scope": "read"}`` (a key with that scope; an
+``admin`` key has every scope) or ``opt={"public": True}`` (no key: health, the dashboard
+page). A handler without a rule is refused (fail closed), except Litestar's own OpenAPI
+routes under ``/schema``. Keys limited to policies are checked by the handlers, which know
+the policy: ``require_policy`` answers 404 for another tenant's policy, so ids do not leak.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, cast
+
+from litestar.connection import ASGIConnection
+from litestar.handlers.base import BaseRouteHandler
+
+from api.service.clock import Clock
+from api.service.keyring import KeyRing
+from api.service.rate_limit import RateLimiter
+from bandit.access import SCOPES, ApiKey, Scope
+from bandit.errors import ForbiddenError, NotFoundError, UnsupportedMediaError
+
+__all__ = [
+    "AccessControl",
+    "caller_key",
+    "handler_scopes",
+    "public",
+    "require_policy",
+    "scope",
+]
+
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+_STATE_KEY = "api_key"
+
+
+def scope(*names: Scope) -> dict[str, Any]:
+    """``opt`` for a handler that needs one of ``names``: ``@get(..., opt=scope("read"))``."""
+    return {"scopes": names}
+
+
+def public() -> dict[str, Any]:
+    """``opt`` for a handler anybody may call."""
+    return {"public": True}
+
+
+@dataclass(frozen=True, slots=True)
+class AccessControl:
+    """The guard's collaborators, looked up when the app has started."""
+
+    keyring: Callable[[], KeyRing]
+    limiter: RateLimiter
+    clock: Clock
+
+    async def __call__(
+        self, connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
+    ) -> None:
+        if handler.opt.get("public") or connection.url.path.startswith("/schema"):
+            return
+        needed = handler_scopes(handler)
+        if not needed:
+            raise ForbiddenError(
+                f"{connection.url.path} has no access rule, so nobody may call it."
+            )
+        key = self.keyring().authenticate(connection.headers.get("authorization"))
+        if not any(key.grants(name) for name in needed):
+            raise ForbiddenError(
+                f"API key {key.name!r} ({key.id}) lacks the scope this call needs "
+                f"({' or '.join(needed)}); it has {', '.join(sorted(key.scopes))}."
+            )
+        self.limiter.take(key, self.clock())
+        _require_json(connection)
+        connection.state[_STATE_KEY] = key
+
+
+def handler_scopes(handler: BaseRouteHandler) -> tuple[Scope, ...]:
+    """The scopes a handler accepts (any one suffices); empty when it declares none."""
+    declared = handler.opt.get("scopes") or ()
+    return tuple(cast(Scope, name) for name in declared if name in SCOPES)
+
+
+def _require_json(connection: ASGIConnection[Any, Any, Any, Any]) -> None:
+    if connection.scope.get("method") not in _BODY_METHODS:
+        return
+    headers = connection.headers
+    has_body = (headers.get("content-length") or "0") != "0" or "transfer-encoding" in headers
+    if not has_body:
+        return
+    media_type = (headers.get("content-type") or "").split(";")[0].strip().lower()
+    if media_type != "application/json" and not (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    ):
+        shown = media_type or "no content type"
+        raise UnsupportedMediaError(
+            f"The request body must be sent as 'application/json', got {shown}."
+        )
+
+
+def caller_key(request: ASGIConnection[Any, Any, Any, Any]) -> ApiKey:
+    """The key the guard accepted (a dependency for handlers)."""
+    key = request.state.get(_STATE_KEY)
+    if not isinstance(key, ApiKey):  # only a handler without a scope could get here
+        raise ForbiddenError(f"{request.url.path} needs an API key.")
+    return key
+
+
+def require_policy(key: ApiKey, policy: str) -> None:
+    """404 for a policy outside the key's list: the same answer as for a policy that does
+    not exist, so a tenant cannot learn another tenant's policy names."""
+    if not key.may_use(policy):
+        raise NotFoundError(f"Policy {policy!r} does not exist.")
