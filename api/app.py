@@ -11,6 +11,7 @@ from typing import Any
 from litestar import Litestar
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.http.access import AccessControl, caller_key
@@ -197,5 +198,18 @@ def create_app(settings: Settings, *, clock: Clock = wall_clock) -> Litestar:
         },
         exception_handlers=exception_handlers,
         lifespan=[lifespan],
-        openapi_config=OpenAPIConfig(title="bandit-router", version="0.1.0"),
+        openapi_config=OpenAPIConfig(
+            title="bandit-router",
+            version="0.1.0",
+            components=Components(
+                security_schemes={
+                    "bearer": SecurityScheme(
+                        type="http",
+                        scheme="bearer",
+                        description="An API key: 'Authorization: Bearer <key>'.",
+                    )
+                }
+            ),
+            security=[{"bearer": []}],
+        ),
     )

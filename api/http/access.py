@@ -15,7 +15,9 @@ from typing import Any, cast
 
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
+from litestar.openapi import ResponseSpec
 
+from api.http.schemas import ErrorOut
 from api.service.clock import Clock
 from api.service.keyring import KeyRing
 from api.service.rate_limit import RateLimiter
@@ -24,25 +26,56 @@ from bandit.errors import ForbiddenError, NotFoundError, UnsupportedMediaError
 
 __all__ = [
     "AccessControl",
+    "access",
     "caller_key",
     "handler_scopes",
     "public",
     "require_policy",
-    "scope",
 ]
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _STATE_KEY = "api_key"
 
 
-def scope(*names: Scope) -> dict[str, Any]:
-    """``opt`` for a handler that needs one of ``names``: ``@get(..., opt=scope("read"))``."""
-    return {"scopes": names}
+_ERRORS: dict[int, str] = {
+    400: "The body is not valid JSON (or nests too deep, or holds NUL characters).",
+    401: "No API key, or one that is unknown, expired or revoked.",
+    403: "The key lacks the scope this call needs.",
+    404: "No such resource, or one outside the key's policies.",
+    409: "An id or idempotency key reused with a different payload, or a state conflict.",
+    413: "The body is larger than this endpoint accepts.",
+    415: "The body is not application/json.",
+    422: "The values are invalid; the detail names the field.",
+    429: "The key is over its rate limit; see Retry-After.",
+    503: "The service is busy with heavy reports; see Retry-After.",
+}
+
+
+def access(*names: Scope, body: bool = False, errors: tuple[int, ...] = ()) -> dict[str, Any]:
+    """A handler's access rule and the error answers it can give, for its decorator:
+    ``@post("/x", **access("route", body=True, errors=(404,)))``.
+
+    Every guarded handler can answer 401, 403 and 429; one with a ``body`` also 400, 413,
+    415 and 422; ``errors`` adds the handler's own (404, 409, ...).
+    """
+    codes = {401, 403, 429, *errors}
+    if body:
+        codes |= {400, 413, 415, 422}
+    return {"opt": {"scopes": names}, "responses": _responses(codes)}
 
 
 def public() -> dict[str, Any]:
     """``opt`` for a handler anybody may call."""
     return {"public": True}
+
+
+def _responses(codes: set[int]) -> dict[int, ResponseSpec]:
+    return {
+        code: ResponseSpec(
+            data_container=ErrorOut, description=_ERRORS[code], generate_examples=False
+        )
+        for code in sorted(codes)
+    }
 
 
 @dataclass(frozen=True, slots=True)

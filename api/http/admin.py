@@ -8,7 +8,7 @@ from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from api.http import schemas
-from api.http.access import require_policy, scope
+from api.http.access import access, require_policy
 from api.http.convert import model_out, model_spec, policy_config, policy_out
 from api.service.admin import AdminService
 from api.service.catalog import Catalog
@@ -23,7 +23,7 @@ class ModelController(Controller):
     path = "/v1/models"
     tags = ["models"]  # noqa: RUF012
 
-    @put("/{model_id:str}", opt=scope("admin"))
+    @put("/{model_id:str}", **access("admin", body=True))
     async def put_model(
         self,
         model_id: FromPath[str],
@@ -41,11 +41,11 @@ class ModelController(Controller):
         created = await admin.put_model(model, actor=caller.id)
         return Response(model_out(model), status_code=HTTP_201_CREATED if created else HTTP_200_OK)
 
-    @get("/", opt=scope("read"))
+    @get("/", **access("read"))
     async def list_models(self, catalog: NamedDependency[Catalog]) -> list[schemas.ModelOut]:
         return [model_out(m) for _, m in sorted(catalog.models.items())]
 
-    @get("/{model_id:str}", opt=scope("read"))
+    @get("/{model_id:str}", **access("read", errors=(404,)))
     async def get_model(
         self, model_id: FromPath[str], catalog: NamedDependency[Catalog]
     ) -> schemas.ModelOut:
@@ -56,7 +56,7 @@ class PolicyController(Controller):
     path = "/v1/policies"
     tags = ["policies"]  # noqa: RUF012
 
-    @put("/{name:str}", opt=scope("admin"))
+    @put("/{name:str}", **access("admin", body=True, errors=(404,)))
     async def put_policy(
         self,
         name: FromPath[str],
@@ -73,7 +73,7 @@ class PolicyController(Controller):
         status = HTTP_201_CREATED if record.revision == 1 else HTTP_200_OK
         return Response(policy_out(record, learning.learner(record.name)), status_code=status)
 
-    @get("/", opt=scope("read"))
+    @get("/", **access("read"))
     async def list_policies(
         self,
         catalog: NamedDependency[Catalog],
@@ -87,7 +87,7 @@ class PolicyController(Controller):
             if caller.may_use(name)
         ]
 
-    @get("/{name:str}", opt=scope("read"))
+    @get("/{name:str}", **access("read", errors=(404,)))
     async def get_policy(
         self,
         name: FromPath[str],

@@ -9,7 +9,7 @@ from litestar import Controller, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
 
-from api.http.access import require_policy, scope
+from api.http.access import access, require_policy
 from api.http.export import parse_time
 from api.service.drift import DriftQuery, DriftService
 from bandit.access import ApiKey
@@ -21,7 +21,7 @@ class DriftController(Controller):
     path = "/v1/policies"
     tags = ["inspection"]  # noqa: RUF012 - Litestar reads it as a class attribute
 
-    @get("/{name:str}/drift", opt=scope("read"))
+    @get("/{name:str}/drift", **access("read", errors=(404, 422)))
     async def drift(
         self,
         name: FromPath[str],

@@ -8,7 +8,7 @@ from litestar import Controller, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
 
-from api.http.access import require_policy, scope
+from api.http.access import access, require_policy
 from api.service.evaluation import EvaluationReport, EvaluationService
 from bandit.access import ApiKey
 from bandit.errors import InvalidInputError
@@ -50,7 +50,7 @@ class EvaluationController(Controller):
     path = "/v1/policies"
     tags = ["inspection"]  # noqa: RUF012
 
-    @get("/{name:str}/evaluation", opt=scope("read"))
+    @get("/{name:str}/evaluation", **access("read", errors=(404, 422)))
     async def evaluate(
         self,
         name: FromPath[str],

@@ -11,7 +11,7 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from msgspec import Meta, Struct
 
-from api.http.access import require_policy, scope
+from api.http.access import access, require_policy
 from api.service.experiments import ExperimentReport, ExperimentService, plain_evidence
 from bandit.access import ApiKey
 from bandit.errors import InvalidInputError, NotFoundError
@@ -120,7 +120,7 @@ class ExperimentController(Controller):
     path = "/v1/experiments"
     tags = ["experiments"]  # noqa: RUF012
 
-    @post("/", opt=scope("admin"))
+    @post("/", **access("admin", body=True, errors=(404, 409)))
     async def create(
         self,
         data: JSONBody[ExperimentIn],
@@ -132,7 +132,7 @@ class ExperimentController(Controller):
         record = await experiments.create(_spec(data), actor=caller.id)
         return Response(_summary(record), status_code=HTTP_201_CREATED)
 
-    @get("/", opt=scope("read"))
+    @get("/", **access("read"))
     async def list_experiments(
         self,
         experiments: NamedDependency[ExperimentService],
@@ -144,7 +144,7 @@ class ExperimentController(Controller):
             _summary(r) for r in await experiments.list(policy) if caller.may_use(r.spec.policy)
         ]
 
-    @get("/{experiment_id:str}", opt=scope("read"))
+    @get("/{experiment_id:str}", **access("read", errors=(404,)))
     async def read(
         self,
         experiment_id: FromPath[str],
@@ -156,7 +156,11 @@ class ExperimentController(Controller):
         _require_experiment(caller, experiment_id, report.record.spec.policy)
         return _report(report)
 
-    @post("/{experiment_id:str}/{action:str}", status_code=HTTP_200_OK, opt=scope("admin"))
+    @post(
+        "/{experiment_id:str}/{action:str}",
+        status_code=HTTP_200_OK,
+        **access("admin", errors=(404, 409, 422)),
+    )
     async def act(
         self,
         experiment_id: FromPath[str],

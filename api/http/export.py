@@ -12,7 +12,7 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Stream
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from api.http.access import require_policy, scope
+from api.http.access import access, require_policy
 from api.service.catalog import Catalog
 from bandit.access import ApiKey
 from bandit.errors import InvalidInputError
@@ -27,7 +27,7 @@ class ExportController(Controller):
     path = "/v1/policies"
     tags = ["export"]  # noqa: RUF012 - Litestar reads it as a class attribute
 
-    @get("/{name:str}/export", media_type=NDJSON, opt=scope("read"))
+    @get("/{name:str}/export", media_type=NDJSON, **access("read", errors=(404, 422)))
     async def export(
         self,
         name: FromPath[str],

@@ -9,7 +9,7 @@ from litestar.di import NamedDependency
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from api.http.access import public, scope
+from api.http.access import access, public
 from api.http.schemas import HealthOut, StatusOut
 from api.service.catalog import Catalog
 from api.service.learning import LearningHost
@@ -32,7 +32,7 @@ async def _problems(engine: AsyncEngine, learning: LearningHost) -> list[str]:
     return problems
 
 
-@get("/health", tags=["health"], opt=public())
+@get("/health", tags=["health"], opt=public(), security=[])
 async def health(
     engine: NamedDependency[AsyncEngine], learning: NamedDependency[LearningHost]
 ) -> HealthOut:
@@ -42,7 +42,7 @@ async def health(
     return HealthOut(status="degraded" if problems else "ok")
 
 
-@get("/v1/status", tags=["health"], opt=scope("read"))
+@get("/v1/status", tags=["health"], **access("read"))
 async def status(
     engine: NamedDependency[AsyncEngine],
     learning: NamedDependency[LearningHost],

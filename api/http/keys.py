@@ -9,7 +9,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.http import schemas
-from api.http.access import scope
+from api.http.access import access
 from api.service.keys import KeyService
 from bandit.access import ApiKey, Scope
 from bandit.errors import ForbiddenError, InvalidInputError
@@ -35,7 +35,7 @@ class KeyController(Controller):
     path = "/v1/keys"
     tags = ["access"]  # noqa: RUF012 - Litestar reads it as a class attribute
 
-    @post("/", opt=scope("admin"))
+    @post("/", **access("admin", body=True))
     async def create(
         self,
         data: JSONBody[schemas.KeyIn],
@@ -66,14 +66,14 @@ class KeyController(Controller):
         )
         return Response(out, status_code=HTTP_201_CREATED)
 
-    @get("/", opt=scope("admin"))
+    @get("/", **access("admin", errors=(422,)))
     async def list_keys(
         self, keys: NamedDependency[KeyService], caller: NamedDependency[ApiKey]
     ) -> list[schemas.KeyOut]:
         """Every key, revoked ones included; never a secret."""
         return [_key_out(key) for key in await keys.list(actor=caller)]
 
-    @delete("/{key_id:str}", status_code=HTTP_200_OK, opt=scope("admin"))
+    @delete("/{key_id:str}", status_code=HTTP_200_OK, **access("admin", errors=(404,)))
     async def revoke(
         self,
         key_id: FromPath[str],
@@ -88,7 +88,7 @@ class AuditController(Controller):
     path = "/v1/audit"
     tags = ["access"]  # noqa: RUF012
 
-    @get("/", opt=scope("admin"))
+    @get("/", **access("admin", errors=(422,)))
     async def audit(
         self,
         engine: NamedDependency[AsyncEngine],

@@ -8,7 +8,7 @@ from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from api.http import schemas
-from api.http.access import require_policy, scope
+from api.http.access import access, require_policy
 from api.http.convert import decision_out, feedback_in, feedback_out, route_out
 from api.service.router import RouteRequest, RouterService
 from bandit.access import ApiKey
@@ -28,7 +28,7 @@ class RoutingController(Controller):
         "/route",
         status_code=HTTP_200_OK,
         request_max_body_size=MAX_ROUTE_BODY,
-        opt=scope("route"),
+        **access("route", body=True, errors=(404, 409)),
     )
     async def route(
         self,
@@ -50,7 +50,11 @@ class RoutingController(Controller):
         )
         return route_out(decision)
 
-    @post("/feedback", request_max_body_size=64 * 1024, opt=scope("feedback", "review"))
+    @post(
+        "/feedback",
+        request_max_body_size=64 * 1024,
+        **access("feedback", "review", body=True, errors=(404, 409)),
+    )
     async def feedback(
         self,
         data: JSONBody[schemas.FeedbackIn],
@@ -66,7 +70,7 @@ class RoutingController(Controller):
         status = HTTP_201_CREATED if stored.created else HTTP_200_OK
         return Response(feedback_out(stored), status_code=status)
 
-    @get("/decisions/{decision_id:str}", opt=scope("read", "review"))
+    @get("/decisions/{decision_id:str}", **access("read", "review", errors=(404,)))
     async def decision(
         self,
         decision_id: FromPath[str],

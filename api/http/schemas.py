@@ -13,6 +13,7 @@ __all__ = [
     "AuditEntryOut",
     "CreatedKeyOut",
     "DecisionOut",
+    "ErrorOut",
     "ExplorationIn",
     "FeaturesIn",
     "FeedbackIn",
@@ -40,6 +41,14 @@ NonNegative = Annotated[float, Meta(ge=0.0)]
 Identifier = Annotated[str, Meta(min_length=1, max_length=128, pattern=r"^[^\s/]+$")]
 FeatureValue = str | float | bool
 Features = Annotated[dict[str, FeatureValue], Meta(max_length=64)]
+
+
+class ErrorOut(Struct):
+    """Every error answer: the status and a sentence naming the problem."""
+
+    status_code: int
+    detail: str
+    extra: Any = None
 
 
 class RouteIn(Struct, forbid_unknown_fields=True):
