@@ -210,6 +210,5 @@ def create_app(settings: Settings, *, clock: Clock = wall_clock) -> Litestar:
                     )
                 }
             ),
-            security=[{"bearer": []}],
         ),
     )

@@ -51,17 +51,27 @@ _ERRORS: dict[int, str] = {
 }
 
 
-def access(*names: Scope, body: bool = False, errors: tuple[int, ...] = ()) -> dict[str, Any]:
+def access(
+    *names: Scope,
+    body: bool = False,
+    errors: tuple[int, ...] = (),
+    also: dict[int, ResponseSpec] | None = None,
+) -> dict[str, Any]:
     """A handler's access rule and the error answers it can give, for its decorator:
     ``@post("/x", **access("route", body=True, errors=(404,)))``.
 
     Every guarded handler can answer 401, 403 and 429; one with a ``body`` also 400, 413,
-    415 and 422; ``errors`` adds the handler's own (404, 409, ...).
+    415 and 422; ``errors`` adds the handler's own (404, 409, ...), ``also`` its other
+    successful answers (a PUT's 201 beside its 200, say).
     """
     codes = {401, 403, 429, *errors}
     if body:
         codes |= {400, 413, 415, 422}
-    return {"opt": {"scopes": names}, "responses": _responses(codes)}
+    return {
+        "opt": {"scopes": names},
+        "responses": {**_responses(codes), **(also or {})},
+        "security": [{"bearer": []}],
+    }
 
 
 def public() -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from litestar import Controller, Response, get, put
 from litestar.di import NamedDependency
+from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
@@ -23,7 +24,14 @@ class ModelController(Controller):
     path = "/v1/models"
     tags = ["models"]  # noqa: RUF012
 
-    @put("/{model_id:str}", **access("admin", body=True))
+    @put(
+        "/{model_id:str}",
+        **access(
+            "admin",
+            body=True,
+            also={201: ResponseSpec(schemas.ModelOut, description="The model was created.")},
+        ),
+    )
     async def put_model(
         self,
         model_id: FromPath[str],
@@ -56,7 +64,15 @@ class PolicyController(Controller):
     path = "/v1/policies"
     tags = ["policies"]  # noqa: RUF012
 
-    @put("/{name:str}", **access("admin", body=True, errors=(404,)))
+    @put(
+        "/{name:str}",
+        **access(
+            "admin",
+            body=True,
+            errors=(404,),
+            also={201: ResponseSpec(schemas.PolicyOut, description="The policy was created.")},
+        ),
+    )
     async def put_policy(
         self,
         name: FromPath[str],

@@ -32,7 +32,7 @@ async def _problems(engine: AsyncEngine, learning: LearningHost) -> list[str]:
     return problems
 
 
-@get("/health", tags=["health"], opt=public(), security=[])
+@get("/health", tags=["health"], opt=public())
 async def health(
     engine: NamedDependency[AsyncEngine], learning: NamedDependency[LearningHost]
 ) -> HealthOut:

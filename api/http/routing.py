@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from litestar import Controller, Response, get, post
 from litestar.di import NamedDependency
+from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
@@ -53,7 +54,17 @@ class RoutingController(Controller):
     @post(
         "/feedback",
         request_max_body_size=64 * 1024,
-        **access("feedback", "review", body=True, errors=(404, 409)),
+        **access(
+            "feedback",
+            "review",
+            body=True,
+            errors=(404, 409),
+            also={
+                200: ResponseSpec(
+                    schemas.FeedbackOut, description="A retry of earlier feedback (same key)."
+                )
+            },
+        ),
     )
     async def feedback(
         self,
