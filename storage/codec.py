@@ -60,6 +60,7 @@ def config_to_json(config: PolicyConfig) -> dict[str, Any]:
             "cost_weight": reward.cost_weight,
             "latency_weight": reward.latency_weight,
             "default_reward": reward.default_reward,
+            "error_reward": reward.error_reward,
             "sources": {
                 name: {"weight": rule.weight, "aggregation": rule.aggregation}
                 for name, rule in sorted(reward.sources.items())
@@ -102,6 +103,9 @@ def config_from_json(data: dict[str, Any]) -> PolicyConfig:
             latency_weight=float(reward["latency_weight"]),
             default_reward=reward["default_reward"],
             wait_seconds=float(reward["wait_seconds"]),
+            # Configs stored before the setting existed: an error then counted as no feedback;
+            # they take the documented default now.
+            error_reward=float(reward.get("error_reward", 0.0)),
         ),
         exploration=ExplorationSettings(
             algorithm=cast(Algorithm, exploration["algorithm"]),

@@ -122,6 +122,8 @@ class DecisionRecord:
     window_closes_at: float | None
     feedback: tuple[FeedbackRecord, ...] = ()
     reward: RewardRecord | None = None
+    #: Keyed hash of the caller's ``unit_id`` when an experiment assigned this decision by it.
+    experiment_unit: str | None = None
 
     @property
     def chosen_model(self) -> str:

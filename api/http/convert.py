@@ -173,6 +173,7 @@ def policy_config(body: schemas.PolicyIn) -> PolicyConfig:
                 latency_weight=body.reward.latency_weight,
                 default_reward=body.reward.default_reward,
                 wait_seconds=body.reward.wait_seconds,
+                error_reward=body.reward.error_reward,
             ),
             exploration=ExplorationSettings(
                 algorithm=body.exploration.algorithm,

@@ -148,6 +148,8 @@ class RewardIn(Struct, forbid_unknown_fields=True):
     cost_weight: NonNegative = 0.0
     latency_weight: NonNegative = 0.0
     default_reward: float | None = None
+    #: The quality of a call reported failed (``error``) with no score: -1..1.
+    error_reward: float = 0.0
     sources: dict[str, SourceIn] = msgspec.field(default_factory=dict)
 
 

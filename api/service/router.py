@@ -112,11 +112,13 @@ class RouterService:
         pmf, chosen = decision.pmf, decision.chosen
         experiment = self._catalog.experiments.get(policy.name)
         assignment: dict[str, Any] | None = None
+        unit: str | None = None
         # An experiment splits the policy's own traffic; a caller that restricts the
         # candidates has opted out of it.
         if experiment is not None and experiment.status == "running" and request.candidates is None:
             share = experiment.share
             on_candidate = self._assign(experiment.id, request.unit_id or decision_id, share)
+            unit = self._keyed_hash(request.unit_id)
             candidate_p, incumbent_p = routing_pmf(share, decision.pmf)
             arms = (*arms, self._arm(self._catalog.model(experiment.spec.candidate)))
             pmf = (*incumbent_p, candidate_p)
@@ -141,12 +143,13 @@ class RouterService:
             pmf=pmf,
             chosen_index=chosen,
             caller_features=dict(request.features or {}),
-            prompt_hash=self._prompt_hash(request.prompt),
+            prompt_hash=self._keyed_hash(request.prompt),
             prompt=request.prompt if policy.config.store_prompts else None,
             experiment=assignment,
             created_at=now,
             join_status=OPEN,
             window_closes_at=now + wait if wait > 0 else None,
+            experiment_unit=unit,
         )
 
         async def log(connection: AsyncConnection) -> DecisionRecord | None:
@@ -213,10 +216,11 @@ class RouterService:
             self._arm_cache[model.id] = cached
         return cached[1]
 
-    def _prompt_hash(self, prompt: str | None) -> str | None:
-        if prompt is None:
+    def _keyed_hash(self, text: str | None) -> str | None:
+        """HMAC-SHA256 under the installation's key: comparable, not reversible by guessing."""
+        if text is None:
             return None
-        return hmac.new(self._prompt_key, prompt.encode("utf-8"), hashlib.sha256).hexdigest()
+        return hmac.new(self._prompt_key, text.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
 def _arm(model: ModelSpec) -> Arm:
