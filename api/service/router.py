@@ -46,8 +46,12 @@ class RouteRequest:
     #: What experiment assignment is stable for (a user, a session); the decision id if None.
     unit_id: str | None = None
 
-    def fingerprint(self) -> str:
-        """A hash of what was asked, to tell a retry from a different request with the same id."""
+    def fingerprint(self, key: bytes) -> str:
+        """A hash of what was asked, to tell a retry from a different request with the same id.
+
+        Keyed (HMAC-SHA256), like the prompt hash: it covers the prompt, and an unkeyed digest
+        of it could be checked against guessed prompts.
+        """
         canonical = json.dumps(
             {
                 "policy": self.policy,
@@ -59,7 +63,7 @@ class RouteRequest:
             sort_keys=True,
             separators=(",", ":"),
         )
-        return hashlib.sha256(canonical.encode()).hexdigest()
+        return hmac.new(key, canonical.encode(), hashlib.sha256).hexdigest()
 
 
 class RouterService:
@@ -93,7 +97,7 @@ class RouterService:
         A retry with the same client ``decision_id`` returns the stored decision.
         """
         policy = self._catalog.policy(request.policy)
-        fingerprint = request.fingerprint()
+        fingerprint = request.fingerprint(self._prompt_key)
         if request.decision_id is not None:
             async with self._engine.connect() as connection:
                 stored = await find_decision(connection, decision_id=request.decision_id)
@@ -102,7 +106,11 @@ class RouterService:
         arms = self._arms(policy, request.candidates)
         try:
             context = extract_context(
-                request.prompt, request.features, policy.config.features, self._embedder
+                request.prompt,
+                request.features,
+                policy.config.features,
+                self._embedder,
+                word_key=self._prompt_key,
             )
         except FeatureError as error:
             raise InvalidInputError(str(error)) from error
