@@ -83,6 +83,7 @@ def config_to_json(config: PolicyConfig) -> dict[str, Any]:
             "embedding": config.features.embedding,
         },
         "store_prompts": config.store_prompts,
+        "retention_days": config.retention_days,
     }
 
 
@@ -121,6 +122,8 @@ def config_from_json(data: dict[str, Any]) -> PolicyConfig:
         ),
         features=FeatureSettings(**data["features"]),
         store_prompts=bool(data["store_prompts"]),
+        # Configs stored before the setting existed kept everything.
+        retention_days=data.get("retention_days"),
     )
 
 

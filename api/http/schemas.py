@@ -179,6 +179,8 @@ class PolicyIn(Struct, forbid_unknown_fields=True):
     exploration: ExplorationIn = msgspec.field(default_factory=ExplorationIn)
     features: FeaturesIn = msgspec.field(default_factory=FeaturesIn)
     store_prompts: bool = False
+    #: Delete decisions (with their feedback and rewards) older than this; null keeps all.
+    retention_days: Annotated[int, Meta(ge=1, le=3650)] | None = None
 
 
 class LearnerOut(Struct):
@@ -196,6 +198,7 @@ class PolicyOut(Struct):
     exploration: dict[str, Any]
     features: dict[str, Any]
     store_prompts: bool
+    retention_days: int | None
     created_at: float
     updated_at: float
     learner: LearnerOut

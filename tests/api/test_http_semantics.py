@@ -89,3 +89,17 @@ def test_stored_words_are_keyed_and_unordered(client: httpx.Client) -> None:
     again = client.post("/v1/route", json={"policy": "sem-words", "prompt": prompt}).json()
     stored_again = client.get(f"/v1/decisions/{again['decision_id']}").json()
     assert list(stored_again["context"]["words"]) == names
+
+
+def test_retention_days_is_off_by_default_settable_and_bounded(client: httpx.Client) -> None:
+    _setup(client, "sem-ret")
+    assert client.get("/v1/policies/sem-ret").json()["retention_days"] is None
+    body = {"models": ["sem-ret-a"], "retention_days": 30}
+    response = client.put("/v1/policies/sem-ret", json=body)
+    assert response.status_code == 200, response.text
+    assert client.get("/v1/policies/sem-ret").json()["retention_days"] == 30
+    for value in (0, 3651, 1.5):
+        response = client.put(
+            "/v1/policies/sem-ret", json={"models": ["sem-ret-a"], "retention_days": value}
+        )
+        assert response.status_code == 422, (value, response.text)
