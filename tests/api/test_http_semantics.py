@@ -103,3 +103,32 @@ def test_retention_days_is_off_by_default_settable_and_bounded(client: httpx.Cli
             "/v1/policies/sem-ret", json={"models": ["sem-ret-a"], "retention_days": value}
         )
         assert response.status_code == 422, (value, response.text)
+
+
+def test_the_split_check_counts_units_and_errors_reach_the_arms(client: httpx.Client) -> None:
+    _setup(client, "sem-exp")
+    client.put("/v1/models/sem-exp-new", json={"input_usd_per_mtok": 1, "output_usd_per_mtok": 2})
+    created = client.post("/v1/experiments", json={"policy": "sem-exp", "candidate": "sem-exp-new"})
+    assert created.status_code == 201, created.text
+    experiment_id = created.json()["id"]
+    # 12 users with 5 decisions each, and 4 decisions without a unit (each its own unit).
+    routed = [
+        client.post("/v1/route", json={"policy": "sem-exp", "unit_id": f"user-{i % 12}"}).json()
+        for i in range(60)
+    ] + [client.post("/v1/route", json={"policy": "sem-exp"}).json() for _ in range(4)]
+    for r in routed:
+        sent = client.post("/v1/feedback", json={"decision_id": r["decision_id"], "error": "boom"})
+        assert sent.status_code == 201, sent.text
+    shown = client.get(f"/v1/experiments/{experiment_id}").json()
+    counts = shown["stage_counts"]
+    assert counts["units_candidate"] + counts["units_control"] == 16
+    arms = [r["experiment"]["arm"] for r in routed[:12]]
+    assert counts["units_candidate"] == arms.count("candidate") + sum(
+        r["experiment"]["arm"] == "candidate" for r in routed[60:]
+    )
+    # Every call failed and nobody scored one: all joined, all errors.
+    feedback = shown["arms"]["candidate"]["feedback"] + shown["arms"]["control"]["feedback"]
+    assert feedback == 64
+    for arm in ("candidate", "control"):
+        if shown["arms"][arm]["feedback"]:
+            assert shown["arms"][arm]["error_rate"] == 1.0
