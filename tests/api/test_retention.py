@@ -13,6 +13,7 @@ from api.app import Services, open_services
 from api.service.learning import build_learner, catch_up
 from api.service.router import RouteRequest
 from api.settings import Settings
+from bandit.reward import RewardRule
 from bandit.types import Arm, Context
 from experiments import ExperimentSpec
 from features import arm_for_model, extract_context
@@ -163,6 +164,34 @@ async def test_retention_is_off_by_default_and_spares_an_active_experiment(
         await services.experiments.act(experiment.id, "rollback")
         assert await services.learning.retain() == 30
         assert await _count(services, "decisions", in_experiment) == 0
+
+
+async def test_retention_waits_for_a_timed_window_to_be_joined_and_snapshotted(
+    database_url: str,
+) -> None:
+    clock = FakeClock()
+    async with open_services(_settings(database_url), clock) as services:
+        for model in MODELS:
+            await services.admin.put_model(model)
+        config = PolicyConfig(
+            models=tuple(m.id for m in MODELS),
+            reward=RewardRule(wait_seconds=5 * DAY),
+            retention_days=1,
+        )
+        await services.admin.put_policy("w", config)
+        waiting = await _drive(services, "w", "", 10, seed=6)
+        await services.learning.step(force_snapshot=True)
+        clock.now += 2 * DAY
+        # Older than the window, but their rewards are not joined yet.
+        assert await services.learning.retain() == 0
+        assert await _count(services, "feedback", waiting) == 10
+        clock.now += 4 * DAY
+        await services.learning.step()  # joins and learns them; no snapshot yet
+        assert services.learning.learner("w").learner.learned == 10
+        assert await services.learning.retain() == 0
+        await services.learning.step(force_snapshot=True)
+        assert await services.learning.retain() == 10
+        assert await _count(services, "decisions", waiting) == 0
 
 
 @pytest.mark.parametrize("days", [0, 3651, True])
