@@ -85,6 +85,18 @@ def test_stored_words_are_keyed_and_unordered(client: httpx.Client) -> None:
     text = client.get(f"/v1/decisions/{decision['decision_id']}").text
     assert not [digest for digest in unkeyed if digest in text]
     assert "zqxcanary7731" not in text
+    client.post("/v1/feedback", json={"decision_id": decision["decision_id"], "score": 0.5})
+    for path in (
+        "/v1/policies/sem-words/export?format=jsonl",
+        "/v1/policies/sem-words/export?format=dsjson",
+        "/v1/policies/sem-words/drift",
+    ):
+        response = client.get(path)
+        assert response.status_code == 200, (path, response.text)
+        assert not [digest for digest in unkeyed if digest in response.text], path
+        assert "zqxcanary7731" not in response.text
+        if "export" in path:  # the words are there, under their keyed names
+            assert all(name in response.text for name in names), path
     # The same prompt maps to the same features within this installation.
     again = client.post("/v1/route", json={"policy": "sem-words", "prompt": prompt}).json()
     stored_again = client.get(f"/v1/decisions/{again['decision_id']}").json()
