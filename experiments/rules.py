@@ -3,8 +3,11 @@
 Checked in this order at every look (any number of looks is fine: every interval is an
 always-valid confidence sequence at level ``spec.alpha``, see :mod:`experiments.statistics`):
 
-1. **Pause** when the decisions of the current stage fail the sample-ratio-mismatch test
-   (chi-squared p < 0.001): the split is broken, so no comparison can be trusted.
+1. **Pause** when the units routed in the current stage fail the sample-ratio-mismatch test
+   (chi-squared p < 0.001): the split is broken, so no comparison can be trusted. Assignment is
+   per unit (a caller's ``unit_id``; a decision without one is its own unit), so the test
+   counts distinct units: one busy user sends all their decisions to one arm, and counting
+   decisions would see a broken split in a healthy one.
 2. **Continue** while either arm has fewer than ``MIN_TEST_FEEDBACK`` observations in all: the
    plug-in variances of the asymptotic sequences need a burn-in.
 3. **Roll back** when a guardrail is breached with confidence, or when the reward sequence lies
@@ -67,19 +70,19 @@ SRM_THRESHOLD = 0.001
 
 @dataclass(frozen=True, slots=True)
 class StageCounts:
-    """What happened since the current stage began: decisions routed and feedback per arm.
+    """What happened since the current stage began: units routed and feedback per arm.
 
-    Decisions feed the sample-ratio-mismatch test (one share per stage); feedback the
-    per-stage minimum.
+    Units (distinct unit ids; a decision without one counts as its own unit) feed the
+    sample-ratio-mismatch test (one share per stage); feedback the per-stage minimum.
     """
 
-    decisions_candidate: int
-    decisions_control: int
+    units_candidate: int
+    units_control: int
     feedback_candidate: int
     feedback_control: int
 
     def __post_init__(self) -> None:
-        for name in ("decisions_candidate", "decisions_control"):
+        for name in ("units_candidate", "units_control"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative, got {getattr(self, name)}.")
         for name in ("feedback_candidate", "feedback_control"):
@@ -151,11 +154,11 @@ def evaluate(
     """Apply the stage rule (see the module docstring) at ``stage_index``.
 
     ``candidate`` and ``control`` are cumulative statistics over the whole experiment;
-    ``stage`` counts decisions and feedback since the current stage began.
+    ``stage`` counts units and feedback since the current stage began.
     """
     share = spec.share(stage_index)
     last = stage_index == len(spec.stages) - 1
-    srm = sample_ratio_mismatch(stage.decisions_candidate, stage.decisions_control, share)
+    srm = sample_ratio_mismatch(stage.units_candidate, stage.units_control, share)
     design = _design_counts(spec)
 
     def verdict(action: Action, reason: str, **reward: float | None) -> Verdict:
@@ -183,8 +186,8 @@ def evaluate(
     if srm < SRM_THRESHOLD:
         return verdict(
             "pause",
-            f"The traffic split is broken: {stage.decisions_candidate} candidate and "
-            f"{stage.decisions_control} control decisions at share {share:g} give a "
+            f"The traffic split is broken: {stage.units_candidate} candidate and "
+            f"{stage.units_control} control units at share {share:g} give a "
             f"sample-ratio-mismatch p-value of {srm:.2g}, below {SRM_THRESHOLD:g}.",
         )
     if candidate.n < MIN_TEST_FEEDBACK or control.n < MIN_TEST_FEEDBACK:

@@ -31,7 +31,7 @@ class FeatureSettings:
     """Which context features to extract.
 
     ``text``: the ``size``, ``markers`` and ``language`` namespaces of the prompt.
-    ``words``: the hashed bag of words of the prompt (``words`` namespace).
+    ``words``: the keyed-hashed bag of words of the prompt (``words`` namespace).
     Caller features are always used.
 
     ``embedding``: a dense prompt embedding (``embedding`` namespace); needs an embedder.
@@ -64,13 +64,18 @@ def extract_context(
     caller: Mapping[str, Scalar] | None,
     settings: FeatureSettings = DEFAULT_SETTINGS,
     embedder: embedding.Embedder | None = None,
+    *,
+    word_key: bytes,
 ) -> Context:
     """Return the context of one request; namespaces come in ``CONTEXT_NAMESPACES`` order.
 
-    >>> context = extract_context("Summarize this.", {"tier": "free"})
+    ``word_key`` is the secret the prompt's words are hashed with (see :mod:`features.words`):
+    the installation's key in the server, a fixed key of its own in replay.
+
+    >>> context = extract_context("Summarize this.", {"tier": "free"}, word_key=b"key")
     >>> [namespace.name for namespace in context.namespaces]
     ['size', 'markers', 'language', 'words', 'caller']
-    >>> extract_context(None, None)
+    >>> extract_context(None, None, word_key=b"key")
     Context(namespaces=())
     """
     built: list[Namespace | None] = []
@@ -82,7 +87,7 @@ def extract_context(
                 language.language_namespace(prompt),
             )
         if settings.words:
-            built.append(words.words_namespace(prompt))
+            built.append(words.words_namespace(prompt, word_key))
     if caller is not None:
         built.append(caller_namespace(caller))
     if prompt is not None and settings.embedding:

@@ -11,20 +11,21 @@ __all__ = ["TEXT_NAMESPACES", "text_namespaces"]
 TEXT_NAMESPACES = (size.NAMESPACE, markers.NAMESPACE, language.NAMESPACE, words.NAMESPACE)
 
 
-def text_namespaces(prompt: str) -> tuple[Namespace, ...]:
+def text_namespaces(prompt: str, *, word_key: bytes) -> tuple[Namespace, ...]:
     """Return the ``size``, ``markers``, ``language`` and ``words`` namespaces of ``prompt``.
 
-    Namespaces without features are left out; a blank prompt has only ``size``.
+    Namespaces without features are left out; a blank prompt has only ``size``. Words are
+    hashed with ``word_key`` (see :mod:`features.words`).
 
-    >>> [namespace.name for namespace in text_namespaces("Why is the sky blue?")]
+    >>> [ns.name for ns in text_namespaces("Why is the sky blue?", word_key=b"key")]
     ['size', 'markers', 'language', 'words']
-    >>> [namespace.name for namespace in text_namespaces(" ")]
+    >>> [ns.name for ns in text_namespaces(" ", word_key=b"key")]
     ['size']
     """
     built = (
         size.size_namespace(prompt),
         markers.markers_namespace(prompt),
         language.language_namespace(prompt),
-        words.words_namespace(prompt),
+        words.words_namespace(prompt, word_key),
     )
     return tuple(namespace for namespace in built if namespace is not None)

@@ -60,6 +60,7 @@ def config_to_json(config: PolicyConfig) -> dict[str, Any]:
             "cost_weight": reward.cost_weight,
             "latency_weight": reward.latency_weight,
             "default_reward": reward.default_reward,
+            "error_reward": reward.error_reward,
             "sources": {
                 name: {"weight": rule.weight, "aggregation": rule.aggregation}
                 for name, rule in sorted(reward.sources.items())
@@ -82,6 +83,7 @@ def config_to_json(config: PolicyConfig) -> dict[str, Any]:
             "embedding": config.features.embedding,
         },
         "store_prompts": config.store_prompts,
+        "retention_days": config.retention_days,
     }
 
 
@@ -102,6 +104,9 @@ def config_from_json(data: dict[str, Any]) -> PolicyConfig:
             latency_weight=float(reward["latency_weight"]),
             default_reward=reward["default_reward"],
             wait_seconds=float(reward["wait_seconds"]),
+            # Configs stored before the setting existed: an error then counted as no feedback;
+            # they take the documented default now.
+            error_reward=float(reward.get("error_reward", 0.0)),
         ),
         exploration=ExplorationSettings(
             algorithm=cast(Algorithm, exploration["algorithm"]),
@@ -117,6 +122,8 @@ def config_from_json(data: dict[str, Any]) -> PolicyConfig:
         ),
         features=FeatureSettings(**data["features"]),
         store_prompts=bool(data["store_prompts"]),
+        # Configs stored before the setting existed kept everything.
+        retention_days=data.get("retention_days"),
     )
 
 

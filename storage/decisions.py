@@ -42,6 +42,7 @@ async def insert_decision(connection: AsyncConnection, *, decision: DecisionReco
             "experiment_stage": None
             if decision.experiment is None
             else decision.experiment["stage"],
+            "experiment_unit": decision.experiment_unit,
             "created_at": decision.created_at,
             "join_status": decision.join_status,
             "window_closes_at": decision.window_closes_at,
@@ -116,6 +117,7 @@ def decision_from_row(
         window_closes_at=row.window_closes_at,
         feedback=feedback,
         reward=reward,
+        experiment_unit=row.experiment_unit,
     )
 
 

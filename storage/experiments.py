@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bandit.errors import ConflictError, InvalidInputError, NotFoundError
@@ -186,7 +186,11 @@ async def active_experiments(connection: AsyncConnection) -> list[ExperimentReco
 async def experiment_observations(
     connection: AsyncConnection, *, experiment: ExperimentRecord
 ) -> tuple[ArmStats, ArmStats, StageCounts]:
-    """Cumulative per-arm statistics of joined decisions, and the current stage's counts."""
+    """Cumulative per-arm statistics of joined decisions, and the current stage's counts.
+
+    A joined decision counts as an error when any of its in-window feedback reported one
+    (error-only feedback joins with the policy's ``error_reward``).
+    """
     d, r, f = _sql.decisions, _sql.rewards, _sql.feedback
     errored = (
         select(f.c.decision_id)
@@ -221,15 +225,20 @@ async def experiment_observations(
         )
         if row.experiment_stage == experiment.stage_index:
             stage_feedback[row.experiment_arm] += 1
+    # Assignment is per unit, so the split is tested on units: distinct unit hashes, plus
+    # every decision without one (its own unit).
+    units = func.count(func.distinct(d.c.experiment_unit)) + func.sum(
+        case((d.c.experiment_unit.is_(None), 1), else_=0)
+    )
     counted = await connection.execute(
-        select(d.c.experiment_arm, func.count())
+        select(d.c.experiment_arm, units)
         .where(d.c.experiment_id == experiment.id, d.c.experiment_stage == experiment.stage_index)
         .group_by(d.c.experiment_arm)
     )
-    decisions = {"candidate": 0, "control": 0} | {arm: int(n) for arm, n in counted}
+    routed = {"candidate": 0, "control": 0} | {arm: int(n) for arm, n in counted}
     counts = StageCounts(
-        decisions_candidate=decisions["candidate"],
-        decisions_control=decisions["control"],
+        units_candidate=routed["candidate"],
+        units_control=routed["control"],
         feedback_candidate=stage_feedback["candidate"],
         feedback_control=stage_feedback["control"],
     )

@@ -89,7 +89,8 @@ async def record_feedback(
     await connection.execute(_sql.feedback.insert().values(**values))
     rule = rule_for(decision.policy)
     closes = window_closed_by(
-        rule, Observation(feedback.source, now, 0, feedback.score, None, None)
+        rule,
+        Observation(feedback.source, now, 0, feedback.score, error=feedback.error is not None),
     )
     if not late and closes:
         await join_decision(
@@ -118,6 +119,7 @@ async def join_decision(
             score=row.score,
             cost_usd=row.cost_usd,
             latency_ms=row.latency_ms,
+            error=row.error is not None,
         )
         for row in rows
     ]

@@ -12,6 +12,7 @@ from bandit.types import Arm, Context
 from features import FeatureSettings
 
 __all__ = [
+    "RETENTION_DAYS_RANGE",
     "DecisionRecord",
     "FeatureValue",
     "FeedbackInput",
@@ -25,6 +26,9 @@ __all__ = [
 
 FeatureValue = str | int | float | bool
 ModelStatus = Literal["active", "candidate", "retired"]
+
+#: Bounds of a policy's ``retention_days``: at least a day, at most about ten years.
+RETENTION_DAYS_RANGE = (1, 3650)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,13 +45,28 @@ class ModelSpec:
 
 @dataclass(frozen=True, slots=True)
 class PolicyConfig:
-    """Everything an operator sets on a policy. A change is a new revision."""
+    """Everything an operator sets on a policy. A change is a new revision.
+
+    ``retention_days``: decisions older than this many days are deleted with their feedback
+    and rewards, in the background, once the newest snapshot includes them; None keeps
+    everything.
+    """
 
     models: tuple[str, ...]
     reward: RewardRule = field(default_factory=RewardRule)
     exploration: ExplorationSettings = field(default_factory=ExplorationSettings)
     features: FeatureSettings = field(default_factory=FeatureSettings)
     store_prompts: bool = False
+    retention_days: int | None = None
+
+    def __post_init__(self) -> None:
+        low, high = RETENTION_DAYS_RANGE
+        days = self.retention_days
+        if days is not None and (isinstance(days, bool) or not low <= days <= high):
+            raise ValueError(
+                f"retention_days must be null or a whole number of days from {low} to {high}, "
+                f"got {days!r}."
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +141,8 @@ class DecisionRecord:
     window_closes_at: float | None
     feedback: tuple[FeedbackRecord, ...] = ()
     reward: RewardRecord | None = None
+    #: Keyed hash of the caller's ``unit_id`` when an experiment assigned this decision by it.
+    experiment_unit: str | None = None
 
     @property
     def chosen_model(self) -> str:

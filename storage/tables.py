@@ -87,6 +87,9 @@ class DecisionRow(SQLModel, table=True):
     experiment_id: str | None = Field(default=None, max_length=64, index=True)
     experiment_arm: str | None = Field(default=None, max_length=16)
     experiment_stage: int | None = None
+    #: Keyed hash of the unit the experiment assigned (``unit_id``); None: the decision is its
+    #: own unit. The sample-ratio check counts distinct units.
+    experiment_unit: str | None = Field(default=None, max_length=64)
     created_at: float
     join_status: str = Field(max_length=16)
     window_closes_at: float | None = None

@@ -173,6 +173,7 @@ def policy_config(body: schemas.PolicyIn) -> PolicyConfig:
                 latency_weight=body.reward.latency_weight,
                 default_reward=body.reward.default_reward,
                 wait_seconds=body.reward.wait_seconds,
+                error_reward=body.reward.error_reward,
             ),
             exploration=ExplorationSettings(
                 algorithm=body.exploration.algorithm,
@@ -191,6 +192,7 @@ def policy_config(body: schemas.PolicyIn) -> PolicyConfig:
                 embedding=body.features.embedding,
             ),
             store_prompts=body.store_prompts,
+            retention_days=body.retention_days,
         )
     except InvalidInputError:
         raise
@@ -209,6 +211,7 @@ def policy_out(record: PolicyRecord, live: PolicyLearner) -> schemas.PolicyOut:
         exploration=stored["exploration"],
         features=stored["features"],
         store_prompts=record.config.store_prompts,
+        retention_days=record.config.retention_days,
         created_at=record.created_at,
         updated_at=record.updated_at,
         learner=schemas.LearnerOut(

@@ -162,6 +162,8 @@ class RewardIn(Struct, forbid_unknown_fields=True):
     cost_weight: NonNegative = 0.0
     latency_weight: NonNegative = 0.0
     default_reward: float | None = None
+    #: The quality of a call reported failed (``error``) with no score: -1..1.
+    error_reward: float = 0.0
     sources: dict[str, SourceIn] = msgspec.field(default_factory=dict)
 
 
@@ -191,6 +193,8 @@ class PolicyIn(Struct, forbid_unknown_fields=True):
     exploration: ExplorationIn = msgspec.field(default_factory=ExplorationIn)
     features: FeaturesIn = msgspec.field(default_factory=FeaturesIn)
     store_prompts: bool = False
+    #: Delete decisions (with their feedback and rewards) older than this; null keeps all.
+    retention_days: Annotated[int, Meta(ge=1, le=3650)] | None = None
 
 
 class LearnerOut(Struct):
@@ -208,6 +212,7 @@ class PolicyOut(Struct):
     exploration: dict[str, Any]
     features: dict[str, Any]
     store_prompts: bool
+    retention_days: int | None
     created_at: float
     updated_at: float
     learner: LearnerOut

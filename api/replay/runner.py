@@ -32,7 +32,11 @@ from features import (
 )
 from features.embedding import embedding_namespace
 
-__all__ = ["CostWeightRun", "ReplayOptions", "ReplayReport", "run_replay"]
+__all__ = ["REPLAY_WORD_KEY", "CostWeightRun", "ReplayOptions", "ReplayReport", "run_replay"]
+
+#: Replay hashes prompt words with a fixed key of its own: runs stay reproducible across
+#: machines, and no installation's secret is needed (or exposed) to replay a public dataset.
+REPLAY_WORD_KEY = b"bandit-router replay words"
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +105,7 @@ def featurise(
     events = []
     for index, row in enumerate(rows):
         caller = {"task": row.source} if options.task_feature and row.source else None
-        context = extract_context(row.prompt, caller, text_only)
+        context = extract_context(row.prompt, caller, text_only, word_key=REPLAY_WORD_KEY)
         if vectors is not None:
             namespace = embedding_namespace(vectors[index])
             if namespace is not None:

@@ -27,6 +27,7 @@ from storage.learning_log import (
     save_snapshot,
 )
 from storage.records import PolicyRecord
+from storage.retention import delete_expired
 from storage.writer import GroupCommitter
 
 __all__ = ["LearningHost", "PolicyLearner", "build_learner"]
@@ -39,6 +40,16 @@ _CHUNK = 1000
 _JOIN_BATCH = 500
 #: How often ``after_step`` runs when no new reward was learned.
 _IDLE_CHECK_SECONDS = 10.0
+#: Expired decisions deleted per transaction: small, so routing writes queued behind one
+#: chunk in the group commit wait milliseconds, not the whole clean-up.
+_RETENTION_CHUNK = 200
+#: Chunks per policy per round: a large backlog is worked off over several rounds, so
+#: learning is never held up for long behind it.
+_RETENTION_CHUNKS_PER_ROUND = 25
+#: How often the learning loop applies the policies' ``retention_days`` (every round while a
+#: backlog remains).
+_RETENTION_EVERY_SECONDS = 60.0
+_DAY_SECONDS = 86_400.0
 
 
 @dataclass(slots=True)
@@ -125,6 +136,8 @@ class LearningHost:
         self._last_after_step = float("-inf")
         #: The last learning round's failure, ``None`` once a round succeeds (``/v1/status``).
         self.last_failure: str | None = None
+        self._last_retention = float("-inf")
+        self._retention_backlog = False
 
     def learner(self, policy: str) -> PolicyLearner:
         return self._learners[policy]
@@ -187,6 +200,46 @@ class LearningHost:
         if self.after_step is not None and (learned or idle_check_due):
             self._last_after_step = now
             await self.after_step()
+        if self._retention_backlog or now - self._last_retention >= _RETENTION_EVERY_SECONDS:
+            self._last_retention = now
+            await self.retain()
+
+    async def retain(self) -> int:
+        """Apply every policy's ``retention_days``; returns how many decisions were deleted.
+
+        At most ``_RETENTION_CHUNKS_PER_ROUND`` chunks per policy; the rest in later rounds.
+
+        Deletes in small transactions through the group commit, never a decision the newest
+        snapshot does not include (see :mod:`storage.retention`), so a restart still resumes
+        to the same learner.
+        """
+        deleted = 0
+        self._retention_backlog = False
+        for name in list(self._learners):
+            # The catalog's revision is the one a restart loads: its snapshots set the limit.
+            record = self._catalog.policy(name)
+            days = record.config.retention_days
+            if days is not None:
+                before = self._clock() - days * _DAY_SECONDS
+                deleted += await self._retain_policy(name, record.revision, before)
+        if deleted:
+            _log.info("retention deleted %d decisions", deleted)
+        return deleted
+
+    async def _retain_policy(self, policy: str, revision: int, before: float) -> int:
+        async def chunk(connection: AsyncConnection) -> int:
+            return await delete_expired(
+                connection, policy=policy, revision=revision, before=before, limit=_RETENTION_CHUNK
+            )
+
+        deleted = 0
+        for _ in range(_RETENTION_CHUNKS_PER_ROUND):
+            done = await self._committer.run(chunk)
+            deleted += done
+            if done < _RETENTION_CHUNK:
+                return deleted
+        self._retention_backlog = True
+        return deleted
 
     async def _run(self) -> None:
         while True:

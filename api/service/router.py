@@ -46,8 +46,12 @@ class RouteRequest:
     #: What experiment assignment is stable for (a user, a session); the decision id if None.
     unit_id: str | None = None
 
-    def fingerprint(self) -> str:
-        """A hash of what was asked, to tell a retry from a different request with the same id."""
+    def fingerprint(self, key: bytes) -> str:
+        """A hash of what was asked, to tell a retry from a different request with the same id.
+
+        Keyed (HMAC-SHA256), like the prompt hash: it covers the prompt, and an unkeyed digest
+        of it could be checked against guessed prompts.
+        """
         canonical = json.dumps(
             {
                 "policy": self.policy,
@@ -59,7 +63,7 @@ class RouteRequest:
             sort_keys=True,
             separators=(",", ":"),
         )
-        return hashlib.sha256(canonical.encode()).hexdigest()
+        return hmac.new(key, canonical.encode(), hashlib.sha256).hexdigest()
 
 
 class RouterService:
@@ -93,7 +97,7 @@ class RouterService:
         A retry with the same client ``decision_id`` returns the stored decision.
         """
         policy = self._catalog.policy(request.policy)
-        fingerprint = request.fingerprint()
+        fingerprint = request.fingerprint(self._prompt_key)
         if request.decision_id is not None:
             async with self._engine.connect() as connection:
                 stored = await find_decision(connection, decision_id=request.decision_id)
@@ -102,7 +106,11 @@ class RouterService:
         arms = self._arms(policy, request.candidates)
         try:
             context = extract_context(
-                request.prompt, request.features, policy.config.features, self._embedder
+                request.prompt,
+                request.features,
+                policy.config.features,
+                self._embedder,
+                word_key=self._prompt_key,
             )
         except FeatureError as error:
             raise InvalidInputError(str(error)) from error
@@ -112,11 +120,13 @@ class RouterService:
         pmf, chosen = decision.pmf, decision.chosen
         experiment = self._catalog.experiments.get(policy.name)
         assignment: dict[str, Any] | None = None
+        unit: str | None = None
         # An experiment splits the policy's own traffic; a caller that restricts the
         # candidates has opted out of it.
         if experiment is not None and experiment.status == "running" and request.candidates is None:
             share = experiment.share
             on_candidate = self._assign(experiment.id, request.unit_id or decision_id, share)
+            unit = self._keyed_hash(request.unit_id)
             candidate_p, incumbent_p = routing_pmf(share, decision.pmf)
             arms = (*arms, self._arm(self._catalog.model(experiment.spec.candidate)))
             pmf = (*incumbent_p, candidate_p)
@@ -141,12 +151,13 @@ class RouterService:
             pmf=pmf,
             chosen_index=chosen,
             caller_features=dict(request.features or {}),
-            prompt_hash=self._prompt_hash(request.prompt),
+            prompt_hash=self._keyed_hash(request.prompt),
             prompt=request.prompt if policy.config.store_prompts else None,
             experiment=assignment,
             created_at=now,
             join_status=OPEN,
             window_closes_at=now + wait if wait > 0 else None,
+            experiment_unit=unit,
         )
 
         async def log(connection: AsyncConnection) -> DecisionRecord | None:
@@ -221,10 +232,11 @@ class RouterService:
             self._arm_cache[model.id] = cached
         return cached[1]
 
-    def _prompt_hash(self, prompt: str | None) -> str | None:
-        if prompt is None:
+    def _keyed_hash(self, text: str | None) -> str | None:
+        """HMAC-SHA256 under the installation's key: comparable, not reversible by guessing."""
+        if text is None:
             return None
-        return hmac.new(self._prompt_key, prompt.encode("utf-8"), hashlib.sha256).hexdigest()
+        return hmac.new(self._prompt_key, text.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
 def _arm(model: ModelSpec) -> Arm:

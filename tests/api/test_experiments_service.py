@@ -6,6 +6,7 @@ Seeded simulations on SQLite (the storage queries also run on PostgreSQL in the 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import pytest
 from api.app import Services, open_services
 from api.service.router import RouteRequest
 from api.settings import Settings
-from experiments import ExperimentSpec, assign_candidate
+from experiments import ExperimentSpec, Guardrails, assign_candidate
 from storage.records import FeedbackInput, ModelSpec, PolicyConfig
 
 CONTROL_QUALITY = 0.6
@@ -46,6 +47,8 @@ async def _drive(
     candidate_quality: float,
     seed: int,
     max_decisions: int = 8000,
+    candidate_error_rate: float = 0.0,
+    unit_ids: int | None = None,
 ) -> str:
     """Route and score in batches until the experiment leaves 'running'; its final status."""
     rng = np.random.default_rng(seed)
@@ -57,30 +60,31 @@ async def _drive(
             *(
                 services.router.route(
                     RouteRequest(
-                        policy="p", prompt=f"q{sent + i}", decision_id=f"s{seed}-{sent + i}"
+                        policy="p",
+                        prompt=f"q{sent + i}",
+                        decision_id=f"s{seed}-{sent + i}",
+                        unit_id=None if unit_ids is None else f"user-{(sent + i) % unit_ids}",
                     )
                 )
                 for i in range(50)
             )
         )
         scores = rng.normal(0.0, 0.15, size=len(decisions))
+        failures = rng.random(size=len(decisions))
+
+        def outcome(decision_id: str, on_candidate: bool, noise: float, u: float) -> FeedbackInput:
+            if on_candidate and u < candidate_error_rate:
+                # The call failed: the application reports the error and nobody scores it.
+                return FeedbackInput(decision_id=decision_id, source="app", error="timeout")
+            quality = candidate_quality if on_candidate else CONTROL_QUALITY
+            return FeedbackInput(
+                decision_id=decision_id, source="judge", score=float(np.clip(quality + noise, 0, 1))
+            )
+
         await asyncio.gather(
             *(
-                services.router.feedback(
-                    FeedbackInput(
-                        decision_id=d.id,
-                        source="judge",
-                        score=float(
-                            np.clip(
-                                (candidate_quality if d.chosen_model == "cand" else CONTROL_QUALITY)
-                                + noise,
-                                0,
-                                1,
-                            )
-                        ),
-                    )
-                )
-                for d, noise in zip(decisions, scores, strict=True)
+                services.router.feedback(outcome(d.id, d.chosen_model == "cand", noise, u))
+                for d, noise, u in zip(decisions, scores, failures, strict=True)
             )
         )
         sent += len(decisions)
@@ -179,3 +183,27 @@ async def test_replace_mode_completion_retires_the_incumbent(services: Services)
     assert services.catalog.model("b").status == "retired"
     decision = await services.router.route(RouteRequest(policy="p", prompt="after"))
     assert [arm.id for arm in decision.arms] == ["a", "cand"]
+
+
+async def test_a_candidate_whose_calls_fail_is_rolled_back_by_the_error_guardrail(
+    services: Services,
+) -> None:
+    # Issue 9: error-only feedback never joined at wait_seconds 0, so the error rate read 0.
+    spec = dataclasses.replace(_spec(), guardrails=Guardrails(max_error_rate_increase=0.05))
+    record = await services.experiments.create(spec)
+    status = await _drive(services, record.id, CONTROL_QUALITY, seed=4, candidate_error_rate=0.3)
+    report = await services.experiments.report(record.id)
+    assert status == "rolled_back"
+    assert "error_rate_increase" in report.record.history[-1].reason
+    assert report.candidate.error_rate > 0.2
+    assert report.control.error_rate == 0.0
+
+
+async def test_a_healthy_split_by_unit_does_not_pause(services: Services) -> None:
+    # Issue 9: with unit ids the sample-ratio check counted decisions, and 200 users paused a
+    # healthy experiment: each user's repeat decisions all land on one arm.
+    record = await services.experiments.create(_spec())
+    await _drive(services, record.id, CONTROL_QUALITY, seed=5, max_decisions=3000, unit_ids=200)
+    report = await services.experiments.report(record.id)
+    assert [t.action for t in report.record.history].count("pause") == 0
+    assert report.stage.units_candidate + report.stage.units_control <= 200

@@ -21,6 +21,8 @@ from bandit.types import Arm
 from features import arm_for_model, extract_context
 from storage.records import FeedbackInput, ModelSpec, PolicyConfig
 
+_KEY = b"test installation key"
+
 MODELS = (
     ModelSpec("small", 0.1, 0.4, features={"tier": "small"}),
     ModelSpec("medium", 1.0, 3.0, features={"tier": "medium"}),
@@ -81,7 +83,7 @@ def _probe() -> list[tuple[object, tuple[Arm, ...]]]:
         for m in MODELS
     )
     return [
-        (extract_context(f"question {i}", {"level": level}), arms)
+        (extract_context(f"question {i}", {"level": level}, word_key=_KEY), arms)
         for i in range(3)
         for level in BEST
     ]

@@ -166,6 +166,8 @@ def test_zero_default_reward_is_used_not_skipped() -> None:
         (0.0, Observation("user", at=1.0, seq=1, score=0.0), True),
         (0.0, Observation("app", at=1.0, seq=1, cost_usd=0.1, latency_ms=10.0), False),
         (30.0, Observation("user", at=1.0, seq=1, score=0.5), False),
+        (0.0, Observation("app", at=1.0, seq=1, error=True), True),
+        (30.0, Observation("app", at=1.0, seq=1, error=True), False),
     ],
 )
 def test_window_closed_by(wait_seconds: float, observation: Observation, closes: bool) -> None:
@@ -216,3 +218,44 @@ def test_a_zero_weight_source_does_not_close_the_window() -> None:
     rule = RewardRule(sources={"bot": SourceRule(weight=0.0)})
     assert not window_closed_by(rule, Observation("bot", 0.0, 1, score=0.9))
     assert window_closed_by(rule, Observation("user", 0.0, 2, score=0.9))
+
+
+def test_an_error_without_a_score_is_learned_as_error_reward() -> None:
+    rule = RewardRule(cost_weight=1.0, error_reward=-0.5)
+    observations = [Observation("app", at=1.0, seq=1, error=True, cost_usd=0.25)]
+
+    joined = join(rule, observations)
+
+    assert joined == JoinedReward(reward=-0.75, quality=-0.5, cost_usd=0.25, latency_ms=None)
+
+
+def test_error_reward_defaults_to_the_worst_score_and_wins_over_default_reward() -> None:
+    rule = RewardRule(default_reward=0.5)
+
+    assert join(rule, [Observation("app", at=1.0, seq=1, error=True)]).reward == 0.0
+    assert join(rule, [Observation("app", at=1.0, seq=1, latency_ms=8.0)]).reward == 0.5
+
+
+def test_a_score_that_counts_wins_over_an_error() -> None:
+    rule = RewardRule(error_reward=-1.0, sources={"bot": SourceRule(weight=0.0)})
+    scored = [
+        Observation("app", at=1.0, seq=1, error=True),
+        Observation("user", at=2.0, seq=2, score=0.75),
+    ]
+    # A zero-weight score does not count, so the error decides.
+    unscored = [scored[0], Observation("bot", at=2.0, seq=2, score=0.75)]
+
+    assert join(rule, scored).quality == 0.75
+    assert join(rule, unscored).quality == -1.0
+
+
+def test_a_zero_weight_source_reporting_an_error_closes_the_window() -> None:
+    rule = RewardRule(sources={"bot": SourceRule(weight=0.0)})
+    assert window_closed_by(rule, Observation("bot", 0.0, 1, error=True))
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, -1.5, 1.25])
+def test_reward_rule_rejects_error_reward_outside_its_range(value: float) -> None:
+    with pytest.raises(ValueError, match="error_reward must be a number between -1 and 1") as e:
+        RewardRule(error_reward=value)
+    assert repr(value) in str(e.value)

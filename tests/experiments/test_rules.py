@@ -167,7 +167,7 @@ def test_passing_guardrails_allow_promotion() -> None:
 
 
 def test_stage_counts_reject_negative_values() -> None:
-    with pytest.raises(ValueError, match="decisions_control must not be negative"):
+    with pytest.raises(ValueError, match="units_control must not be negative"):
         StageCounts(1, -1, 0, 0)
 
 

@@ -16,6 +16,8 @@ from features.mapping import Scalar
 from features.markers import MARKERS
 from features.words import MAX_WORDS
 
+_KEY = b"test installation key"
+
 _PROMPT = "Can you summarize this Python code?\n```\nimport os\n```"
 _CALLER: dict[str, Scalar] = {"tier": "gold", "retries": 2, "beta": True}
 
@@ -31,22 +33,32 @@ class _FakeEmbedder:
 
 def test_namespaces_come_in_fixed_order() -> None:
     everything = FeatureSettings(embedding=True)
-    context = extract_context(_PROMPT, _CALLER, everything, _FakeEmbedder())
+    context = extract_context(_PROMPT, _CALLER, everything, _FakeEmbedder(), word_key=_KEY)
     assert _names(context) == list(CONTEXT_NAMESPACES)
-    assert _names(extract_context(_PROMPT, _CALLER)) == list(CONTEXT_NAMESPACES[:-1])
+    assert _names(extract_context(_PROMPT, _CALLER, word_key=_KEY)) == list(CONTEXT_NAMESPACES[:-1])
 
 
 def test_embedding_needs_an_embedder() -> None:
     with pytest.raises(FeatureError, match="no embedder"):
-        extract_context(_PROMPT, None, FeatureSettings(embedding=True))
+        extract_context(_PROMPT, None, FeatureSettings(embedding=True), word_key=_KEY)
 
 
 def test_missing_inputs_give_fewer_namespaces() -> None:
-    assert _names(extract_context(None, _CALLER)) == ["caller"]
-    assert _names(extract_context(_PROMPT, None)) == ["size", "markers", "language", "words"]
-    assert _names(extract_context(_PROMPT, {})) == ["size", "markers", "language", "words"]
-    assert extract_context(None, None) == Context()
-    assert _names(extract_context("", None)) == ["size"]
+    assert _names(extract_context(None, _CALLER, word_key=_KEY)) == ["caller"]
+    assert _names(extract_context(_PROMPT, None, word_key=_KEY)) == [
+        "size",
+        "markers",
+        "language",
+        "words",
+    ]
+    assert _names(extract_context(_PROMPT, {}, word_key=_KEY)) == [
+        "size",
+        "markers",
+        "language",
+        "words",
+    ]
+    assert extract_context(None, None, word_key=_KEY) == Context()
+    assert _names(extract_context("", None, word_key=_KEY)) == ["size"]
 
 
 @pytest.mark.parametrize(
@@ -59,7 +71,7 @@ def test_missing_inputs_give_fewer_namespaces() -> None:
     ],
 )
 def test_settings_select_namespaces(settings: FeatureSettings, names: list[str]) -> None:
-    assert _names(extract_context(_PROMPT, _CALLER, settings)) == names
+    assert _names(extract_context(_PROMPT, _CALLER, settings, word_key=_KEY)) == names
 
 
 def test_settings_are_frozen_validated_and_keyword_only() -> None:
@@ -73,8 +85,8 @@ def test_settings_are_frozen_validated_and_keyword_only() -> None:
 
 
 def test_same_input_same_context_whatever_the_dict_order() -> None:
-    first = extract_context(_PROMPT, _CALLER)
-    second = extract_context(_PROMPT, dict(reversed(list(_CALLER.items()))))
+    first = extract_context(_PROMPT, _CALLER, word_key=_KEY)
+    second = extract_context(_PROMPT, dict(reversed(list(_CALLER.items()))), word_key=_KEY)
     assert first == second
     assert hash(first) == hash(second)
 
@@ -118,7 +130,7 @@ def test_a_megabyte_prompt_stays_bounded(shape: str) -> None:
         "dollars": lambda: "$ a" * (_MEGABYTE // 3),
     }[shape]()
     caller: dict[str, Scalar] = {f"key {index}": "v" * 1024 for index in range(MAX_CALLER_FEATURES)}
-    context = extract_context(prompt, caller)
+    context = extract_context(prompt, caller, word_key=_KEY)
     total = sum(len(namespace.features) for namespace in context.namespaces)
     assert total <= _BOUND == 203
     if shape == "random words":

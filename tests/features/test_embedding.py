@@ -9,6 +9,8 @@ import pytest
 from features import WordLlamaEmbedder, embedding_namespace, extract_context
 from features.context import FeatureSettings
 
+_KEY = b"test installation key"
+
 
 def test_embedding_namespace_is_unit_normalised_and_skips_zeros() -> None:
     namespace = embedding_namespace(np.array([0.0, 3.0, 4.0], dtype=np.float32))
@@ -52,7 +54,7 @@ def test_similar_prompts_have_closer_embeddings(wordllama: WordLlamaEmbedder) ->
 
 def test_context_with_wordllama_embedding(wordllama: WordLlamaEmbedder) -> None:
     context = extract_context(
-        "Explain recursion.", None, FeatureSettings(embedding=True), wordllama
+        "Explain recursion.", None, FeatureSettings(embedding=True), wordllama, word_key=_KEY
     )
     embedding = context.namespaces[-1]
     assert embedding.name == "embedding"

@@ -20,6 +20,8 @@ from features.context import FeatureSettings, extract_context
 from features.errors import FeatureError
 from features.mapping import Scalar
 
+_KEY = b"test installation key"
+
 # VW adds its bias feature in its own namespace to every example, whatever we send.
 _CONSTANT_NAMESPACE = 128
 
@@ -126,7 +128,9 @@ def test_user_strings_cannot_add_features_or_namespaces(
     text: bool,
     words: bool,
 ) -> None:
-    context = extract_context(prompt, caller, FeatureSettings(text=text, words=words))
+    context = extract_context(
+        prompt, caller, FeatureSettings(text=text, words=words), word_key=_KEY
+    )
     arm = arm_for_model(
         model_id,
         input_usd_per_mtok=input_price,
@@ -146,7 +150,7 @@ def test_user_strings_cannot_add_features_or_namespaces(
 
 
 def test_vw_reads_rendered_values_as_sent(parser: _Parser) -> None:
-    context = extract_context("Why?", {"n": 0.125, "m": -3, "z": 0})
+    context = extract_context("Why?", {"n": 0.125, "m": -3, "z": 0}, word_key=_KEY)
     (shared, _) = parser.parse([f"shared {_render(context.namespaces)}", "|Model id=a"])
     # VW's own float parser is not exact, even for 0.125: compare at float32 precision.
     assert shared[ord("c")] == [-3.0, pytest.approx(0.125, rel=1e-6)]
@@ -157,4 +161,4 @@ def test_vw_turns_values_beyond_float32_into_inf(parser: _Parser) -> None:
     (shared, _) = parser.parse(["shared |c a:3.5e38 b:3.4e38", "|Model id=a"])
     assert shared[ord("c")] == [math.inf, pytest.approx(3.4e38, rel=1e-6)]
     with pytest.raises(FeatureError, match="32-bit float"):
-        extract_context(None, {"a": 3.5e38})
+        extract_context(None, {"a": 3.5e38}, word_key=_KEY)

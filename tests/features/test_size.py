@@ -5,6 +5,8 @@ import pytest
 from features.size import estimate_tokens, size_namespace
 from features.text import text_namespaces
 
+_KEY = b"test installation key"
+
 
 def _features(prompt: str) -> dict[str, float]:
     return dict(size_namespace(prompt).features)
@@ -63,6 +65,6 @@ def test_log_tokens_is_log1p_of_the_estimate() -> None:
 
 @pytest.mark.parametrize("prompt", ["", " ", "\n\t \n"])
 def test_blank_prompt_has_only_the_size_namespace(prompt: str) -> None:
-    namespaces = text_namespaces(prompt)
+    namespaces = text_namespaces(prompt, word_key=_KEY)
     assert [namespace.name for namespace in namespaces] == ["size"]
     assert dict(namespaces[0].features)["chars_le_64"] == 1.0
