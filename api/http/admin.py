@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from litestar import Controller, Response, get, put
 from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
@@ -11,6 +13,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from api.http import schemas
 from api.http.access import access, require_policy
 from api.http.convert import model_out, model_spec, policy_config, policy_out
+from api.http.examples import body_examples, path_example
 from api.service.admin import AdminService
 from api.service.catalog import Catalog
 from api.service.learning import LearningHost
@@ -34,8 +37,8 @@ class ModelController(Controller):
     )
     async def put_model(
         self,
-        model_id: FromPath[str],
-        data: JSONBody[schemas.ModelIn],
+        model_id: FromPath[Annotated[str, path_example("model_id")]],
+        data: JSONBody[Annotated[schemas.ModelIn, body_examples("model")]],
         admin: NamedDependency[AdminService],
         caller: NamedDependency[ApiKey],
     ) -> Response[schemas.ModelOut]:
@@ -55,7 +58,9 @@ class ModelController(Controller):
 
     @get("/{model_id:str}", **access("read", errors=(404,)))
     async def get_model(
-        self, model_id: FromPath[str], catalog: NamedDependency[Catalog]
+        self,
+        model_id: FromPath[Annotated[str, path_example("model_id")]],
+        catalog: NamedDependency[Catalog],
     ) -> schemas.ModelOut:
         return model_out(catalog.model(model_id))
 
@@ -75,8 +80,8 @@ class PolicyController(Controller):
     )
     async def put_policy(
         self,
-        name: FromPath[str],
-        data: JSONBody[schemas.PolicyIn],
+        name: FromPath[Annotated[str, path_example("name")]],
+        data: JSONBody[Annotated[schemas.PolicyIn, body_examples("policy")]],
         admin: NamedDependency[AdminService],
         learning: NamedDependency[LearningHost],
         caller: NamedDependency[ApiKey],
@@ -106,7 +111,7 @@ class PolicyController(Controller):
     @get("/{name:str}", **access("read", errors=(404,)))
     async def get_policy(
         self,
-        name: FromPath[str],
+        name: FromPath[Annotated[str, path_example("name")]],
         catalog: NamedDependency[Catalog],
         learning: NamedDependency[LearningHost],
         caller: NamedDependency[ApiKey],

@@ -12,6 +12,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from msgspec import Meta, Struct
 
 from api.http.access import access, require_policy
+from api.http.examples import body_examples
 from api.service.experiments import ExperimentReport, ExperimentService, plain_evidence
 from bandit.access import ApiKey
 from bandit.errors import InvalidInputError, NotFoundError
@@ -123,7 +124,7 @@ class ExperimentController(Controller):
     @post("/", **access("admin", body=True, errors=(404, 409)))
     async def create(
         self,
-        data: JSONBody[ExperimentIn],
+        data: JSONBody[Annotated[ExperimentIn, body_examples("experiment")]],
         experiments: NamedDependency[ExperimentService],
         caller: NamedDependency[ApiKey],
     ) -> Response[dict[str, Any]]:

@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from litestar import Controller, Response, delete, get, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.http import schemas
 from api.http.access import access
+from api.http.examples import body_examples
 from api.service.keys import KeyService
 from bandit.access import ApiKey, Scope
-from bandit.errors import ForbiddenError, InvalidInputError
+from bandit.errors import ForbiddenError
 from storage.audit import list_audit
 
 __all__ = ["AuditController", "KeyController"]
+
+#: Sequence numbers are 64-bit in the database; larger cursors are refused, not overflowed.
+_MAX_SEQ = 2**63 - 1
 
 
 def _key_out(key: ApiKey) -> schemas.KeyOut:
@@ -38,7 +44,7 @@ class KeyController(Controller):
     @post("/", **access("admin", body=True))
     async def create(
         self,
-        data: JSONBody[schemas.KeyIn],
+        data: JSONBody[Annotated[schemas.KeyIn, body_examples("key")]],
         keys: NamedDependency[KeyService],
         caller: NamedDependency[ApiKey],
     ) -> Response[schemas.CreatedKeyOut]:
@@ -93,8 +99,8 @@ class AuditController(Controller):
         self,
         engine: NamedDependency[AsyncEngine],
         caller: NamedDependency[ApiKey],
-        limit: FromQuery[int] = 100,
-        before: FromQuery[int | None] = None,
+        limit: FromQuery[Annotated[int, Parameter(ge=1, le=1000)]] = 100,
+        before: FromQuery[Annotated[int | None, Parameter(ge=1, le=_MAX_SEQ)]] = None,
     ) -> list[schemas.AuditEntryOut]:
         """Admin changes, newest first: the key id, the action, and the state before and after.
         Page with ``before`` (the smallest ``seq`` of the previous page)."""
@@ -103,8 +109,6 @@ class AuditController(Controller):
                 f"API key {caller.name!r} is limited to policies; only an admin key for every "
                 "policy may read the audit log."
             )
-        if not 1 <= limit <= 1000:
-            raise InvalidInputError(f"limit must be between 1 and 1000, got {limit}.")
         async with engine.connect() as connection:
             entries = await list_audit(connection, limit=limit, before_seq=before)
         return [

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from litestar import Controller, Response, get, post
 from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
@@ -11,6 +13,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from api.http import schemas
 from api.http.access import access, require_policy
 from api.http.convert import decision_out, feedback_in, feedback_out, route_out
+from api.http.examples import body_examples, path_example
 from api.service.router import RouteRequest, RouterService
 from bandit.access import ApiKey
 from bandit.errors import NotFoundError
@@ -33,7 +36,7 @@ class RoutingController(Controller):
     )
     async def route(
         self,
-        data: JSONBody[schemas.RouteIn],
+        data: JSONBody[Annotated[schemas.RouteIn, body_examples("route")]],
         router: NamedDependency[RouterService],
         caller: NamedDependency[ApiKey],
     ) -> schemas.RouteOut:
@@ -68,7 +71,7 @@ class RoutingController(Controller):
     )
     async def feedback(
         self,
-        data: JSONBody[schemas.FeedbackIn],
+        data: JSONBody[Annotated[schemas.FeedbackIn, body_examples("feedback")]],
         router: NamedDependency[RouterService],
         caller: NamedDependency[ApiKey],
     ) -> Response[schemas.FeedbackOut]:
@@ -84,7 +87,7 @@ class RoutingController(Controller):
     @get("/decisions/{decision_id:str}", **access("read", "review", errors=(404,)))
     async def decision(
         self,
-        decision_id: FromPath[str],
+        decision_id: FromPath[Annotated[str, path_example("decision_id")]],
         router: NamedDependency[RouterService],
         caller: NamedDependency[ApiKey],
     ) -> schemas.DecisionOut:
