@@ -13,6 +13,7 @@ from litestar.openapi import OpenAPIConfig
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.http.admin import ModelController, PolicyController
+from api.http.body import StrictRequest
 from api.http.drift import DriftController
 from api.http.errors import exception_handlers
 from api.http.evaluation import EvaluationController
@@ -76,7 +77,9 @@ async def open_services(settings: Settings, clock: Clock = wall_clock) -> AsyncI
         try:
             for record in catalog.policies.values():
                 await learning.load(record)
-            admin = AdminService(committer, catalog, learning, clock)
+            admin = AdminService(
+                committer, catalog, learning, clock, max_policies=settings.max_policies
+            )
             if settings.bootstrap:
                 await admin.bootstrap()
             experiments = ExperimentService(engine, committer, catalog, admin, clock)
@@ -159,6 +162,8 @@ def create_app(settings: Settings, *, clock: Clock = wall_clock) -> Litestar:
             )
         },
         exception_handlers=exception_handlers,
+        # Every JSON body is decoded strictly (no "0.5" -> 0.5) and checked in one place.
+        request_class=StrictRequest,
         lifespan=[lifespan],
         openapi_config=OpenAPIConfig(title="bandit-router", version="0.1.0"),
     )

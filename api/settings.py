@@ -12,6 +12,7 @@ from storage.engine import default_sqlite_url
 __all__ = ["Settings"]
 
 ENV_DATABASE_URL = "BANDIT_ROUTER_DATABASE_URL"
+ENV_MAX_POLICIES = "BANDIT_ROUTER_MAX_POLICIES"
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +29,8 @@ class Settings:
     #: How often the learning loop looks for closed reward windows and new rewards.
     learn_interval_seconds: float = 1.0
     max_candidates: int = 50
+    #: Ceiling on the number of policies: each keeps a learner in memory (4 MB at 18 bits).
+    max_policies: int = 1000
     #: Create the example catalog and the ``default`` policy when the database has none.
     bootstrap: bool = True
 
@@ -41,6 +44,14 @@ class Settings:
         port: int = 8000,
     ) -> Settings:
         """Command-line values win over ``BANDIT_ROUTER_DATABASE_URL``, which wins over
-        the default SQLite file ``./var/bandit-router.db``."""
+        the default SQLite file ``./var/bandit-router.db``. ``BANDIT_ROUTER_MAX_POLICIES``
+        sets ``max_policies``."""
         url = database_url or environ.get(ENV_DATABASE_URL) or default_sqlite_url(Path("var"))
-        return cls(database_url=url, host=host, port=port)
+        max_policies = environ.get(ENV_MAX_POLICIES)
+        if max_policies is None:
+            return cls(database_url=url, host=host, port=port)
+        if not max_policies.isdigit() or int(max_policies) < 1:
+            raise ValueError(
+                f"{ENV_MAX_POLICIES} must be a positive whole number, got {max_policies!r}."
+            )
+        return cls(database_url=url, host=host, port=port, max_policies=int(max_policies))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from bandit.reward import Aggregation, RewardRule, SourceRule
+from bandit.reward import DEFAULT_REWARD_RANGE, Aggregation, RewardRule, SourceRule
 from bandit.settings import Algorithm, ExplorationSettings
 from bandit.types import Arm, Context, Namespace
 from experiments import ExperimentSpec, Guardrails, Mode
@@ -60,6 +60,7 @@ def config_to_json(config: PolicyConfig) -> dict[str, Any]:
             "cost_weight": reward.cost_weight,
             "latency_weight": reward.latency_weight,
             "default_reward": reward.default_reward,
+            "reward_range": list(reward.reward_range),
             "sources": {
                 name: {"weight": rule.weight, "aggregation": rule.aggregation}
                 for name, rule in sorted(reward.sources.items())
@@ -102,6 +103,7 @@ def config_from_json(data: dict[str, Any]) -> PolicyConfig:
             latency_weight=float(reward["latency_weight"]),
             default_reward=reward["default_reward"],
             wait_seconds=float(reward["wait_seconds"]),
+            reward_range=_reward_range(reward),
         ),
         exploration=ExplorationSettings(
             algorithm=cast(Algorithm, exploration["algorithm"]),
@@ -118,6 +120,19 @@ def config_from_json(data: dict[str, Any]) -> PolicyConfig:
         features=FeatureSettings(**data["features"]),
         store_prompts=bool(data["store_prompts"]),
     )
+
+
+def _reward_range(reward: dict[str, Any]) -> tuple[float, float]:
+    stored = reward.get("reward_range")
+    if stored is not None:
+        return float(stored[0]), float(stored[1])
+    # Configs stored before the setting existed: the default, widened to hold their
+    # default_reward, so that an old policy still loads.
+    low, high = DEFAULT_REWARD_RANGE
+    default = reward["default_reward"]
+    if default is None:
+        return low, high
+    return min(low, float(default)), max(high, float(default))
 
 
 def spec_to_json(spec: ExperimentSpec) -> dict[str, Any]:

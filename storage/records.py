@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -12,6 +13,7 @@ from bandit.types import Arm, Context
 from features import FeatureSettings
 
 __all__ = [
+    "MAX_USD_PER_MTOK",
     "DecisionRecord",
     "FeatureValue",
     "FeedbackInput",
@@ -26,6 +28,10 @@ __all__ = [
 FeatureValue = str | int | float | bool
 ModelStatus = Literal["active", "candidate", "retired"]
 
+#: Highest accepted price, USD per million tokens (today's dearest models cost well under 1000):
+#: a price of 1e308 overflowed the arm features and made every route of its policies a 500.
+MAX_USD_PER_MTOK = 100_000.0
+
 
 @dataclass(frozen=True, slots=True)
 class ModelSpec:
@@ -37,6 +43,15 @@ class ModelSpec:
     provider: str = ""
     features: Mapping[str, FeatureValue] = field(default_factory=dict)
     status: ModelStatus = "active"
+
+    def __post_init__(self) -> None:
+        for name in ("input_usd_per_mtok", "output_usd_per_mtok"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and 0.0 <= value <= MAX_USD_PER_MTOK):
+                raise ValueError(
+                    f"{name} of model {self.id!r} must be a number between 0 and "
+                    f"{MAX_USD_PER_MTOK:g}, got {value!r}."
+                )
 
 
 @dataclass(frozen=True, slots=True)

@@ -138,14 +138,17 @@ def model_spec(model_id: str, body: schemas.ModelIn) -> ModelSpec:
     for name, value in body.features.items():
         if isinstance(value, float) and not math.isfinite(value):
             raise InvalidInputError(f"Model feature {name!r} must be finite, got {value!r}.")
-    return ModelSpec(
-        id=model_id,
-        input_usd_per_mtok=_finite("input_usd_per_mtok", body.input_usd_per_mtok) or 0.0,
-        output_usd_per_mtok=_finite("output_usd_per_mtok", body.output_usd_per_mtok) or 0.0,
-        provider=body.provider,
-        features=dict(body.features),
-        status=body.status,
-    )
+    try:
+        return ModelSpec(
+            id=model_id,
+            input_usd_per_mtok=_finite("input_usd_per_mtok", body.input_usd_per_mtok) or 0.0,
+            output_usd_per_mtok=_finite("output_usd_per_mtok", body.output_usd_per_mtok) or 0.0,
+            provider=body.provider,
+            features=dict(body.features),
+            status=body.status,
+        )
+    except ValueError as error:
+        raise InvalidInputError(str(error)) from error
 
 
 def model_out(model: ModelSpec) -> schemas.ModelOut:
@@ -173,6 +176,7 @@ def policy_config(body: schemas.PolicyIn) -> PolicyConfig:
                 latency_weight=body.reward.latency_weight,
                 default_reward=body.reward.default_reward,
                 wait_seconds=body.reward.wait_seconds,
+                reward_range=(body.reward.reward_range[0], body.reward.reward_range[1]),
             ),
             exploration=ExplorationSettings(
                 algorithm=body.exploration.algorithm,

@@ -26,8 +26,15 @@ EXAMPLE_MODELS: tuple[ModelSpec, ...] = (
 
 class AdminService:
     def __init__(
-        self, committer: GroupCommitter, catalog: Catalog, learning: LearningHost, clock: Clock
+        self,
+        committer: GroupCommitter,
+        catalog: Catalog,
+        learning: LearningHost,
+        clock: Clock,
+        *,
+        max_policies: int | None = None,
     ) -> None:
+        self._max_policies = max_policies
         self._committer = committer
         self._catalog = catalog
         self._learning = learning
@@ -53,7 +60,9 @@ class AdminService:
         now = self._clock()
 
         async def store(connection: AsyncConnection) -> PolicyRecord:
-            return await put_policy(connection, name=name, config=config, now=now)
+            return await put_policy(
+                connection, name=name, config=config, now=now, max_policies=self._max_policies
+            )
 
         record = await self._committer.run(store)
         # A new revision may change how the policy learns: rebuild from the log, then swap.
