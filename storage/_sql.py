@@ -18,6 +18,7 @@ feedback: Table = SQLModel.metadata.tables["feedback"]
 meta: Table = SQLModel.metadata.tables["meta"]
 models: Table = SQLModel.metadata.tables["models"]
 policies: Table = SQLModel.metadata.tables["policies"]
+quarantine: Table = SQLModel.metadata.tables["quarantine"]
 rewards: Table = SQLModel.metadata.tables["rewards"]
 snapshots: Table = SQLModel.metadata.tables["policy_snapshots"]
 

@@ -13,6 +13,7 @@ from api.service.admin import AdminService
 from api.service.catalog import Catalog
 from api.service.learning import LearningHost
 from bandit.errors import InvalidInputError
+from storage.records import PolicyRecord
 
 __all__ = ["ModelController", "PolicyController"]
 
@@ -59,15 +60,14 @@ class PolicyController(Controller):
         """Create or replace a policy; every call is a new revision (learner rebuilt from log)."""
         record = await admin.put_policy(_identifier("policy", name), policy_config(data))
         status = HTTP_201_CREATED if record.revision == 1 else HTTP_200_OK
-        return Response(policy_out(record, learning.learner(record.name)), status_code=status)
+        return Response(await _policy_out(record, learning), status_code=status)
 
     @get("/")
     async def list_policies(
         self, catalog: NamedDependency[Catalog], learning: NamedDependency[LearningHost]
     ) -> list[schemas.PolicyOut]:
         return [
-            policy_out(record, learning.learner(name))
-            for name, record in sorted(catalog.policies.items())
+            await _policy_out(record, learning) for _, record in sorted(catalog.policies.items())
         ]
 
     @get("/{name:str}")
@@ -77,8 +77,11 @@ class PolicyController(Controller):
         catalog: NamedDependency[Catalog],
         learning: NamedDependency[LearningHost],
     ) -> schemas.PolicyOut:
-        record = catalog.policy(name)
-        return policy_out(record, learning.learner(record.name))
+        return await _policy_out(catalog.policy(name), learning)
+
+
+async def _policy_out(record: PolicyRecord, learning: LearningHost) -> schemas.PolicyOut:
+    return policy_out(record, learning.learner(record.name), await learning.status(record.name))
 
 
 def _identifier(kind: str, value: str) -> str:

@@ -231,9 +231,22 @@ class PolicyIn(Struct, forbid_unknown_fields=True):
 
 
 class LearnerOut(Struct):
+    """The policy's learner: what it learned, how far it lags the log, what it set aside."""
+
+    #: Interactions learned into the live state (this revision).
     learned_interactions: int
+    #: Join sequence number of the last reward learned or quarantined.
     high_water_mark: int
     snapshot_learned_interactions: int
+    #: Joined rewards of this policy after the high-water mark: not yet learned.
+    lag: int
+    #: Joined rewards set aside because they could not be learned (never learned, by any
+    #: revision or rebuild).
+    quarantined: int
+    #: Why the newest quarantined reward was set aside.
+    last_quarantine_reason: str | None
+    #: Why the last learning round failed for this policy; null when it succeeded.
+    last_error: str | None
 
 
 class PolicyOut(Struct):
@@ -241,9 +254,9 @@ class PolicyOut(Struct):
     revision: int
     version: int
     models: list[str]
-    reward: dict[str, Any]
-    exploration: dict[str, Any]
-    features: dict[str, Any]
+    reward: RewardIn
+    exploration: ExplorationIn
+    features: FeaturesIn
     store_prompts: bool
     created_at: float
     updated_at: float
