@@ -234,7 +234,9 @@ def test_policy_status_shows_learning_lag_and_quarantine(client: httpx.Client) -
 # --- Hypothesis: strict types and bounds at the boundary --------------------------------------
 
 _numbers = st.floats(allow_nan=False, allow_infinity=False, width=64)
-_wrongly_typed = st.sampled_from(["0.5", "1", "true", "", None, [], {}, True])
+_wrongly_typed: st.SearchStrategy[object] = st.sampled_from(
+    ["0.5", "1", "true", "", None, [], {}, True]
+)
 
 
 def _post_json(client: httpx.Client, method: str, path: str, body: object) -> httpx.Response:
