@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from typing import Any
 
 import httpx
@@ -316,3 +317,40 @@ def test_policy_bodies_are_accepted_exactly_when_valid(
         and isinstance(store_prompts, bool)
     )
     assert response.status_code in ((200, 201) if valid else (422,)), (body, response.text)
+
+
+def _wait_for_learned(client: httpx.Client, policy: str, count: int) -> dict[str, Any]:
+    deadline = time.monotonic() + 30
+    while True:
+        learner: dict[str, Any] = client.get(f"/v1/policies/{policy}").json()["learner"]
+        if learner["learned_interactions"] >= count:
+            return learner
+        assert time.monotonic() < deadline, learner
+        time.sleep(0.1)
+
+
+def test_the_largest_accepted_cost_is_clipped_and_learning_goes_on(client: httpx.Client) -> None:
+    # The measured defect: cost_usd 1e308 at cost_weight 25 gave reward -inf and stopped
+    # learning. Now 1e308 is a 422 and the largest accepted cost gives the range's low end.
+    body = {"models": ["gpt-4o", "gpt-4o-mini"], "reward": {"cost_weight": 25}}
+    assert client.put("/v1/policies/costly", json=body).status_code == 201
+    first = client.post("/v1/route", json={"policy": "costly"}).json()["decision_id"]
+    _detail(
+        client.post("/v1/feedback", json={"decision_id": first, "score": 1.0, "cost_usd": 1e308}),
+        422,
+        "cost_usd",
+    )
+    feedback = {"decision_id": first, "score": 1.0, "cost_usd": MAX_COST_USD}
+    assert client.post("/v1/feedback", json=feedback).status_code == 201
+    assert client.get(f"/v1/decisions/{first}").json()["reward"]["reward"] == -10.0
+    second = client.post("/v1/route", json={"policy": "costly"}).json()["decision_id"]
+    feedback = {"decision_id": second, "score": 0.5, "cost_usd": 0.001}
+    assert client.post("/v1/feedback", json=feedback).status_code == 201
+
+    learner = _wait_for_learned(client, "costly", 2)
+    assert learner["quarantined"] == 0
+    assert learner["last_error"] is None
+    assert learner["lag"] == 0
+    # Routing still answers with a proper pmf.
+    ranking = client.post("/v1/route", json={"policy": "costly"}).json()["ranking"]
+    assert all(0.0 < r["probability"] < 1.0 for r in ranking)
