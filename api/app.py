@@ -13,7 +13,7 @@ from litestar.openapi import OpenAPIConfig
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.http.admin import ModelController, PolicyController
-from api.http.body import StrictRequest
+from api.http.body import StrictRequest, refuse_nul_in_url
 from api.http.drift import DriftController
 from api.http.errors import exception_handlers
 from api.http.evaluation import EvaluationController
@@ -164,6 +164,7 @@ def create_app(settings: Settings, *, clock: Clock = wall_clock) -> Litestar:
         exception_handlers=exception_handlers,
         # Every JSON body is decoded strictly (no "0.5" -> 0.5) and checked in one place.
         request_class=StrictRequest,
+        before_request=refuse_nul_in_url,
         lifespan=[lifespan],
         openapi_config=OpenAPIConfig(title="bandit-router", version="0.1.0"),
     )

@@ -1,4 +1,4 @@
-"""Strict JSON request bodies: the one place every endpoint's body is decoded.
+"""Strict request input: the one place every endpoint's body is decoded, and URLs checked.
 
 Litestar converts a body into its declared struct with ``strict=False`` (the same call also
 converts path and query strings), so ``"score": "0.5"`` became 0.5 and
@@ -10,6 +10,8 @@ The same step refuses, with a 4xx sentence, what no wire schema can hold but a d
 database would choke on: nesting deeper than ``MAX_DEPTH`` (msgspec raised ``RecursionError``
 at about 1,000 levels: a 500), NUL characters (PostgreSQL cannot store them in text or JSONB)
 and lone surrogates (invalid JSON text that msgspec reports as "truncated").
+``refuse_nul_in_url`` does the same for path and query parameters (``/v1/decisions/a%00b`` was
+a 500 on PostgreSQL).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import msgspec
 from litestar import Request
 from litestar.exceptions import ClientException, ValidationException
 
-__all__ = ["MAX_DEPTH", "StrictRequest", "check_plain", "decode_strict"]
+__all__ = ["MAX_DEPTH", "StrictRequest", "check_plain", "decode_strict", "refuse_nul_in_url"]
 
 #: Deepest nesting of arrays and objects accepted; the deepest wire schema needs 4.
 MAX_DEPTH = 32
@@ -34,6 +36,16 @@ class StrictRequest(Request[Any, Any, Any]):
     async def json(self) -> Any:
         field = self.route_handler.parsed_data_field
         return decode_strict(await self.body(), None if field is None else field.annotation)
+
+
+async def refuse_nul_in_url(request: Request[Any, Any, Any]) -> None:
+    """A ``before_request`` hook: a NUL in the path or a query parameter is a 400."""
+    values = [request.scope["path"], *request.query_params.values()]
+    if any("\x00" in value for value in values):
+        raise ClientException(
+            "The request URL contains a NUL character (%00), which no path or query "
+            "parameter accepts."
+        )
 
 
 def decode_strict(body: bytes, annotation: Any) -> Any:

@@ -51,6 +51,29 @@ def _write_endpoints() -> list[tuple[str, str, bool]]:
 WRITE_ENDPOINTS = _write_endpoints()
 
 
+def _parameterised_paths() -> list[tuple[str, str]]:
+    """``(method, path with a NUL in every path parameter)`` of every route that has one."""
+    app = create_app(Settings(database_url="sqlite:///unused.db"))
+    return sorted(
+        {
+            (method, re.sub(r"\{(\w+):\w+\}", "probe%00nul", route.path))
+            for route in app.routes
+            if isinstance(route, HTTPRoute) and "{" in route.path
+            for method in route.methods - {"OPTIONS", "HEAD"}
+        }
+    )
+
+
+def test_a_nul_in_a_path_or_query_parameter_is_a_400(client: httpx.Client) -> None:
+    # GET /v1/decisions/a%00b, PUT /v1/models/a%00b, ... were 500s on PostgreSQL.
+    paths = _parameterised_paths()
+    assert ("GET", "/v1/decisions/probe%00nul") in paths
+    for method, path in paths:
+        response = client.request(method, path, json={})
+        _detail(response, 400, "NUL character")
+    _detail(client.get("/v1/policies/default/drift?bucket_seconds=60%00"), 400, "NUL character")
+
+
 def test_the_route_table_has_the_write_endpoints() -> None:
     # Guards the test below against an empty list (which would make it pass vacuously).
     assert ("POST", "/v1/route", True) in WRITE_ENDPOINTS
