@@ -8,6 +8,7 @@ from api.service.catalog import Catalog
 from api.service.clock import Clock
 from api.service.learning import LearningHost
 from bandit.errors import InvalidInputError
+from features import FeatureError, arm_for_model
 from storage.catalog import put_model, put_policy
 from storage.records import ModelSpec, PolicyConfig, PolicyRecord
 from storage.writer import GroupCommitter
@@ -42,6 +43,17 @@ class AdminService:
 
     async def put_model(self, model: ModelSpec) -> bool:
         """Create or replace ``model``; True when it was created."""
+        try:
+            # A model whose features cannot become an arm made every route of its policies a
+            # 500 (a feature value of 1e308 overflows VW's 32-bit floats): refuse it here.
+            arm_for_model(
+                model.id,
+                input_usd_per_mtok=model.input_usd_per_mtok,
+                output_usd_per_mtok=model.output_usd_per_mtok,
+                declared=model.features,
+            )
+        except FeatureError as error:
+            raise InvalidInputError(str(error)) from error
         now = self._clock()
 
         async def store(connection: AsyncConnection) -> bool:

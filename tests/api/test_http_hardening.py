@@ -197,6 +197,16 @@ def test_model_prices_are_bounded(client: httpx.Client) -> None:
     assert client.post("/v1/route", json={"policy": "dear", "prompt": "x"}).status_code == 200
 
 
+def test_model_features_that_cannot_become_an_arm_are_rejected(client: httpx.Client) -> None:
+    # A declared feature of 1e308 was stored, then every route of the model's policies was a 500.
+    body = {"input_usd_per_mtok": 1, "output_usd_per_mtok": 1, "features": {"ctx": 1e308}}
+    _detail(client.put("/v1/models/overflowing", json=body), 422, "'ctx'", "32-bit float")
+    assert client.get("/v1/models/overflowing").status_code == 404
+    # Caller features of the same size are a 422 on the route, not a 500.
+    routed = client.post("/v1/route", json={"features": {"x": 1e308}})
+    _detail(routed, 422, "'x'")
+
+
 @pytest.mark.parametrize(
     ("reward", "exploration", "fragment"),
     [
