@@ -49,6 +49,8 @@ _log = logging.getLogger(__name__)
 _CHUNK = 1000
 #: Closed reward windows joined per transaction.
 _JOIN_BATCH = 500
+#: A quarantine reason is kept to this many characters (an exception's text is unbounded).
+_MAX_REASON_CHARS = 1000
 #: How often ``after_step`` runs when no new reward was learned.
 _IDLE_CHECK_SECONDS = 10.0
 
@@ -125,7 +127,8 @@ async def catch_up(
                 else:
                     _log.warning("policy %s: quarantined a reward: %s", live.name, problem)
                     if set_aside is not None:
-                        await set_aside(Quarantined(live.name, logged.seq, problem, now))
+                        reason = problem[:_MAX_REASON_CHARS]
+                        await set_aside(Quarantined(live.name, logged.seq, reason, now))
                 live.high_water_mark = logged.seq
             if len(batch) < _CHUNK:
                 return learned
