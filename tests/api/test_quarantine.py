@@ -7,6 +7,7 @@ it is written here directly into the database, as that version would have left i
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -25,6 +26,7 @@ from bandit.types import Arm, Context, Interaction, Pmf
 from features import arm_for_model, extract_context
 from storage import _sql
 from storage.engine import create_engine
+from storage.evaluation import rewarded_decisions
 from storage.learning_log import Quarantined
 from storage.records import FeedbackInput, ModelSpec, PolicyConfig
 from tests.conftest import fresh_postgres_database
@@ -137,6 +139,13 @@ async def test_a_poisoned_row_is_quarantined_and_learning_goes_on(
             )
         ).scalar_one()
     assert [(row.policy, row.reward_seq) for row in rows] == [("p", seq)]
+    # Evaluations (and drift, which reads the same rows) leave it out too.
+    async with services.engine.connect() as connection:
+        rewarded = await rewarded_decisions(
+            connection, policy="p", since=None, until=None, limit=1000
+        )
+    assert len(rewarded) == 40
+    assert all(math.isfinite(r.reward) for r in rewarded)
 
     # A rebuild from the log skips the quarantined row and gives the live state exactly.
     rebuilt = build_learner(record, None)
