@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.http.access import AccessControl, caller_key
 from api.http.admin import ModelController, PolicyController
+from api.http.body import StrictRequest, refuse_nul_in_url
 from api.http.drift import DriftController
 from api.http.errors import exception_handlers
 from api.http.evaluation import EvaluationController
@@ -89,7 +90,9 @@ async def open_services(settings: Settings, clock: Clock = wall_clock) -> AsyncI
         try:
             for record in catalog.policies.values():
                 await learning.load(record)
-            admin = AdminService(committer, catalog, learning, clock)
+            admin = AdminService(
+                committer, catalog, learning, clock, max_policies=settings.max_policies
+            )
             if settings.bootstrap:
                 await admin.bootstrap()
             experiments = ExperimentService(engine, committer, catalog, admin, clock)
@@ -197,6 +200,9 @@ def create_app(settings: Settings, *, clock: Clock = wall_clock) -> Litestar:
             },
         },
         exception_handlers=exception_handlers,
+        # Every JSON body is decoded strictly (no "0.5" -> 0.5) and checked in one place.
+        request_class=StrictRequest,
+        before_request=refuse_nul_in_url,
         lifespan=[lifespan],
         openapi_config=OpenAPIConfig(
             title="bandit-router",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ __all__ = ["Settings"]
 
 ENV_DATABASE_URL = "BANDIT_ROUTER_DATABASE_URL"
 ENV_ADMIN_KEY = "BANDIT_ROUTER_ADMIN_KEY"
+ENV_MAX_POLICIES = "BANDIT_ROUTER_MAX_POLICIES"
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +31,8 @@ class Settings:
     #: How often the learning loop looks for closed reward windows and new rewards.
     learn_interval_seconds: float = 1.0
     max_candidates: int = 50
+    #: Ceiling on the number of policies: each keeps a learner in memory (4 MB at 18 bits).
+    max_policies: int = 1000
     #: Create the example catalog and the ``default`` policy when the database has none.
     bootstrap: bool = True
     #: ``BANDIT_ROUTER_ADMIN_KEY``: a secret accepted as an admin key (never rate-limited).
@@ -52,7 +56,16 @@ class Settings:
         port: int = 8000,
     ) -> Settings:
         """Command-line values win over ``BANDIT_ROUTER_DATABASE_URL``, which wins over
-        the default SQLite file ``./var/bandit-router.db``."""
+        the default SQLite file ``./var/bandit-router.db``. ``BANDIT_ROUTER_MAX_POLICIES``
+        sets ``max_policies``."""
         url = database_url or environ.get(ENV_DATABASE_URL) or default_sqlite_url(Path("var"))
         admin_key = environ.get(ENV_ADMIN_KEY, "").strip() or None
-        return cls(database_url=url, host=host, port=port, admin_key=admin_key)
+        settings = cls(database_url=url, host=host, port=port, admin_key=admin_key)
+        max_policies = environ.get(ENV_MAX_POLICIES)
+        if max_policies is None:
+            return settings
+        if not max_policies.isdigit() or int(max_policies) < 1:
+            raise ValueError(
+                f"{ENV_MAX_POLICIES} must be a positive whole number, got {max_policies!r}."
+            )
+        return dataclasses.replace(settings, max_policies=int(max_policies))

@@ -7,6 +7,10 @@ window (earliest, latest or mean). Cost and latency are the earliest values repo
 A failed call counts too: when the window holds an error report and no score that counts, the
 quality is the policy's ``error_reward`` (default 0, the worst score). A score that counts
 wins over an error: whoever scored the answer saw what the caller got, retries included.
+
+The result is clipped into the rule's ``reward_range``, so that one extreme feedback (a cost
+of 1e4 USD, or a row written before the input bounds existed) moves the learner no further
+than a merely bad outcome.
 """
 
 from __future__ import annotations
@@ -18,7 +22,15 @@ from typing import Literal, get_args
 
 __all__ = [
     "AGGREGATIONS",
+    "DEFAULT_REWARD_RANGE",
     "ERROR_REWARD_RANGE",
+    "MAX_COST_USD",
+    "MAX_COST_WEIGHT",
+    "MAX_LATENCY_MS",
+    "MAX_LATENCY_WEIGHT",
+    "MAX_REWARD_MAGNITUDE",
+    "MAX_SOURCE_WEIGHT",
+    "MAX_WAIT_SECONDS",
     "Aggregation",
     "JoinedReward",
     "Observation",
@@ -34,6 +46,27 @@ AGGREGATIONS: tuple[str, ...] = get_args(Aggregation)
 #: punish a failure below the worst answer, but no further than one full score below it.
 ERROR_REWARD_RANGE = (-1.0, 1.0)
 
+# Upper bounds on what callers and operators may send. They are far above any real call or
+# setting; they exist so that no accepted value can overflow a reward (1e308 * 25 is inf).
+#: USD reported for one call.
+MAX_COST_USD = 1000.0
+#: Milliseconds reported for one call: one hour.
+MAX_LATENCY_MS = 3_600_000.0
+#: A reward window: 30 days.
+MAX_WAIT_SECONDS = 30 * 24 * 3600.0
+#: A feedback source's weight.
+MAX_SOURCE_WEIGHT = 1000.0
+#: Reward lost per USD.
+MAX_COST_WEIGHT = 10_000.0
+#: Reward lost per second of latency.
+MAX_LATENCY_WEIGHT = 1000.0
+#: Largest magnitude of ``default_reward`` and of either end of ``reward_range``.
+MAX_REWARD_MAGNITUDE = 1e6
+#: Scores are in [0, 1]; with the replay's cost weights (up to 80) the RouterBench rewards stay
+#: within [-2.4, 1], so this default changes no replay figure while a single extreme feedback
+#: counts at most about ten bad outcomes.
+DEFAULT_REWARD_RANGE: tuple[float, float] = (-10.0, 10.0)
+
 
 @dataclass(frozen=True, slots=True)
 class SourceRule:
@@ -43,8 +76,11 @@ class SourceRule:
     aggregation: Aggregation = "earliest"
 
     def __post_init__(self) -> None:
-        if not (math.isfinite(self.weight) and self.weight >= 0.0):
-            raise ValueError(f"A source weight must be a non-negative number, got {self.weight!r}.")
+        if not (math.isfinite(self.weight) and 0.0 <= self.weight <= MAX_SOURCE_WEIGHT):
+            raise ValueError(
+                f"A source weight must be a number between 0 and {MAX_SOURCE_WEIGHT:g}, "
+                f"got {self.weight!r}."
+            )
         if self.aggregation not in AGGREGATIONS:
             raise ValueError(
                 f"Aggregation {self.aggregation!r} is not one of {', '.join(AGGREGATIONS)}."
@@ -59,7 +95,12 @@ class RewardRule:
     ``wait_seconds == 0`` closes the window at the first score; otherwise it closes that many
     seconds after the decision. With no score in the window, ``error_reward`` is the quality
     when an error was reported, else ``default_reward`` is used, or the decision is not learned
-    when that is ``None``.
+    when that is ``None``. Every reward is clipped into ``reward_range`` (``low < high``).
+
+    >>> RewardRule(reward_range=(1.0, -1.0))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: reward_range must be two finite numbers low < high ...
     """
 
     sources: Mapping[str, SourceRule] = field(default_factory=dict)
@@ -68,22 +109,54 @@ class RewardRule:
     default_reward: float | None = None
     wait_seconds: float = 0.0
     error_reward: float = 0.0
+    reward_range: tuple[float, float] = DEFAULT_REWARD_RANGE
 
     def __post_init__(self) -> None:
-        for name in ("cost_weight", "latency_weight", "wait_seconds"):
+        for name, ceiling in (
+            ("cost_weight", MAX_COST_WEIGHT),
+            ("latency_weight", MAX_LATENCY_WEIGHT),
+            ("wait_seconds", MAX_WAIT_SECONDS),
+        ):
             value = getattr(self, name)
-            if not (math.isfinite(value) and value >= 0.0):
-                raise ValueError(f"{name} must be a non-negative number, got {value!r}.")
-        if self.default_reward is not None and not math.isfinite(self.default_reward):
+            if not (math.isfinite(value) and 0.0 <= value <= ceiling):
+                raise ValueError(
+                    f"{name} must be a number between 0 and {ceiling:g}, got {value!r}."
+                )
+        low, high = self.reward_range
+        if not (
+            math.isfinite(low)
+            and math.isfinite(high)
+            and -MAX_REWARD_MAGNITUDE <= low < high <= MAX_REWARD_MAGNITUDE
+        ):
             raise ValueError(
-                f"default_reward must be a finite number, got {self.default_reward!r}."
+                "reward_range must be two finite numbers low < high within "
+                f"[-{MAX_REWARD_MAGNITUDE:g}, {MAX_REWARD_MAGNITUDE:g}], got {self.reward_range!r}."
             )
-        low, high = ERROR_REWARD_RANGE
-        if not (math.isfinite(self.error_reward) and low <= self.error_reward <= high):
+        if self.default_reward is not None and not (
+            math.isfinite(self.default_reward) and low <= self.default_reward <= high
+        ):
             raise ValueError(
-                f"error_reward must be a number between {low:g} and {high:g}, "
+                "default_reward must be a finite number within reward_range "
+                f"{self.reward_range!r}, got {self.default_reward!r}."
+            )
+        error_low, error_high = ERROR_REWARD_RANGE
+        if not (math.isfinite(self.error_reward) and error_low <= self.error_reward <= error_high):
+            raise ValueError(
+                f"error_reward must be a number between {error_low:g} and {error_high:g}, "
                 f"got {self.error_reward!r}."
             )
+
+    def clip(self, reward: float) -> float:
+        """``reward`` moved into ``reward_range``; a NaN (no finite input makes one) counts
+        as the worst reward rather than reaching the learner.
+
+        >>> RewardRule().clip(-1e308 * 25), RewardRule().clip(0.5)
+        (-10.0, 0.5)
+        """
+        low, high = self.reward_range
+        if math.isnan(reward):
+            return low
+        return min(max(reward, low), high)
 
     def source(self, name: str) -> SourceRule:
         return self.sources.get(name, _DEFAULT_SOURCE)
@@ -163,7 +236,9 @@ def join(rule: RewardRule, observations: Sequence[Observation]) -> JoinedReward:
     if base is None:
         return JoinedReward(reward=None, quality=None, cost_usd=cost, latency_ms=latency)
     reward = base - rule.cost_weight * (cost or 0.0) - rule.latency_weight * (latency or 0.0) / 1e3
-    return JoinedReward(reward=reward, quality=quality, cost_usd=cost, latency_ms=latency)
+    return JoinedReward(
+        reward=rule.clip(reward), quality=quality, cost_usd=cost, latency_ms=latency
+    )
 
 
 def _quality(rule: RewardRule, ordered: Sequence[Observation]) -> float | None:

@@ -6,7 +6,13 @@ import math
 from dataclasses import dataclass
 from typing import Literal, get_args
 
-__all__ = ["ALGORITHMS", "Algorithm", "ExplorationSettings"]
+__all__ = ["ALGORITHMS", "MAX_BITS", "MIN_BITS", "Algorithm", "ExplorationSettings"]
+
+#: Bounds of VW's ``-b``: its weight table takes ``2**bits`` entries of 16 bytes per policy
+#: (28 bits reserved 4 GB; 24 bits is 256 MB, the default 18 is 4 MB). Routing contexts have
+#: a few hundred features, so hash collisions are rare long before the ceiling.
+MIN_BITS = 10
+MAX_BITS = 24
 
 #: ``squarecb`` and ``epsilon`` are Vowpal Wabbit ``--cb_explore_adf`` policies; ``uniform`` and
 #: ``context_free_epsilon`` are numpy baselines (and test oracles).
@@ -50,8 +56,8 @@ class ExplorationSettings:
         _check_range("gamma_exponent", self.gamma_exponent, 0.0, 10.0)
         _check_range("learning_rate", self.learning_rate, 1e-9, 1e3)
         _check_range("learning_rate_decay", self.learning_rate_decay, 0.0, 1.0)
-        if not 10 <= self.bits <= 28:
-            raise ValueError(f"bits must be between 10 and 28, got {self.bits}.")
+        if not MIN_BITS <= self.bits <= MAX_BITS:
+            raise ValueError(f"bits must be between {MIN_BITS} and {MAX_BITS}, got {self.bits}.")
         if not 0 <= self.seed < 2**31:
             raise ValueError(f"seed must be between 0 and 2**31 - 1, got {self.seed}.")
 

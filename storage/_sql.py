@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import ColumnElement, Table, exists, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import SQLModel
@@ -20,8 +20,19 @@ feedback: Table = SQLModel.metadata.tables["feedback"]
 meta: Table = SQLModel.metadata.tables["meta"]
 models: Table = SQLModel.metadata.tables["models"]
 policies: Table = SQLModel.metadata.tables["policies"]
+quarantine: Table = SQLModel.metadata.tables["quarantine"]
 rewards: Table = SQLModel.metadata.tables["rewards"]
 snapshots: Table = SQLModel.metadata.tables["policy_snapshots"]
+
+
+def not_quarantined() -> ColumnElement[bool]:
+    """A condition on ``rewards``: the reward was not set aside by the learner.
+
+    Quarantined rewards (e.g. a non-finite one stored by an older version) are left out of
+    everything that reads rewards, so that evaluations and experiment checks agree with what
+    the learner learned.
+    """
+    return ~exists(select(quarantine.c.reward_seq).where(quarantine.c.reward_seq == rewards.c.seq))
 
 
 async def insert_unless_exists(

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bandit.errors import InvalidInputError, NotFoundError
+from bandit.errors import ConflictError, InvalidInputError, NotFoundError
 from storage import _sql
 from storage.codec import config_from_json, config_to_json
-from storage.records import ModelSpec, PolicyConfig, PolicyRecord
+from storage.records import MAX_USD_PER_MTOK, ModelSpec, PolicyConfig, PolicyRecord
 
 __all__ = ["get_model", "get_policy", "list_models", "list_policies", "put_model", "put_policy"]
 
@@ -19,8 +19,10 @@ def _model(row: Any) -> ModelSpec:
     return ModelSpec(
         id=row.id,
         provider=row.provider,
-        input_usd_per_mtok=row.input_usd_per_mtok,
-        output_usd_per_mtok=row.output_usd_per_mtok,
+        # Rows stored before prices had a ceiling may exceed it; read at the ceiling so that
+        # the catalog (and start-up) still loads.
+        input_usd_per_mtok=min(row.input_usd_per_mtok, MAX_USD_PER_MTOK),
+        output_usd_per_mtok=min(row.output_usd_per_mtok, MAX_USD_PER_MTOK),
         features=dict(row.features),
         status=row.status,
     )
@@ -71,14 +73,32 @@ async def list_models(connection: AsyncConnection) -> list[ModelSpec]:
 
 
 async def put_policy(
-    connection: AsyncConnection, *, name: str, config: PolicyConfig, now: float
+    connection: AsyncConnection,
+    *,
+    name: str,
+    config: PolicyConfig,
+    now: float,
+    max_policies: int | None = None,
 ) -> PolicyRecord:
-    """Create or replace policy ``name``; every call is a new revision."""
+    """Create or replace policy ``name``; every call is a new revision.
+
+    Creating one more policy than ``max_policies`` raises ``ConflictError``: each policy
+    holds a learner in memory in every process.
+    """
     unknown = await _unknown_models(connection, config.models)
     if unknown:
         raise InvalidInputError(
             f"Policy {name!r} names models that are not registered: {', '.join(unknown)}."
         )
+    if max_policies is not None:
+        p = _sql.policies
+        exists = (await connection.execute(select(p.c.name).where(p.c.name == name))).first()
+        count = (await connection.execute(select(func.count()).select_from(p))).scalar_one()
+        if exists is None and count >= max_policies:
+            raise ConflictError(
+                f"Policy {name!r} cannot be created: the router already holds {count} "
+                f"policies, its ceiling (max_policies = {max_policies})."
+            )
     stored = config_to_json(config)
     created = await _sql.insert_unless_exists(
         connection,

@@ -4,8 +4,18 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from bandit.reward import Aggregation, RewardRule, SourceRule
-from bandit.settings import Algorithm, ExplorationSettings
+from bandit.reward import (
+    DEFAULT_REWARD_RANGE,
+    MAX_COST_WEIGHT,
+    MAX_LATENCY_WEIGHT,
+    MAX_REWARD_MAGNITUDE,
+    MAX_SOURCE_WEIGHT,
+    MAX_WAIT_SECONDS,
+    Aggregation,
+    RewardRule,
+    SourceRule,
+)
+from bandit.settings import MAX_BITS, MIN_BITS, Algorithm, ExplorationSettings
 from bandit.types import Arm, Context, Namespace
 from experiments import ExperimentSpec, Guardrails, Mode
 from features import FeatureSettings
@@ -61,6 +71,7 @@ def config_to_json(config: PolicyConfig) -> dict[str, Any]:
             "latency_weight": reward.latency_weight,
             "default_reward": reward.default_reward,
             "error_reward": reward.error_reward,
+            "reward_range": list(reward.reward_range),
             "sources": {
                 name: {"weight": rule.weight, "aggregation": rule.aggregation}
                 for name, rule in sorted(reward.sources.items())
@@ -88,22 +99,29 @@ def config_to_json(config: PolicyConfig) -> dict[str, Any]:
 
 
 def config_from_json(data: dict[str, Any]) -> PolicyConfig:
+    """The stored config as a value. Configs stored before the input bounds existed may hold
+    values beyond them: they are read at the nearest bound, so that an old policy still loads
+    (start-up never fails on one)."""
     reward = data["reward"]
     exploration = data["exploration"]
+    default_reward = reward["default_reward"]
     return PolicyConfig(
         models=tuple(data["models"]),
         reward=RewardRule(
             sources={
                 str(name): SourceRule(
-                    weight=float(rule["weight"]),
+                    weight=_within(float(rule["weight"]), 0.0, MAX_SOURCE_WEIGHT),
                     aggregation=cast(Aggregation, rule["aggregation"]),
                 )
                 for name, rule in reward["sources"].items()
             },
-            cost_weight=float(reward["cost_weight"]),
-            latency_weight=float(reward["latency_weight"]),
-            default_reward=reward["default_reward"],
-            wait_seconds=float(reward["wait_seconds"]),
+            cost_weight=_within(float(reward["cost_weight"]), 0.0, MAX_COST_WEIGHT),
+            latency_weight=_within(float(reward["latency_weight"]), 0.0, MAX_LATENCY_WEIGHT),
+            default_reward=None
+            if default_reward is None
+            else _within(float(default_reward), -MAX_REWARD_MAGNITUDE, MAX_REWARD_MAGNITUDE),
+            wait_seconds=_within(float(reward["wait_seconds"]), 0.0, MAX_WAIT_SECONDS),
+            reward_range=_reward_range(reward),
             # Configs stored before the setting existed: an error then counted as no feedback;
             # they take the documented default now.
             error_reward=float(reward.get("error_reward", 0.0)),
@@ -117,7 +135,7 @@ def config_from_json(data: dict[str, Any]) -> PolicyConfig:
             learning_rate=float(exploration["learning_rate"]),
             # Configs stored before the setting existed used VW's default.
             learning_rate_decay=float(exploration.get("learning_rate_decay", 0.5)),
-            bits=int(exploration["bits"]),
+            bits=int(_within(int(exploration["bits"]), MIN_BITS, MAX_BITS)),
             seed=int(exploration["seed"]),
         ),
         features=FeatureSettings(**data["features"]),
@@ -125,6 +143,24 @@ def config_from_json(data: dict[str, Any]) -> PolicyConfig:
         # Configs stored before the setting existed kept everything.
         retention_days=data.get("retention_days"),
     )
+
+
+def _within(value: float, low: float, high: float) -> float:
+    return min(max(value, low), high)
+
+
+def _reward_range(reward: dict[str, Any]) -> tuple[float, float]:
+    stored = reward.get("reward_range")
+    if stored is not None:
+        return float(stored[0]), float(stored[1])
+    # Configs stored before the setting existed: the default, widened to hold their
+    # default_reward, so that an old policy still loads.
+    low, high = DEFAULT_REWARD_RANGE
+    default = reward["default_reward"]
+    if default is None:
+        return low, high
+    default = _within(float(default), -MAX_REWARD_MAGNITUDE, MAX_REWARD_MAGNITUDE)
+    return min(low, default), max(high, default)
 
 
 def spec_to_json(spec: ExperimentSpec) -> dict[str, Any]:

@@ -1,10 +1,11 @@
-"""What the learner reads and writes: joined interactions in join order, and snapshots."""
+"""What the learner reads and writes: joined interactions in join order, snapshots, and the
+quarantine of interactions that could not be learned."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bandit.types import Interaction
@@ -12,10 +13,14 @@ from storage import _sql
 from storage.codec import arms_from_json, context_from_json
 
 __all__ = [
+    "LearnerStatus",
     "LoggedInteraction",
+    "Quarantined",
     "Snapshot",
     "interactions_after",
     "latest_snapshot",
+    "learner_status",
+    "quarantine",
     "recent_snapshots",
     "save_snapshot",
 ]
@@ -26,8 +31,33 @@ SNAPSHOTS_KEPT = 10
 
 @dataclass(frozen=True, slots=True)
 class LoggedInteraction:
+    """One joined reward in join order; ``interaction`` is ``None`` when its row cannot make
+    one (e.g. a non-finite reward stored before rewards were clipped), and ``problem`` says
+    why."""
+
     seq: int
-    interaction: Interaction
+    interaction: Interaction | None
+    problem: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Quarantined:
+    """A joined reward set aside: ``reason`` is a sentence naming what was wrong."""
+
+    policy: str
+    reward_seq: int
+    reason: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class LearnerStatus:
+    """``lag``: joined rewards after the learner's high-water mark (not yet learned or set
+    aside); ``quarantined``: rewards set aside, ``last_reason`` the newest one's reason."""
+
+    lag: int
+    quarantined: int
+    last_reason: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,28 +73,70 @@ class Snapshot:
 async def interactions_after(
     connection: AsyncConnection, *, policy: str, after_seq: int, limit: int
 ) -> list[LoggedInteraction]:
-    """Joined interactions of ``policy`` with ``seq > after_seq``, in join order."""
-    d, r = _sql.decisions, _sql.rewards
+    """Joined interactions of ``policy`` with ``seq > after_seq``, in join order, without the
+    quarantined ones. A row that cannot be read as an interaction comes back with its problem
+    instead of failing the whole batch."""
+    d, r, q = _sql.decisions, _sql.rewards, _sql.quarantine
     rows = await connection.execute(
         select(r.c.seq, r.c.reward, d.c.context, d.c.arms, d.c.chosen_index, d.c.propensity)
         .join(d, d.c.id == r.c.decision_id)
-        .where(r.c.policy == policy, r.c.seq > after_seq)
+        .outerjoin(q, q.c.reward_seq == r.c.seq)
+        .where(r.c.policy == policy, r.c.seq > after_seq, q.c.reward_seq.is_(None))
         .order_by(r.c.seq)
         .limit(limit)
     )
-    return [
-        LoggedInteraction(
-            seq=row.seq,
-            interaction=Interaction(
+    logged = []
+    for row in rows:
+        try:
+            interaction = Interaction(
                 context=context_from_json(row.context),
                 arms=arms_from_json(row.arms),
                 chosen=row.chosen_index,
                 probability=row.propensity,
                 reward=row.reward,
-            ),
+            )
+        except (ValueError, TypeError, KeyError, IndexError) as error:
+            problem = f"Reward {row.seq} cannot be learned: {error}"
+            logged.append(LoggedInteraction(seq=row.seq, interaction=None, problem=problem))
+        else:
+            logged.append(LoggedInteraction(seq=row.seq, interaction=interaction))
+    return logged
+
+
+async def quarantine(connection: AsyncConnection, *, entry: Quarantined) -> None:
+    """Set a joined reward aside for good (idempotent: a second call keeps the first reason)."""
+    await _sql.insert_unless_exists(
+        connection,
+        _sql.quarantine,
+        {
+            "reward_seq": entry.reward_seq,
+            "policy": entry.policy,
+            "reason": entry.reason,
+            "at": entry.at,
+        },
+    )
+
+
+async def learner_status(
+    connection: AsyncConnection, *, policy: str, high_water_mark: int
+) -> LearnerStatus:
+    r, q = _sql.rewards, _sql.quarantine
+    lag = (
+        await connection.execute(
+            select(func.count())
+            .select_from(r)
+            .where(r.c.policy == policy, r.c.seq > high_water_mark)
         )
-        for row in rows
-    ]
+    ).scalar_one()
+    quarantined = (
+        await connection.execute(select(func.count()).select_from(q).where(q.c.policy == policy))
+    ).scalar_one()
+    last = (
+        await connection.execute(
+            select(q.c.reason).where(q.c.policy == policy).order_by(q.c.reward_seq.desc()).limit(1)
+        )
+    ).scalar_one_or_none()
+    return LearnerStatus(lag=lag, quarantined=quarantined, last_reason=last)
 
 
 async def save_snapshot(connection: AsyncConnection, *, snapshot: Snapshot) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -12,6 +13,7 @@ from bandit.types import Arm, Context
 from features import FeatureSettings
 
 __all__ = [
+    "MAX_USD_PER_MTOK",
     "RETENTION_DAYS_RANGE",
     "DecisionRecord",
     "FeatureValue",
@@ -29,6 +31,9 @@ ModelStatus = Literal["active", "candidate", "retired"]
 
 #: Bounds of a policy's ``retention_days``: at least a day, at most about ten years.
 RETENTION_DAYS_RANGE = (1, 3650)
+#: Highest accepted price, USD per million tokens (today's dearest models cost well under 1000):
+#: a price of 1e308 overflowed the arm features and made every route of its policies a 500.
+MAX_USD_PER_MTOK = 100_000.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +46,15 @@ class ModelSpec:
     provider: str = ""
     features: Mapping[str, FeatureValue] = field(default_factory=dict)
     status: ModelStatus = "active"
+
+    def __post_init__(self) -> None:
+        for name in ("input_usd_per_mtok", "output_usd_per_mtok"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and 0.0 <= value <= MAX_USD_PER_MTOK):
+                raise ValueError(
+                    f"{name} of model {self.id!r} must be a number between 0 and "
+                    f"{MAX_USD_PER_MTOK:g}, got {value!r}."
+                )
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ __all__ = [
     "MetaRow",
     "ModelRow",
     "PolicyRow",
+    "QuarantineRow",
     "RewardRow",
     "SnapshotRow",
 ]
@@ -133,6 +134,20 @@ class RewardRow(SQLModel, table=True):
     cost_usd: float | None = None
     latency_ms: float | None = None
     joined_at: float
+
+
+class QuarantineRow(SQLModel, table=True):
+    """A joined reward the learner could not learn; every learner skips it from then on.
+
+    Keyed by the reward's ``seq``, so a restart and a rebuild from the log skip it too.
+    """
+
+    __tablename__ = "quarantine"
+    __table_args__ = (Index("ix_quarantine_policy_seq", "policy", "reward_seq"),)
+    reward_seq: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    policy: str = Field(max_length=128)
+    reason: str
+    at: float
 
 
 class SnapshotRow(SQLModel, table=True):

@@ -19,6 +19,7 @@ from api.service.catalog import Catalog
 from api.service.learning import LearningHost
 from bandit.access import ApiKey
 from bandit.errors import ForbiddenError, InvalidInputError
+from storage.records import PolicyRecord
 
 __all__ = ["ModelController", "PolicyController"]
 
@@ -92,7 +93,7 @@ class PolicyController(Controller):
             _identifier("policy", name), policy_config(data), actor=caller.id
         )
         status = HTTP_201_CREATED if record.revision == 1 else HTTP_200_OK
-        return Response(policy_out(record, learning.learner(record.name)), status_code=status)
+        return Response(await _policy_out(record, learning), status_code=status)
 
     @get("/", **access("read"))
     async def list_policies(
@@ -103,7 +104,7 @@ class PolicyController(Controller):
     ) -> list[schemas.PolicyOut]:
         """The policies this key may see."""
         return [
-            policy_out(record, learning.learner(name))
+            await _policy_out(record, learning)
             for name, record in sorted(catalog.policies.items())
             if caller.may_use(name)
         ]
@@ -117,8 +118,11 @@ class PolicyController(Controller):
         caller: NamedDependency[ApiKey],
     ) -> schemas.PolicyOut:
         require_policy(caller, name)
-        record = catalog.policy(name)
-        return policy_out(record, learning.learner(record.name))
+        return await _policy_out(catalog.policy(name), learning)
+
+
+async def _policy_out(record: PolicyRecord, learning: LearningHost) -> schemas.PolicyOut:
+    return policy_out(record, learning.learner(record.name), await learning.status(record.name))
 
 
 def _identifier(kind: str, value: str) -> str:

@@ -10,7 +10,7 @@ from bandit.errors import InvalidInputError
 from bandit.reward import RewardRule, SourceRule
 from bandit.settings import ExplorationSettings
 from features import FeatureSettings
-from storage.codec import config_to_json
+from storage.learning_log import LearnerStatus
 from storage.records import (
     DecisionRecord,
     FeedbackInput,
@@ -138,14 +138,17 @@ def model_spec(model_id: str, body: schemas.ModelIn) -> ModelSpec:
     for name, value in body.features.items():
         if isinstance(value, float) and not math.isfinite(value):
             raise InvalidInputError(f"Model feature {name!r} must be finite, got {value!r}.")
-    return ModelSpec(
-        id=model_id,
-        input_usd_per_mtok=_finite("input_usd_per_mtok", body.input_usd_per_mtok) or 0.0,
-        output_usd_per_mtok=_finite("output_usd_per_mtok", body.output_usd_per_mtok) or 0.0,
-        provider=body.provider,
-        features=dict(body.features),
-        status=body.status,
-    )
+    try:
+        return ModelSpec(
+            id=model_id,
+            input_usd_per_mtok=_finite("input_usd_per_mtok", body.input_usd_per_mtok) or 0.0,
+            output_usd_per_mtok=_finite("output_usd_per_mtok", body.output_usd_per_mtok) or 0.0,
+            provider=body.provider,
+            features=dict(body.features),
+            status=body.status,
+        )
+    except ValueError as error:
+        raise InvalidInputError(str(error)) from error
 
 
 def model_out(model: ModelSpec) -> schemas.ModelOut:
@@ -174,6 +177,7 @@ def policy_config(body: schemas.PolicyIn) -> PolicyConfig:
                 default_reward=body.reward.default_reward,
                 wait_seconds=body.reward.wait_seconds,
                 error_reward=body.reward.error_reward,
+                reward_range=(body.reward.reward_range[0], body.reward.reward_range[1]),
             ),
             exploration=ExplorationSettings(
                 algorithm=body.exploration.algorithm,
@@ -200,23 +204,55 @@ def policy_config(body: schemas.PolicyIn) -> PolicyConfig:
         raise InvalidInputError(str(error)) from error
 
 
-def policy_out(record: PolicyRecord, live: PolicyLearner) -> schemas.PolicyOut:
-    stored = config_to_json(record.config)
+def policy_out(
+    record: PolicyRecord, live: PolicyLearner, status: LearnerStatus
+) -> schemas.PolicyOut:
+    config = record.config
+    reward, exploration = config.reward, config.exploration
     return schemas.PolicyOut(
         name=record.name,
         revision=record.revision,
         version=live.version,
-        models=list(record.config.models),
-        reward=stored["reward"],
-        exploration=stored["exploration"],
-        features=stored["features"],
-        store_prompts=record.config.store_prompts,
-        retention_days=record.config.retention_days,
+        models=list(config.models),
+        reward=schemas.RewardIn(
+            wait_seconds=reward.wait_seconds,
+            cost_weight=reward.cost_weight,
+            latency_weight=reward.latency_weight,
+            default_reward=reward.default_reward,
+            error_reward=reward.error_reward,
+            reward_range=list(reward.reward_range),
+            sources={
+                name: schemas.SourceIn(weight=rule.weight, aggregation=rule.aggregation)
+                for name, rule in sorted(reward.sources.items())
+            },
+        ),
+        exploration=schemas.ExplorationIn(
+            algorithm=exploration.algorithm,
+            epsilon=exploration.epsilon,
+            gamma_scale=exploration.gamma_scale,
+            gamma_exponent=exploration.gamma_exponent,
+            min_probability=exploration.min_probability,
+            learning_rate=exploration.learning_rate,
+            learning_rate_decay=exploration.learning_rate_decay,
+            bits=exploration.bits,
+            seed=exploration.seed,
+        ),
+        features=schemas.FeaturesIn(
+            text=config.features.text,
+            words=config.features.words,
+            embedding=config.features.embedding,
+        ),
+        store_prompts=config.store_prompts,
+        retention_days=config.retention_days,
         created_at=record.created_at,
         updated_at=record.updated_at,
         learner=schemas.LearnerOut(
             learned_interactions=live.learner.learned,
             high_water_mark=live.high_water_mark,
             snapshot_learned_interactions=live.snapshot_learned,
+            lag=status.lag,
+            quarantined=status.quarantined,
+            last_quarantine_reason=status.last_reason,
+            last_error=live.last_error,
         ),
     )

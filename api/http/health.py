@@ -27,8 +27,7 @@ async def _problems(engine: AsyncEngine, learning: LearningHost) -> list[str]:
             await connection.execute(text("SELECT 1"))
     except Exception as error:  # any failure to answer is what this check reports
         problems.append(f"The database does not answer: {error!r}.")
-    if learning.last_failure is not None:
-        problems.append(learning.last_failure)
+    problems += learning.problems()
     return problems
 
 

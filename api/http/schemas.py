@@ -7,7 +7,19 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta, Struct
 
-from bandit.settings import Algorithm, ExplorationSettings
+from bandit.reward import (
+    DEFAULT_REWARD_RANGE,
+    ERROR_REWARD_RANGE,
+    MAX_COST_USD,
+    MAX_COST_WEIGHT,
+    MAX_LATENCY_MS,
+    MAX_LATENCY_WEIGHT,
+    MAX_REWARD_MAGNITUDE,
+    MAX_SOURCE_WEIGHT,
+    MAX_WAIT_SECONDS,
+)
+from bandit.settings import MAX_BITS, MIN_BITS, Algorithm, ExplorationSettings
+from storage.records import MAX_USD_PER_MTOK
 
 __all__ = [
     "AuditEntryOut",
@@ -38,6 +50,33 @@ __all__ = [
 _EXPLORATION = ExplorationSettings()
 
 NonNegative = Annotated[float, Meta(ge=0.0)]
+RewardValue = Annotated[
+    float,
+    Meta(
+        ge=-MAX_REWARD_MAGNITUDE,
+        le=MAX_REWARD_MAGNITUDE,
+        description=f"A reward, at most {MAX_REWARD_MAGNITUDE:g} in magnitude.",
+    ),
+]
+CostUsd = Annotated[
+    float, Meta(ge=0.0, le=MAX_COST_USD, description=f"USD of one call, 0 to {MAX_COST_USD:g}.")
+]
+LatencyMs = Annotated[
+    float,
+    Meta(
+        ge=0.0,
+        le=MAX_LATENCY_MS,
+        description=f"Milliseconds of one call, 0 to {MAX_LATENCY_MS:g} (one hour).",
+    ),
+]
+Price = Annotated[
+    float,
+    Meta(
+        ge=0.0,
+        le=MAX_USD_PER_MTOK,
+        description=f"USD per million tokens, 0 to {MAX_USD_PER_MTOK:g}.",
+    ),
+]
 Identifier = Annotated[str, Meta(min_length=1, max_length=128, pattern=r"^[^\s/]+$")]
 FeatureValue = str | float | bool
 Features = Annotated[dict[str, FeatureValue], Meta(max_length=64)]
@@ -81,8 +120,8 @@ class FeedbackIn(Struct, forbid_unknown_fields=True):
     #: A 1-5 star rating, mapped to a score (stars - 1) / 4.
     stars: Annotated[int, Meta(ge=1, le=5)] | None = None
     source: Annotated[str, Meta(min_length=1, max_length=64)] = "user"
-    cost_usd: NonNegative | None = None
-    latency_ms: NonNegative | None = None
+    cost_usd: CostUsd | None = None
+    latency_ms: LatencyMs | None = None
     error: Annotated[str, Meta(max_length=1000)] | None = None
     idempotency_key: Annotated[str, Meta(min_length=1, max_length=256)] | None = None
     #: The application retried this request on another model (counts in the fallback rate).
@@ -136,8 +175,8 @@ class DecisionOut(Struct):
 
 
 class ModelIn(Struct, forbid_unknown_fields=True):
-    input_usd_per_mtok: NonNegative
-    output_usd_per_mtok: NonNegative
+    input_usd_per_mtok: Price
+    output_usd_per_mtok: Price
     provider: Annotated[str, Meta(max_length=128)] = ""
     features: Features = msgspec.field(default_factory=dict)
     status: Literal["active", "candidate", "retired"] = "active"
@@ -153,18 +192,38 @@ class ModelOut(Struct):
 
 
 class SourceIn(Struct, forbid_unknown_fields=True):
-    weight: NonNegative = 1.0
+    weight: Annotated[float, Meta(ge=0.0, le=MAX_SOURCE_WEIGHT)] = 1.0
     aggregation: Literal["earliest", "latest", "mean"] = "earliest"
 
 
 class RewardIn(Struct, forbid_unknown_fields=True):
-    wait_seconds: NonNegative = 0.0
-    cost_weight: NonNegative = 0.0
-    latency_weight: NonNegative = 0.0
-    default_reward: float | None = None
+    """Every joined reward is clipped into ``reward_range`` before it is learned."""
+
+    wait_seconds: Annotated[
+        float, Meta(ge=0.0, le=MAX_WAIT_SECONDS, description="At most 30 days.")
+    ] = 0.0
+    cost_weight: Annotated[
+        float, Meta(ge=0.0, le=MAX_COST_WEIGHT, description="Reward lost per USD.")
+    ] = 0.0
+    latency_weight: Annotated[
+        float, Meta(ge=0.0, le=MAX_LATENCY_WEIGHT, description="Reward lost per second.")
+    ] = 0.0
+    default_reward: RewardValue | None = None
     #: The quality of a call reported failed (``error``) with no score: -1..1.
-    error_reward: float = 0.0
-    sources: dict[str, SourceIn] = msgspec.field(default_factory=dict)
+    error_reward: Annotated[
+        float,
+        Meta(
+            ge=ERROR_REWARD_RANGE[0],
+            le=ERROR_REWARD_RANGE[1],
+            description="The quality of a failed call with no score.",
+        ),
+    ] = 0.0
+    reward_range: Annotated[list[RewardValue], Meta(min_length=2, max_length=2)] = msgspec.field(
+        default_factory=lambda: list(DEFAULT_REWARD_RANGE)
+    )
+    sources: Annotated[dict[str, SourceIn], Meta(max_length=64)] = msgspec.field(
+        default_factory=dict
+    )
 
 
 class ExplorationIn(Struct, forbid_unknown_fields=True):
@@ -177,7 +236,7 @@ class ExplorationIn(Struct, forbid_unknown_fields=True):
     min_probability: float = _EXPLORATION.min_probability
     learning_rate: float = _EXPLORATION.learning_rate
     learning_rate_decay: float = _EXPLORATION.learning_rate_decay
-    bits: int = _EXPLORATION.bits
+    bits: Annotated[int, Meta(ge=MIN_BITS, le=MAX_BITS)] = _EXPLORATION.bits
     seed: int = _EXPLORATION.seed
 
 
@@ -198,9 +257,22 @@ class PolicyIn(Struct, forbid_unknown_fields=True):
 
 
 class LearnerOut(Struct):
+    """The policy's learner: what it learned, how far it lags the log, what it set aside."""
+
+    #: Interactions learned into the live state (this revision).
     learned_interactions: int
+    #: Join sequence number of the last reward learned or quarantined.
     high_water_mark: int
     snapshot_learned_interactions: int
+    #: Joined rewards of this policy after the high-water mark: not yet learned.
+    lag: int
+    #: Joined rewards set aside because they could not be learned (never learned, by any
+    #: revision or rebuild).
+    quarantined: int
+    #: Why the newest quarantined reward was set aside.
+    last_quarantine_reason: str | None
+    #: Why the last learning round failed for this policy; null when it succeeded.
+    last_error: str | None
 
 
 class PolicyOut(Struct):
@@ -208,9 +280,9 @@ class PolicyOut(Struct):
     revision: int
     version: int
     models: list[str]
-    reward: dict[str, Any]
-    exploration: dict[str, Any]
-    features: dict[str, Any]
+    reward: RewardIn
+    exploration: ExplorationIn
+    features: FeaturesIn
     store_prompts: bool
     retention_days: int | None
     created_at: float

@@ -10,6 +10,7 @@ from api.service.catalog import Catalog
 from api.service.clock import Clock
 from api.service.learning import LearningHost
 from bandit.errors import InvalidInputError
+from features import FeatureError, arm_for_model
 from storage.audit import record_audit
 from storage.catalog import put_model, put_policy
 from storage.codec import config_to_json
@@ -33,8 +34,15 @@ EXAMPLE_MODELS: tuple[ModelSpec, ...] = (
 
 class AdminService:
     def __init__(
-        self, committer: GroupCommitter, catalog: Catalog, learning: LearningHost, clock: Clock
+        self,
+        committer: GroupCommitter,
+        catalog: Catalog,
+        learning: LearningHost,
+        clock: Clock,
+        *,
+        max_policies: int | None = None,
     ) -> None:
+        self._max_policies = max_policies
         self._committer = committer
         self._catalog = catalog
         self._learning = learning
@@ -43,6 +51,17 @@ class AdminService:
     async def put_model(self, model: ModelSpec, *, actor: str = SERVICE_ACTOR) -> bool:
         """Create or replace ``model``; True when it was created. ``actor`` (a key id) is
         recorded in the audit log, in the same transaction."""
+        try:
+            # A model whose features cannot become an arm made every route of its policies a
+            # 500 (a feature value of 1e308 overflows VW's 32-bit floats): refuse it here.
+            arm_for_model(
+                model.id,
+                input_usd_per_mtok=model.input_usd_per_mtok,
+                output_usd_per_mtok=model.output_usd_per_mtok,
+                declared=model.features,
+            )
+        except FeatureError as error:
+            raise InvalidInputError(str(error)) from error
         now = self._clock()
         before = self._catalog.models.get(model.id)
 
@@ -75,7 +94,9 @@ class AdminService:
         before = self._catalog.policies.get(name)
 
         async def store(connection: AsyncConnection) -> PolicyRecord:
-            record = await put_policy(connection, name=name, config=config, now=now)
+            record = await put_policy(
+                connection, name=name, config=config, now=now, max_policies=self._max_policies
+            )
             await record_audit(
                 connection,
                 key_id=actor,

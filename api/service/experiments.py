@@ -126,20 +126,24 @@ class ExperimentService:
         for record in list(self._catalog.experiments.values()):
             if record.status != "running":
                 continue
-            async with self._engine.connect() as connection:
-                candidate, control, stage = await experiment_observations(
-                    connection, experiment=record
-                )
-            verdict = evaluate(record.spec, record.stage_index, candidate, control, stage)
-            self._verdicts[record.id] = verdict
-            if verdict.action != "continue":
-                _log.info("experiment %s: %s (%s)", record.id, verdict.action, verdict.reason)
-                await self._apply(
-                    record,
-                    verdict.action,
-                    verdict.reason,
-                    plain_evidence(verdict.evidence),
-                )
+            try:
+                await self._evaluate_one(record)
+            except Exception:  # one experiment's failure must not stop the others' checks
+                _log.exception("experiment %s: check failed; retrying next round", record.id)
+
+    async def _evaluate_one(self, record: ExperimentRecord) -> None:
+        async with self._engine.connect() as connection:
+            candidate, control, stage = await experiment_observations(connection, experiment=record)
+        verdict = evaluate(record.spec, record.stage_index, candidate, control, stage)
+        self._verdicts[record.id] = verdict
+        if verdict.action != "continue":
+            _log.info("experiment %s: %s (%s)", record.id, verdict.action, verdict.reason)
+            await self._apply(
+                record,
+                verdict.action,
+                verdict.reason,
+                plain_evidence(verdict.evidence),
+            )
 
     async def act(
         self, experiment_id: str, action: ManualAction, *, actor: str = SERVICE_ACTOR

@@ -2,12 +2,18 @@
 
 Each policy's learner is a cache of its logged interactions: it starts from the newest
 snapshot of the policy's current revision and catches up from that snapshot's high-water mark.
+
+One bad interaction never stops the loop: a joined reward that cannot be learned (a row that
+does not make an interaction, or a policy that raises on it) is quarantined - recorded in the
+database, so a restart and a rebuild from the log skip it too - and the learner moves on. A
+policy whose round fails still lets every other policy learn, and the experiment checks run.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -18,12 +24,18 @@ from api.service.catalog import Catalog
 from api.service.clock import Clock
 from bandit.factory import make_policy
 from bandit.learner import Learner
+from bandit.reward import RewardRule
+from bandit.types import Interaction
 from features import ARM_NAMESPACES, CONTEXT_NAMESPACES
 from storage.feedback import due_windows, join_decision
 from storage.learning_log import (
+    LearnerStatus,
+    Quarantined,
     Snapshot,
     interactions_after,
     latest_snapshot,
+    learner_status,
+    quarantine,
     save_snapshot,
 )
 from storage.records import PolicyRecord
@@ -38,6 +50,8 @@ _log = logging.getLogger(__name__)
 _CHUNK = 1000
 #: Closed reward windows joined per transaction.
 _JOIN_BATCH = 500
+#: A quarantine reason is kept to this many characters (an exception's text is unbounded).
+_MAX_REASON_CHARS = 1000
 #: How often ``after_step`` runs when no new reward was learned.
 _IDLE_CHECK_SECONDS = 10.0
 #: Expired decisions deleted per transaction: small, so routing writes queued behind one
@@ -63,6 +77,10 @@ class PolicyLearner:
     snapshot_learned: int = 0
     snapshot_at: float = 0.0
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    #: The policy's reward rule: its range also clips rewards joined before rewards were clipped.
+    rule: RewardRule = field(default_factory=RewardRule)
+    #: Why this policy's last learning round failed, or ``None`` when it succeeded.
+    last_error: str | None = None
 
     @property
     def version(self) -> int:
@@ -77,8 +95,9 @@ def build_learner(record: PolicyRecord, snapshot: Snapshot | None) -> PolicyLear
         arm_namespaces=ARM_NAMESPACES,
         snapshot=None if snapshot is None else snapshot.data,
     )
+    rule = record.config.reward
     if snapshot is None:
-        return PolicyLearner(record.name, record.revision, Learner(policy))
+        return PolicyLearner(record.name, record.revision, Learner(policy), rule=rule)
     return PolicyLearner(
         record.name,
         record.revision,
@@ -86,11 +105,23 @@ def build_learner(record: PolicyRecord, snapshot: Snapshot | None) -> PolicyLear
         high_water_mark=snapshot.high_water_mark,
         snapshot_learned=snapshot.learned_count,
         snapshot_at=snapshot.created_at,
+        rule=rule,
     )
 
 
-async def catch_up(engine: AsyncEngine, live: PolicyLearner) -> int:
-    """Learn every joined interaction after the high-water mark, in join order."""
+#: Records a quarantined reward durably; ``catch_up`` without one only skips it (a rebuild).
+SetAside = Callable[[Quarantined], Awaitable[None]]
+
+
+async def catch_up(
+    engine: AsyncEngine,
+    live: PolicyLearner,
+    *,
+    set_aside: SetAside | None = None,
+    now: float = 0.0,
+) -> int:
+    """Learn every joined interaction after the high-water mark, in join order; return how
+    many were learned. One that cannot be learned is passed to ``set_aside`` and skipped."""
     learned = 0
     async with live.lock:
         while True:
@@ -99,11 +130,31 @@ async def catch_up(engine: AsyncEngine, live: PolicyLearner) -> int:
                     connection, policy=live.name, after_seq=live.high_water_mark, limit=_CHUNK
                 )
             for logged in batch:
-                live.learner.learn(logged.interaction)
+                problem = logged.problem
+                if logged.interaction is not None:
+                    problem = _learn(live, logged.seq, logged.interaction)
+                if problem is None:
+                    learned += 1
+                else:
+                    _log.warning("policy %s: quarantined a reward: %s", live.name, problem)
+                    if set_aside is not None:
+                        reason = problem[:_MAX_REASON_CHARS]
+                        await set_aside(Quarantined(live.name, logged.seq, reason, now))
                 live.high_water_mark = logged.seq
-            learned += len(batch)
             if len(batch) < _CHUNK:
                 return learned
+
+
+def _learn(live: PolicyLearner, seq: int, interaction: Interaction) -> str | None:
+    """Learn one interaction; the sentence saying why it could not be, or ``None``."""
+    clipped = live.rule.clip(interaction.reward)
+    if clipped != interaction.reward:
+        interaction = dataclasses.replace(interaction, reward=clipped)
+    try:
+        live.learner.learn(interaction)
+    except Exception as error:  # whatever one row does to a policy, the next rows still count
+        return f"Reward {seq} failed to learn ({type(error).__name__}: {error})."
+    return None
 
 
 class LearningHost:
@@ -150,7 +201,7 @@ class LearningHost:
             )
         live = build_learner(record, snapshot)
         live.snapshot_at = live.snapshot_at or self._clock()
-        caught_up = await catch_up(self._engine, live)
+        caught_up = await catch_up(self._engine, live, set_aside=self._set_aside, now=self._clock())
         _log.info(
             "policy %s revision %d: loaded %s, caught up %d interactions",
             record.name,
@@ -160,6 +211,30 @@ class LearningHost:
         )
         self._learners[record.name] = live
         return live
+
+    async def status(self, policy: str) -> LearnerStatus:
+        """How far ``policy``'s learner lags the log, and what it quarantined."""
+        live = self._learners[policy]
+        async with self._engine.connect() as connection:
+            return await learner_status(
+                connection, policy=policy, high_water_mark=live.high_water_mark
+            )
+
+    async def _set_aside(self, entry: Quarantined) -> None:
+        async def write(connection: AsyncConnection) -> None:
+            await quarantine(connection, entry=entry)
+
+        await self._committer.run(write)
+
+    def problems(self) -> list[str]:
+        """What keeps learning from working right now, as sentences (``/v1/status``)."""
+        found = [] if self.last_failure is None else [self.last_failure]
+        found += [
+            f"Policy {live.name!r} failed its last learning round ({live.last_error})."
+            for live in self._learners.values()
+            if live.last_error is not None
+        ]
+        return found
 
     def notify(self) -> None:
         """New rewards may have been joined: learn them soon."""
@@ -190,16 +265,30 @@ class LearningHost:
         ``_IDLE_CHECK_SECONDS`` otherwise: its checks read every joined decision of an
         experiment, which is wasted work when nothing new has arrived.
         """
-        await self._join_due_windows()
+        try:
+            await self._join_due_windows()
+        except Exception:  # the joins are retried next round; learning what is joined goes on
+            _log.exception("joining closed reward windows failed; retrying next round")
         learned = 0
         for live in list(self._learners.values()):
-            learned += await catch_up(self._engine, live)
-            await self._maybe_snapshot(live, force=force_snapshot)
+            try:
+                learned += await catch_up(
+                    self._engine, live, set_aside=self._set_aside, now=self._clock()
+                )
+                await self._maybe_snapshot(live, force=force_snapshot)
+            except Exception as error:  # one policy's failure must not stop the others
+                live.last_error = f"{type(error).__name__}: {error}"
+                _log.exception("policy %s: learning round failed; retrying next round", live.name)
+            else:
+                live.last_error = None
         now = self._clock()
         idle_check_due = now - self._last_after_step >= _IDLE_CHECK_SECONDS
         if self.after_step is not None and (learned or idle_check_due):
             self._last_after_step = now
-            await self.after_step()
+            try:
+                await self.after_step()
+            except Exception:  # experiment checks run again next round
+                _log.exception("experiment checks failed; retrying next round")
         if self._retention_backlog or now - self._last_retention >= _RETENTION_EVERY_SECONDS:
             self._last_retention = now
             await self.retain()

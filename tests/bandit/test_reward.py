@@ -9,6 +9,7 @@ from typing import cast
 import pytest
 
 from bandit.reward import (
+    DEFAULT_REWARD_RANGE,
     Aggregation,
     JoinedReward,
     Observation,
@@ -174,7 +175,7 @@ def test_window_closed_by(wait_seconds: float, observation: Observation, closes:
     assert window_closed_by(RewardRule(wait_seconds=wait_seconds), observation) is closes
 
 
-@pytest.mark.parametrize("weight", [-0.5, math.nan, math.inf])
+@pytest.mark.parametrize("weight", [-0.5, math.nan, math.inf, 1000.5])
 def test_source_rule_rejects_bad_weights(weight: float) -> None:
     with pytest.raises(ValueError, match="source weight") as error:
         SourceRule(weight=weight)
@@ -194,7 +195,7 @@ _RULE_WITH: dict[str, Callable[[float], RewardRule]] = {
 
 
 @pytest.mark.parametrize("field", sorted(_RULE_WITH))
-@pytest.mark.parametrize("value", [-1.0, math.nan, math.inf])
+@pytest.mark.parametrize("value", [-1.0, math.nan, math.inf, 1e308])
 def test_reward_rule_rejects_bad_numbers(field: str, value: float) -> None:
     with pytest.raises(ValueError, match=field) as error:
         _RULE_WITH[field](value)
@@ -259,3 +260,48 @@ def test_reward_rule_rejects_error_reward_outside_its_range(value: float) -> Non
     with pytest.raises(ValueError, match="error_reward must be a number between -1 and 1") as e:
         RewardRule(error_reward=value)
     assert repr(value) in str(e.value)
+
+
+def test_rewards_are_clipped_into_the_default_range() -> None:
+    # Issue 9: cost_usd 1e308 at cost weight 25 made the reward -inf (a row written before
+    # the input bounds); cost 1e4 flipped the preferred model for 60+ feedbacks.
+    rule = RewardRule(cost_weight=25.0)
+    worst = join(rule, [Observation("user", 0.0, 1, score=1.0, cost_usd=1e308)])
+    costly = join(rule, [Observation("user", 0.0, 1, score=1.0, cost_usd=1e4)])
+
+    assert worst.reward == costly.reward == DEFAULT_REWARD_RANGE[0]
+    assert worst.cost_usd == 1e308  # what was reported stays visible; only the reward is clipped
+
+
+def test_rewards_are_clipped_into_the_policys_own_range() -> None:
+    rule = RewardRule(cost_weight=1.0, default_reward=0.0, reward_range=(-0.5, 0.5))
+
+    assert join(rule, [Observation("u", 0.0, 1, score=0.75)]).reward == 0.5
+    assert join(rule, [Observation("app", 0.0, 1, cost_usd=100.0)]).reward == -0.5
+    assert join(rule, [Observation("u", 0.0, 1, score=0.25)]).reward == 0.25  # inside: unchanged
+
+
+def test_a_reward_inside_the_range_is_not_changed() -> None:
+    rule = RewardRule(cost_weight=80.0)
+    observation = Observation("replay", 0.0, 0, score=0.0, cost_usd=0.029464)
+
+    # The dearest RouterBench call at the replay's largest cost weight stays unclipped.
+    assert join(rule, [observation]).reward == pytest.approx(-80.0 * 0.029464)
+
+
+def test_clip_sends_nan_to_the_low_end() -> None:
+    assert RewardRule(reward_range=(-1.0, 1.0)).clip(math.nan) == -1.0
+
+
+@pytest.mark.parametrize(
+    "reward_range",
+    [(1.0, 1.0), (2.0, 1.0), (-math.inf, 0.0), (0.0, math.nan), (-2e6, 0.0)],
+)
+def test_reward_range_must_be_finite_and_ordered(reward_range: tuple[float, float]) -> None:
+    with pytest.raises(ValueError, match="reward_range must be two finite numbers"):
+        RewardRule(reward_range=reward_range)
+
+
+def test_default_reward_must_lie_in_the_range() -> None:
+    with pytest.raises(ValueError, match="default_reward must be a finite number within"):
+        RewardRule(default_reward=20.0)

@@ -81,3 +81,25 @@ def test_policy_configs_stored_before_learning_rate_decay_still_load() -> None:
     del stored["exploration"]["learning_rate_decay"]
     loaded = config_from_json(stored)
     assert loaded.exploration.learning_rate_decay == ExplorationSettings().learning_rate_decay
+
+
+def test_policy_configs_stored_before_the_input_bounds_still_load() -> None:
+    # Values accepted before issue 9's bounds must not fail start-up: read at the bound.
+    from bandit.reward import MAX_COST_WEIGHT, MAX_WAIT_SECONDS
+    from bandit.settings import MAX_BITS
+    from storage.codec import config_from_json, config_to_json
+    from storage.records import PolicyConfig
+
+    stored = config_to_json(PolicyConfig(models=("m",)))
+    del stored["reward"]["reward_range"]
+    stored["reward"].update(cost_weight=1e300, wait_seconds=1e12, default_reward=-50.0)
+    stored["reward"]["sources"] = {"judge": {"weight": 1e9, "aggregation": "mean"}}
+    stored["exploration"]["bits"] = 28
+    loaded = config_from_json(stored)
+    assert loaded.reward.cost_weight == MAX_COST_WEIGHT
+    assert loaded.reward.wait_seconds == MAX_WAIT_SECONDS
+    assert loaded.reward.source("judge").weight == 1000.0
+    assert loaded.exploration.bits == MAX_BITS
+    # The old default reward still lies inside the (widened) range, so the policy loads as is.
+    assert loaded.reward.default_reward == -50.0
+    assert loaded.reward.reward_range == (-50.0, 10.0)
