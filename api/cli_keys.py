@@ -13,14 +13,13 @@ from typing import cast
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from api.service.keys import key_audit_json, new_key_id, new_secret
+from api.service.keys import new_key_id, new_secret
 from api.settings import ENV_DATABASE_URL, Settings
 from bandit.access import SCOPES, ApiKey, Scope, hash_secret
 from bandit.errors import RouterError
-from storage.audit import record_audit
 from storage.catalog import list_policies
 from storage.engine import create_engine
-from storage.keys import insert_key, list_keys, revoke_key
+from storage.keys import add_key, key_audit_json, list_keys, revoke_key
 from storage.migrate import upgrade
 
 __all__ = ["add_keys_parser", "run_keys"]
@@ -76,10 +75,8 @@ async def _run(args: argparse.Namespace, database_url: str) -> object:
                 return [key_audit_json(key) for key, _ in await list_keys(connection)]
         async with engine.begin() as connection:
             if args.action == "revoke":
-                before, after = await revoke_key(connection, key_id=args.id, now=now)
-                if before != after:
-                    await _audit(connection, "key.revoke", before, after, now)
-                return key_audit_json(after)
+                revoked = await revoke_key(connection, key_id=args.id, now=now, actor=CLI_ACTOR)
+                return key_audit_json(revoked)
             return await _create(connection, args, now)
     finally:
         await engine.dispose()
@@ -103,20 +100,5 @@ async def _create(connection: AsyncConnection, args: argparse.Namespace, now: fl
         created_at=now,
     )
     secret = new_secret()
-    await insert_key(connection, key=key, secret_hash=hash_secret(secret))
-    await _audit(connection, "key.create", None, key, now)
+    await add_key(connection, key=key, secret_hash=hash_secret(secret), actor=CLI_ACTOR)
     return {**key_audit_json(key), "key": secret}
-
-
-async def _audit(
-    connection: AsyncConnection, action: str, before: ApiKey | None, after: ApiKey, now: float
-) -> None:
-    await record_audit(
-        connection,
-        key_id=CLI_ACTOR,
-        action=action,
-        target=after.id,
-        before=None if before is None else key_audit_json(before),
-        after=key_audit_json(after),
-        at=now,
-    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -10,8 +11,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bandit.access import ApiKey, Scope
 from bandit.errors import NotFoundError
 from storage import _sql
+from storage.audit import record_audit
 
-__all__ = ["StoredKey", "count_keys", "insert_key", "keys_state", "list_keys", "revoke_key"]
+__all__ = [
+    "StoredKey",
+    "add_key",
+    "count_keys",
+    "key_audit_json",
+    "keys_state",
+    "list_keys",
+    "revoke_key",
+]
 
 #: A key with the digest of its secret, as the servers' key cache holds it.
 StoredKey = tuple[ApiKey, str]
@@ -31,7 +41,23 @@ def _key(row: Any) -> ApiKey:
     )
 
 
-async def insert_key(connection: AsyncConnection, *, key: ApiKey, secret_hash: str) -> None:
+def key_audit_json(key: ApiKey) -> dict[str, object]:
+    """A key as the audit log shows it (never its secret or digest)."""
+    return {
+        "id": key.id,
+        "name": key.name,
+        "scopes": sorted(key.scopes),
+        "policies": None if key.policies is None else sorted(key.policies),
+        "rate_per_second": key.rate_per_second,
+        "expires_at": key.expires_at,
+        "revoked_at": key.revoked_at,
+    }
+
+
+async def add_key(
+    connection: AsyncConnection, *, key: ApiKey, secret_hash: str, actor: str
+) -> None:
+    """Store a new key and its audit entry (``actor``: the key id that made it)."""
     await connection.execute(
         _sql.api_keys.insert().values(
             id=key.id,
@@ -45,6 +71,15 @@ async def insert_key(connection: AsyncConnection, *, key: ApiKey, secret_hash: s
             created_at=key.created_at,
             updated_at=key.created_at,
         )
+    )
+    await record_audit(
+        connection,
+        key_id=actor,
+        action="key.create",
+        target=key.id,
+        before=None,
+        after=key_audit_json(key),
+        at=key.created_at,
     )
 
 
@@ -68,28 +103,26 @@ async def keys_state(connection: AsyncConnection) -> tuple[int, float]:
     return int(row[0]), float(row[1] or 0.0)
 
 
-async def revoke_key(
-    connection: AsyncConnection, *, key_id: str, now: float
-) -> tuple[ApiKey, ApiKey]:
-    """Revoke ``key_id`` at ``now`` (again revoking keeps the first time); ``(before, after)``."""
+async def revoke_key(connection: AsyncConnection, *, key_id: str, now: float, actor: str) -> ApiKey:
+    """Revoke ``key_id`` at ``now`` and audit it; revoking again changes and logs nothing."""
     k = _sql.api_keys
     row = (await connection.execute(select(k).where(k.c.id == key_id))).first()
     if row is None:
         raise NotFoundError(f"API key {key_id!r} does not exist.")
     before = _key(row)
     if before.revoked_at is not None:
-        return before, before
+        return before
     await connection.execute(
         update(k).where(k.c.id == key_id).values(revoked_at=now, updated_at=now)
     )
-    after = ApiKey(
-        id=before.id,
-        name=before.name,
-        scopes=before.scopes,
-        policies=before.policies,
-        expires_at=before.expires_at,
-        revoked_at=now,
-        rate_per_second=before.rate_per_second,
-        created_at=before.created_at,
+    after = dataclasses.replace(before, revoked_at=now)
+    await record_audit(
+        connection,
+        key_id=actor,
+        action="key.revoke",
+        target=key_id,
+        before=key_audit_json(before),
+        after=key_audit_json(after),
+        at=now,
     )
-    return before, after
+    return after

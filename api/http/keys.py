@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import msgspec
 from litestar import Controller, Response, delete, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, Parameter
@@ -17,6 +18,7 @@ from api.service.keys import KeyService
 from bandit.access import ApiKey, Scope
 from bandit.errors import ForbiddenError
 from storage.audit import list_audit
+from storage.keys import key_audit_json
 
 __all__ = ["AuditController", "KeyController"]
 
@@ -25,16 +27,11 @@ _MAX_SEQ = 2**63 - 1
 
 
 def _key_out(key: ApiKey) -> schemas.KeyOut:
-    return schemas.KeyOut(
-        id=key.id,
-        name=key.name,
-        scopes=sorted(key.scopes),
-        policies=None if key.policies is None else sorted(key.policies),
-        expires_at=key.expires_at,
-        revoked_at=key.revoked_at,
-        rate_per_second=key.rate_per_second,
-        created_at=key.created_at,
-    )
+    return msgspec.convert(_key_fields(key), schemas.KeyOut)
+
+
+def _key_fields(key: ApiKey) -> dict[str, object]:
+    return {**key_audit_json(key), "created_at": key.created_at}
 
 
 class KeyController(Controller):
@@ -58,17 +55,8 @@ class KeyController(Controller):
             rate_per_second=data.rate_per_second,
             actor=caller,
         )
-        key = created.key
-        out = schemas.CreatedKeyOut(
-            id=key.id,
-            name=key.name,
-            scopes=sorted(key.scopes),
-            policies=None if key.policies is None else sorted(key.policies),
-            expires_at=key.expires_at,
-            revoked_at=key.revoked_at,
-            rate_per_second=key.rate_per_second,
-            created_at=key.created_at,
-            key=created.secret,
+        out = msgspec.convert(
+            {**_key_fields(created.key), "key": created.secret}, schemas.CreatedKeyOut
         )
         return Response(out, status_code=HTTP_201_CREATED)
 

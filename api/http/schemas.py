@@ -329,15 +329,7 @@ class KeyOut(Struct):
     created_at: float
 
 
-class CreatedKeyOut(Struct):
-    id: str
-    name: str
-    scopes: list[str]
-    policies: list[str] | None
-    expires_at: float | None
-    revoked_at: float | None
-    rate_per_second: float | None
-    created_at: float
+class CreatedKeyOut(KeyOut):
     #: The secret, shown this once: send it as ``Authorization: Bearer <key>``.
     key: str
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,11 +18,10 @@ from api.service.clock import Clock
 from api.service.keyring import KeyRing
 from bandit.access import ApiKey, Scope, hash_secret
 from bandit.errors import ForbiddenError, InvalidInputError
-from storage.audit import record_audit
-from storage.keys import count_keys, insert_key, list_keys, revoke_key
+from storage.keys import add_key, count_keys, list_keys, revoke_key
 from storage.writer import GroupCommitter
 
-__all__ = ["CreatedKey", "KeyService", "key_audit_json", "new_secret", "write_key_file"]
+__all__ = ["CreatedKey", "KeyService", "new_key_id", "new_secret", "write_key_file"]
 
 #: Secrets carry this prefix so they are recognisable in a config file or a leak scanner.
 SECRET_PREFIX = "br_"  # noqa: S105 - a prefix, not a secret
@@ -39,19 +39,6 @@ def new_key_id() -> str:
 class CreatedKey:
     key: ApiKey
     secret: str
-
-
-def key_audit_json(key: ApiKey) -> dict[str, object]:
-    """A key as the audit log shows it (never its secret or digest)."""
-    return {
-        "id": key.id,
-        "name": key.name,
-        "scopes": sorted(key.scopes),
-        "policies": None if key.policies is None else sorted(key.policies),
-        "rate_per_second": key.rate_per_second,
-        "expires_at": key.expires_at,
-        "revoked_at": key.revoked_at,
-    }
 
 
 def write_key_file(path: Path, secret: str) -> None:
@@ -108,24 +95,7 @@ class KeyService:
             )
         except ValueError as error:
             raise InvalidInputError(str(error)) from error
-        secret = new_secret()
-        digest = hash_secret(secret)
-
-        async def store(connection: AsyncConnection) -> None:
-            await insert_key(connection, key=key, secret_hash=digest)
-            await record_audit(
-                connection,
-                key_id=actor.id,
-                action="key.create",
-                target=key.id,
-                before=None,
-                after=key_audit_json(key),
-                at=now,
-            )
-
-        await self._committer.run(store)
-        self._keyring.remember(key, digest)
-        return CreatedKey(key, secret)
+        return await self._add(key, actor=actor.id)
 
     async def list(self, *, actor: ApiKey) -> list[ApiKey]:
         _require_unlimited(actor, "list API keys")
@@ -138,18 +108,7 @@ class KeyService:
         now = self._clock()
 
         async def store(connection: AsyncConnection) -> ApiKey:
-            before, after = await revoke_key(connection, key_id=key_id, now=now)
-            if before != after:
-                await record_audit(
-                    connection,
-                    key_id=actor.id,
-                    action="key.revoke",
-                    target=key_id,
-                    before=key_audit_json(before),
-                    after=key_audit_json(after),
-                    at=now,
-                )
-            return after
+            return await revoke_key(connection, key_id=key_id, now=now, actor=actor.id)
 
         revoked = await self._committer.run(store)
         self._keyring.replace(revoked)
@@ -167,26 +126,25 @@ class KeyService:
         key = ApiKey(
             id=new_key_id(), name="bootstrap admin", scopes=frozenset({"admin"}), created_at=now
         )
+        # The file first: a key nobody can read would lock the operator out.
+        await self._add(key, actor="bootstrap", before_storing=lambda s: write_key_file(path, s))
+        return path
+
+    async def _add(
+        self, key: ApiKey, *, actor: str, before_storing: Callable[[str], None] | None = None
+    ) -> CreatedKey:
+        """Store ``key`` with a new secret (audited); in force in this process at once."""
         secret = new_secret()
         digest = hash_secret(secret)
-        # The file first: a key nobody can read would lock the operator out.
-        write_key_file(path, secret)
+        if before_storing is not None:
+            before_storing(secret)
 
         async def store(connection: AsyncConnection) -> None:
-            await insert_key(connection, key=key, secret_hash=digest)
-            await record_audit(
-                connection,
-                key_id="bootstrap",
-                action="key.create",
-                target=key.id,
-                before=None,
-                after=key_audit_json(key),
-                at=now,
-            )
+            await add_key(connection, key=key, secret_hash=digest, actor=actor)
 
         await self._committer.run(store)
         self._keyring.remember(key, digest)
-        return path
+        return CreatedKey(key, secret)
 
 
 def _require_unlimited(actor: ApiKey, what: str) -> None:
