@@ -72,6 +72,8 @@ async def open_services(settings: Settings, clock: Clock = wall_clock) -> AsyncI
             interval_seconds=settings.learn_interval_seconds,
             snapshot_every=settings.snapshot_every,
             snapshot_seconds=settings.snapshot_seconds,
+            database_url=settings.database_url,
+            relearn_in_process_max=settings.relearn_in_process_max,
         )
         try:
             for record in catalog.policies.values():

@@ -28,6 +28,10 @@ class Settings:
     #: How often the learning loop looks for closed reward windows and new rewards.
     learn_interval_seconds: float = 1.0
     max_candidates: int = 50
+    #: A rebuild with more interactions to learn than this runs in a child process (VW
+    #: learning holds the GIL, so a thread would still stall routing); smaller ones run
+    #: in-process, handing the event loop back every few interactions.
+    relearn_in_process_max: int = 2000
     #: Create the example catalog and the ``default`` policy when the database has none.
     bootstrap: bool = True
 

@@ -98,6 +98,8 @@ def feedback_out(record: FeedbackRecord) -> schemas.FeedbackOut:
         created_at=record.created_at,
         fallback=record.fallback,
         duplicate=not record.created,
+        void_reason=record.void_reason,
+        voided_at=record.voided_at,
     )
 
 

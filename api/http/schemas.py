@@ -89,6 +89,9 @@ class FeedbackOut(Struct):
     fallback: bool
     #: True when this answer repeats an earlier feedback with the same idempotency key.
     duplicate: bool = False
+    #: Set when an operator voided this feedback (``POST /v1/feedback/{id}/void``).
+    void_reason: str | None = None
+    voided_at: float | None = None
 
 
 class RewardOut(Struct):

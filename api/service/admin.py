@@ -9,6 +9,7 @@ from api.service.clock import Clock
 from api.service.learning import LearningHost
 from bandit.errors import InvalidInputError
 from storage.catalog import put_model, put_policy
+from storage.learning_log import count_learnable, set_version_base
 from storage.records import ModelSpec, PolicyConfig, PolicyRecord
 from storage.writer import GroupCommitter
 
@@ -52,13 +53,21 @@ class AdminService:
             raise InvalidInputError(f"Policy {name!r} lists a model twice: {list(config.models)}.")
         now = self._clock()
 
+        current = self._learning.current(name)
+
         async def store(connection: AsyncConnection) -> PolicyRecord:
-            return await put_policy(connection, name=name, config=config, now=now)
+            record = await put_policy(connection, name=name, config=config, now=now)
+            if current is not None:
+                # Stored with the revision, so a restart before its rebuild goes live cannot
+                # serve the new revision under a version the old one already served.
+                count = await count_learnable(connection, policy=name)
+                await set_version_base(connection, policy=name, base=current.version + 1 - count)
+            return record
 
         record = await self._committer.run(store)
-        # A new revision may change how the policy learns: rebuild from the log, then swap.
-        await self._learning.load(record)
-        self._catalog.policies[name] = record
+        # A new revision may change how the policy learns: rebuild from the log off the event
+        # loop while the old revision keeps serving; answer once it (or a newer one) is live.
+        await self._learning.rebuild(record)
         return record
 
     async def bootstrap(self) -> None:
