@@ -20,6 +20,7 @@ from api.http.experiments import ExperimentController
 from api.http.export import ExportController
 from api.http.health import health
 from api.http.routing import RoutingController
+from api.http.undo import UndoController
 from api.pages.dashboard import dashboard
 from api.service.admin import AdminService
 from api.service.catalog import Catalog
@@ -144,6 +145,7 @@ def create_app(settings: Settings, *, clock: Clock = wall_clock) -> Litestar:
             EvaluationController,
             DriftController,
             ExportController,
+            UndoController,
             health,
             dashboard,
         ],

@@ -57,6 +57,7 @@ class VoidResult:
     outcome: VoidOutcome
     #: The live version once the void is in force (after its rebuild, when it needed one).
     version: int
+    rebuilt: bool
 
 
 class LearningHost:
@@ -329,7 +330,7 @@ class LearningHost:
         if learned:
             _log.info("feedback %s voided: rebuilding policy %s", feedback_id, name)
             await self.rebuild(self._catalog.policy(name))
-        return VoidResult(outcome, self._learners[name].version)
+        return VoidResult(outcome, self._learners[name].version, learned)
 
     def notify(self) -> None:
         """New rewards may have been joined: learn them soon."""
