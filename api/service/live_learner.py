@@ -77,25 +77,23 @@ def build_learner(
     )
 
 
-async def catch_up(engine: AsyncEngine, live: PolicyLearner, *, yield_every: int = 0) -> int:
+async def catch_up(engine: AsyncEngine, live: PolicyLearner, *, chunk: int = _CHUNK) -> int:
     """Learn every joined, unexcluded interaction after the high-water mark, in join order.
 
-    ``yield_every`` > 0 hands the event loop back after that many interactions, for a
-    rebuild that runs beside request handling in the same process.
+    The event loop runs other work only between chunks (decoding a chunk's contexts and
+    learning it is synchronous): a rebuild beside request handling passes a small ``chunk``.
     """
     learned = 0
     async with live.lock:
         while not live.retired:
             async with engine.connect() as connection:
                 batch = await interactions_after(
-                    connection, policy=live.name, after_seq=live.high_water_mark, limit=_CHUNK
+                    connection, policy=live.name, after_seq=live.high_water_mark, limit=chunk
                 )
-            for index, logged in enumerate(batch, start=1):
+            for logged in batch:
                 live.learner.learn(logged.interaction)
                 live.high_water_mark = logged.seq
-                if yield_every and index % yield_every == 0:
-                    await asyncio.sleep(0)
             learned += len(batch)
-            if len(batch) < _CHUNK:
+            if len(batch) < chunk:
                 break
     return learned

@@ -81,11 +81,18 @@ def test_undo_errors_are_sentences(client: httpx.Client) -> None:
     missing = client.post("/v1/feedback/nope/void", json={"reason": "x"})
     assert missing.status_code == 404
     assert "'nope'" in missing.json()["detail"]
-    for body in ({}, {"reason": ""}, {"reason": 1}, {"reason": "x", "extra": 1}):
+    bad_voids: list[dict[str, object]] = [
+        {},
+        {"reason": ""},
+        {"reason": 1},
+        {"reason": "x", "extra": 1},
+    ]
+    for body in bad_voids:
         answer = client.post("/v1/feedback/nope/void", json=body)
         assert 400 <= answer.status_code < 500, (body, answer.status_code)
         assert answer.status_code != 404, body
-    for body in ({"version": -1}, {"version": 1.5}, {}):
+    bad_rollbacks: list[dict[str, object]] = [{"version": -1}, {"version": 1.5}, {}]
+    for body in bad_rollbacks:
         answer = client.post("/v1/policies/default/rollback", json=body)
         assert 400 <= answer.status_code < 500, (body, answer.status_code)
         assert answer.status_code != 404, body
