@@ -7,7 +7,7 @@ import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bandit.errors import ConflictError, NotFoundError
@@ -187,7 +187,7 @@ async def void_feedback(
 
     The decision's reward is recomputed from its other in-window, unvoided feedback with the
     policy's current reward rule: the reward row keeps its join position with the new value,
-    or is excluded when nothing is left to learn. Voiding twice changes nothing.
+    or is deleted (derived data) when nothing is left to learn. Voiding twice changes nothing.
     """
     f, d, r = _sql.feedback, _sql.decisions, _sql.rewards
     row = (await connection.execute(select(f).where(f.c.id == feedback_id))).first()
@@ -224,17 +224,10 @@ async def void_feedback(
                     )
                 )
         elif joined.reward is None:
+            # The reward was derived from the voided feedback alone: drop the derived row (the
+            # feedback stays, flagged), so evaluation, experiments and export see no reward.
+            await connection.execute(delete(r).where(r.c.seq == reward.seq))
             if reward.excluded is None:
-                await connection.execute(
-                    update(r)
-                    .where(r.c.seq == reward.seq)
-                    .values(
-                        excluded=f"Feedback {feedback_id} was voided and left no reward: {reason}"[
-                            :512
-                        ],
-                        excluded_at=now,
-                    )
-                )
                 changed = reward.seq
         else:
             await connection.execute(

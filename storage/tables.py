@@ -134,8 +134,8 @@ class RewardRow(SQLModel, table=True):
     cost_usd: float | None = None
     latency_ms: float | None = None
     joined_at: float
-    #: Why this reward is excluded from the policy's learned state (a rollback, a voided
-    #: feedback that left no reward); never learned while set. Rows are never deleted.
+    #: Why this reward is excluded from the policy's learned state (a rollback); never learned
+    #: while set. The row stays: it is a real outcome, which evaluation still counts.
     excluded: str | None = Field(default=None, max_length=512)
     excluded_at: float | None = None
 

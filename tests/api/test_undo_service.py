@@ -230,7 +230,9 @@ async def test_void_rejoins_without_the_feedback_and_rebuilds_exactly(
     emptied = await services.learning.void(only.id, "spam")
     assert emptied.rebuilt
     assert emptied.version > result.version
-    assert (await services.router.decision(lonely.id)).join_status == "skipped"
+    emptied_decision = await services.router.decision(lonely.id)
+    assert emptied_decision.join_status == "skipped"
+    assert emptied_decision.reward is None
     assert services.learning.learner("p").learner.learned == 151
 
     learned, rebuilt = await _rebuilt_pmfs(services, record)
