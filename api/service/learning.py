@@ -203,6 +203,10 @@ class LearningHost:
                         built.version_base, old.version + 1 - built.learner.learned
                     )
                 await self._save_snapshot(built, self._clock(), store_base=True)
+                if self._learners.get(name) is not old:
+                    # Only a brand-new policy has no lock to hold: a concurrent first build
+                    # went live meanwhile. Go round again, against it.
+                    continue
                 self._learners[name] = built
                 stored = self._catalog.policies.get(name)
                 if stored is None or stored.revision <= record.revision:

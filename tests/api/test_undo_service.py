@@ -338,3 +338,13 @@ async def test_routing_answers_while_a_child_process_relearns(
         assert live.learner.learned == 60
         learned, rebuilt = await _rebuilt_pmfs(services, new)
         assert (learned, rebuilt) == (60, _pmfs(services))
+
+
+async def test_two_first_puts_of_a_new_policy_end_on_the_second(services: Services) -> None:
+    epsilon = dataclasses.replace(CONFIG, exploration=ExplorationSettings(algorithm="epsilon"))
+    first, second = await asyncio.gather(
+        services.admin.put_policy("q", CONFIG), services.admin.put_policy("q", epsilon)
+    )
+    assert (first.revision, second.revision) == (1, 2)
+    assert services.learning.learner("q").revision == 2
+    assert services.catalog.policy("q").config.exploration.algorithm == "epsilon"
