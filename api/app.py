@@ -25,6 +25,7 @@ from api.http.export import ExportController
 from api.http.health import health, status
 from api.http.keys import AuditController, KeyController
 from api.http.routing import RoutingController
+from api.http.undo import UndoController
 from api.pages.dashboard import dashboard
 from api.service.admin import AdminService
 from api.service.catalog import Catalog
@@ -86,6 +87,8 @@ async def open_services(settings: Settings, clock: Clock = wall_clock) -> AsyncI
             interval_seconds=settings.learn_interval_seconds,
             snapshot_every=settings.snapshot_every,
             snapshot_seconds=settings.snapshot_seconds,
+            database_url=settings.database_url,
+            relearn_in_process_max=settings.relearn_in_process_max,
         )
         try:
             for record in catalog.policies.values():
@@ -173,6 +176,7 @@ def create_app(settings: Settings, *, clock: Clock = wall_clock) -> Litestar:
             ExportController,
             KeyController,
             AuditController,
+            UndoController,
             health,
             status,
             dashboard,

@@ -33,6 +33,10 @@ class Settings:
     max_candidates: int = 50
     #: Ceiling on the number of policies: each keeps a learner in memory (4 MB at 18 bits).
     max_policies: int = 1000
+    #: A rebuild with more interactions to learn than this runs in a child process (VW
+    #: learning holds the GIL, so a thread would still stall routing); smaller ones run
+    #: in-process, handing the event loop back every few interactions.
+    relearn_in_process_max: int = 2000
     #: Create the example catalog and the ``default`` policy when the database has none.
     bootstrap: bool = True
     #: ``BANDIT_ROUTER_ADMIN_KEY``: a secret accepted as an admin key (never rate-limited).

@@ -51,3 +51,13 @@ class Learner:
 
     def snapshot(self) -> bytes:
         return self._policy.to_bytes()
+
+    def close(self) -> None:
+        """Free the policy's native state now (a VW workspace holds megabytes of weights).
+
+        A replaced learner must not wait for the garbage collector: a server that rebuilds
+        on every policy change would hold one workspace per rebuild until it ran.
+        """
+        close = getattr(self._policy, "close", None)
+        if callable(close):
+            close()

@@ -135,6 +135,8 @@ def feedback_from_row(row: Any, *, created: bool = True) -> FeedbackRecord:
         created_at=row.created_at,
         fallback=row.fallback,
         created=created,
+        void_reason=row.void_reason,
+        voided_at=row.voided_at,
     )
 
 

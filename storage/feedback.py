@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bandit.errors import ConflictError, NotFoundError
@@ -16,7 +16,17 @@ from storage import _sql
 from storage.decisions import feedback_from_row
 from storage.records import FeedbackInput, FeedbackRecord
 
-__all__ = ["JOINED", "OPEN", "SKIPPED", "due_windows", "join_decision", "record_feedback"]
+__all__ = [
+    "JOINED",
+    "OPEN",
+    "SKIPPED",
+    "VoidOutcome",
+    "due_windows",
+    "feedback_policy",
+    "join_decision",
+    "record_feedback",
+    "void_feedback",
+]
 
 OPEN = "open"
 JOINED = "joined"
@@ -106,24 +116,7 @@ async def join_decision(
     connection: AsyncConnection, *, decision_id: str, policy: str, rule: RewardRule, now: float
 ) -> float | None:
     """Close the decision's window: store its reward (or mark it skipped) exactly once."""
-    rows = await connection.execute(
-        select(_sql.feedback)
-        .where(_sql.feedback.c.decision_id == decision_id, _sql.feedback.c.late.is_(False))
-        .order_by(_sql.feedback.c.seq)
-    )
-    observations = [
-        Observation(
-            source=row.source,
-            at=row.created_at,
-            seq=row.seq,
-            score=row.score,
-            cost_usd=row.cost_usd,
-            latency_ms=row.latency_ms,
-            error=row.error is not None,
-        )
-        for row in rows
-    ]
-    joined = join(rule, observations)
+    joined = join(rule, await _observations(connection, decision_id))
     status = SKIPPED if joined.reward is None else JOINED
     closed = await connection.execute(
         update(_sql.decisions)
@@ -161,3 +154,128 @@ async def due_windows(
         .limit(limit)
     )
     return [(row.id, row.policy) for row in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class VoidOutcome:
+    feedback: FeedbackRecord
+    policy: str
+    #: The reward row whose learned value changed (re-joined or excluded), if any: every
+    #: learner state that includes it must be rebuilt.
+    changed_seq: int | None
+    #: False when the feedback was voided before (voiding again changes nothing).
+    newly_voided: bool = True
+
+
+async def feedback_policy(connection: AsyncConnection, *, feedback_id: str) -> str:
+    """The policy whose decision ``feedback_id`` is about."""
+    f, d = _sql.feedback, _sql.decisions
+    policy = await connection.scalar(
+        select(d.c.policy).join(f, f.c.decision_id == d.c.id).where(f.c.id == feedback_id)
+    )
+    if policy is None:
+        raise NotFoundError(f"Feedback {feedback_id!r} does not exist.")
+    return str(policy)
+
+
+async def void_feedback(
+    connection: AsyncConnection,
+    *,
+    feedback_id: str,
+    reason: str,
+    rule: RewardRule,
+    now: float,
+) -> VoidOutcome:
+    """Flag ``feedback_id`` as voided (it is never deleted) and join its decision again.
+
+    The decision's reward is recomputed from its other in-window, unvoided feedback with the
+    policy's current reward rule: the reward row keeps its join position with the new value,
+    or is deleted (derived data) when nothing is left to learn. Voiding twice changes nothing.
+    """
+    f, d, r = _sql.feedback, _sql.decisions, _sql.rewards
+    row = (await connection.execute(select(f).where(f.c.id == feedback_id))).first()
+    if row is None:
+        raise NotFoundError(f"Feedback {feedback_id!r} does not exist.")
+    decision = (
+        await connection.execute(
+            select(d.c.policy, d.c.join_status).where(d.c.id == row.decision_id)
+        )
+    ).one()
+    if row.voided_at is not None:
+        return VoidOutcome(
+            feedback_from_row(row, created=False), decision.policy, None, newly_voided=False
+        )
+    await connection.execute(
+        update(f).where(f.c.id == feedback_id).values(void_reason=reason, voided_at=now)
+    )
+    changed: int | None = None
+    # Late feedback was never joined, and an open window will be joined without it anyway.
+    if not row.late and decision.join_status != OPEN:
+        joined = join(rule, await _observations(connection, row.decision_id))
+        reward = (
+            await connection.execute(select(r).where(r.c.decision_id == row.decision_id))
+        ).first()
+        if reward is None:
+            if joined.reward is not None:  # nothing was learned yet: a new join at the end
+                await connection.execute(
+                    r.insert().values(
+                        decision_id=row.decision_id,
+                        policy=decision.policy,
+                        reward=joined.reward,
+                        quality=joined.quality,
+                        cost_usd=joined.cost_usd,
+                        latency_ms=joined.latency_ms,
+                        joined_at=now,
+                    )
+                )
+        elif joined.reward is None:
+            # The reward was derived from the voided feedback alone: drop the derived row (the
+            # feedback stays, flagged), so evaluation, experiments and export see no reward.
+            await connection.execute(delete(r).where(r.c.seq == reward.seq))
+            if reward.excluded is None:
+                changed = reward.seq
+        else:
+            await connection.execute(
+                update(r)
+                .where(r.c.seq == reward.seq)
+                .values(
+                    reward=joined.reward,
+                    quality=joined.quality,
+                    cost_usd=joined.cost_usd,
+                    latency_ms=joined.latency_ms,
+                )
+            )
+            if reward.excluded is None and reward.reward != joined.reward:
+                changed = reward.seq
+        await connection.execute(
+            update(d)
+            .where(d.c.id == row.decision_id)
+            .values(join_status=SKIPPED if joined.reward is None else JOINED)
+        )
+    stored = (await connection.execute(select(f).where(f.c.id == feedback_id))).one()
+    return VoidOutcome(feedback_from_row(stored), decision.policy, changed)
+
+
+async def _observations(connection: AsyncConnection, decision_id: str) -> list[Observation]:
+    """The decision's feedback that counts for its reward: in its window and not voided."""
+    rows = await connection.execute(
+        select(_sql.feedback)
+        .where(
+            _sql.feedback.c.decision_id == decision_id,
+            _sql.feedback.c.late.is_(False),
+            _sql.feedback.c.voided_at.is_(None),
+        )
+        .order_by(_sql.feedback.c.seq)
+    )
+    return [
+        Observation(
+            source=row.source,
+            at=row.created_at,
+            seq=row.seq,
+            score=row.score,
+            cost_usd=row.cost_usd,
+            latency_ms=row.latency_ms,
+            error=row.error is not None,
+        )
+        for row in rows
+    ]

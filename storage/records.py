@@ -122,6 +122,9 @@ class FeedbackRecord:
     fallback: bool = False
     #: Whether this call stored the feedback (False: an idempotent retry of an earlier one).
     created: bool = True
+    #: Why an operator voided this feedback; a voided feedback is kept but never joined.
+    void_reason: str | None = None
+    voided_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

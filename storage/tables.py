@@ -61,6 +61,9 @@ class PolicyRow(SQLModel, table=True):
     config: dict[str, Any] = _json_column()
     created_at: float
     updated_at: float
+    #: ``policy_version = version_base + learned count``. Every jump of the learned state (a new
+    #: revision, a rollback, a rebuild after a void) moves the base past every version served.
+    version_base: int = 0
 
 
 class DecisionRow(SQLModel, table=True):
@@ -116,6 +119,9 @@ class FeedbackRow(SQLModel, table=True):
     payload_hash: str = Field(max_length=64)
     late: bool
     created_at: float
+    #: A voided feedback is kept, flagged, and left out of every reward join.
+    void_reason: str | None = Field(default=None, max_length=512)
+    voided_at: float | None = None
 
 
 class RewardRow(SQLModel, table=True):
@@ -134,6 +140,10 @@ class RewardRow(SQLModel, table=True):
     cost_usd: float | None = None
     latency_ms: float | None = None
     joined_at: float
+    #: Why this reward is excluded from the policy's learned state (a rollback); never learned
+    #: while set. The row stays: it is a real outcome, which evaluation still counts.
+    excluded: str | None = Field(default=None, max_length=512)
+    excluded_at: float | None = None
 
 
 class QuarantineRow(SQLModel, table=True):
@@ -161,6 +171,8 @@ class SnapshotRow(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     policy: str = Field(foreign_key="policies.name", max_length=128)
     revision: int
+    #: The ``policy_version`` decisions made with this state log.
+    version: int = 0
     learned_count: int
     high_water_mark: int
     data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))

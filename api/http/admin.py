@@ -122,7 +122,7 @@ class PolicyController(Controller):
 
 
 async def _policy_out(record: PolicyRecord, learning: LearningHost) -> schemas.PolicyOut:
-    return policy_out(record, learning.learner(record.name), await learning.status(record.name))
+    return policy_out(record, await learning.status(record.name))
 
 
 def _identifier(kind: str, value: str) -> str:

@@ -5,12 +5,11 @@ from __future__ import annotations
 import math
 
 from api.http import schemas
-from api.service.learning import PolicyLearner
+from api.service.learning import PolicyStatus
 from bandit.errors import InvalidInputError
 from bandit.reward import RewardRule, SourceRule
 from bandit.settings import ExplorationSettings
 from features import FeatureSettings
-from storage.learning_log import LearnerStatus
 from storage.records import (
     DecisionRecord,
     FeedbackInput,
@@ -98,6 +97,8 @@ def feedback_out(record: FeedbackRecord) -> schemas.FeedbackOut:
         created_at=record.created_at,
         fallback=record.fallback,
         duplicate=not record.created,
+        void_reason=record.void_reason,
+        voided_at=record.voided_at,
     )
 
 
@@ -204,15 +205,13 @@ def policy_config(body: schemas.PolicyIn) -> PolicyConfig:
         raise InvalidInputError(str(error)) from error
 
 
-def policy_out(
-    record: PolicyRecord, live: PolicyLearner, status: LearnerStatus
-) -> schemas.PolicyOut:
+def policy_out(record: PolicyRecord, status: PolicyStatus) -> schemas.PolicyOut:
     config = record.config
     reward, exploration = config.reward, config.exploration
     return schemas.PolicyOut(
         name=record.name,
         revision=record.revision,
-        version=live.version,
+        version=status.version,
         models=list(config.models),
         reward=schemas.RewardIn(
             wait_seconds=reward.wait_seconds,
@@ -247,12 +246,12 @@ def policy_out(
         created_at=record.created_at,
         updated_at=record.updated_at,
         learner=schemas.LearnerOut(
-            learned_interactions=live.learner.learned,
-            high_water_mark=live.high_water_mark,
-            snapshot_learned_interactions=live.snapshot_learned,
-            lag=status.lag,
-            quarantined=status.quarantined,
-            last_quarantine_reason=status.last_reason,
-            last_error=live.last_error,
+            learned_interactions=status.learned,
+            high_water_mark=status.high_water_mark,
+            snapshot_learned_interactions=status.snapshot_learned,
+            lag=status.log.lag,
+            quarantined=status.log.quarantined,
+            last_quarantine_reason=status.log.last_reason,
+            last_error=status.last_error,
         ),
     )

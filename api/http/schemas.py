@@ -41,10 +41,16 @@ __all__ = [
     "RankedModel",
     "RewardIn",
     "RewardOut",
+    "RollbackIn",
+    "RollbackOut",
     "RouteIn",
     "RouteOut",
     "SourceIn",
     "StatusOut",
+    "VersionOut",
+    "VersionsOut",
+    "VoidIn",
+    "VoidOut",
 ]
 
 _EXPLORATION = ExplorationSettings()
@@ -142,6 +148,9 @@ class FeedbackOut(Struct):
     fallback: bool
     #: True when this answer repeats an earlier feedback with the same idempotency key.
     duplicate: bool = False
+    #: Set when an operator voided this feedback (``POST /v1/feedback/{id}/void``).
+    void_reason: str | None = None
+    voided_at: float | None = None
 
 
 class RewardOut(Struct):
@@ -342,3 +351,48 @@ class AuditEntryOut(Struct):
     before: Any
     after: Any
     at: float
+
+
+class VersionOut(Struct):
+    """A stored snapshot of a policy's learned state, which a rollback can restore."""
+
+    version: int
+    revision: int
+    learned_count: int
+    #: The snapshot includes every unexcluded reward with ``seq`` up to this mark.
+    high_water_mark: int
+    created_at: float
+
+
+class VersionsOut(Struct):
+    policy: str
+    #: The version new decisions are logged with now.
+    live_version: int
+    #: Newest first.
+    versions: list[VersionOut]
+
+
+class RollbackIn(Struct, forbid_unknown_fields=True):
+    version: Annotated[int, Meta(ge=0)]
+
+
+class RollbackOut(Struct):
+    policy: str
+    restored_version: int
+    #: The new live version: larger than every version served before.
+    version: int
+    learned_count: int
+    high_water_mark: int
+
+
+class VoidIn(Struct, forbid_unknown_fields=True):
+    reason: Annotated[str, Meta(min_length=1, max_length=500)]
+
+
+class VoidOut(Struct):
+    feedback: FeedbackOut
+    policy: str
+    #: The live version once the void is in force.
+    version: int
+    #: Whether a learned reward changed and the learner was rebuilt from the log.
+    rebuilt: bool

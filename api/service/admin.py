@@ -14,6 +14,7 @@ from features import FeatureError, arm_for_model
 from storage.audit import record_audit
 from storage.catalog import put_model, put_policy
 from storage.codec import config_to_json
+from storage.learning_log import count_learnable, set_version_base
 from storage.records import ModelSpec, PolicyConfig, PolicyRecord
 from storage.writer import GroupCommitter
 
@@ -93,10 +94,17 @@ class AdminService:
         now = self._clock()
         before = self._catalog.policies.get(name)
 
+        current = self._learning.current(name)
+
         async def store(connection: AsyncConnection) -> PolicyRecord:
             record = await put_policy(
                 connection, name=name, config=config, now=now, max_policies=self._max_policies
             )
+            if current is not None:
+                # Stored with the revision, so a restart before its rebuild goes live cannot
+                # serve the new revision under a version the old one already served.
+                count = await count_learnable(connection, policy=name)
+                await set_version_base(connection, policy=name, base=current.version + 1 - count)
             await record_audit(
                 connection,
                 key_id=actor,
@@ -109,9 +117,9 @@ class AdminService:
             return record
 
         record = await self._committer.run(store)
-        # A new revision may change how the policy learns: rebuild from the log, then swap.
-        await self._learning.load(record)
-        self._catalog.policies[name] = record
+        # A new revision may change how the policy learns: rebuild from the log off the event
+        # loop while the old revision keeps serving; answer once it (or a newer one) is live.
+        await self._learning.rebuild(record)
         return record
 
     async def bootstrap(self) -> None:

@@ -383,7 +383,7 @@ def test_the_largest_accepted_cost_is_clipped_and_learning_goes_on(client: httpx
     learner = _wait_for_learned(client, "costly", 2)
     assert learner["quarantined"] == 0
     assert learner["last_error"] is None
-    assert learner["lag"] == 0
+    assert learner["lag"] == 0, learner
     # Routing still answers with a proper pmf.
     ranking = client.post("/v1/route", json={"policy": "costly"}).json()["ranking"]
     assert all(0.0 < r["probability"] < 1.0 for r in ranking)

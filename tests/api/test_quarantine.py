@@ -130,7 +130,7 @@ async def test_a_poisoned_row_is_quarantined_and_learning_goes_on(
     assert live.last_error is None
     # The policy loaded after the broken one learns too (it stopped on main).
     assert services.learning.learner("q").learner.learned == 5
-    status = await services.learning.status("p")
+    status = (await services.learning.status("p")).log
     assert (status.quarantined, status.lag) == (1, 0)
     assert status.last_reason is not None
     assert "-inf" in status.last_reason
@@ -172,12 +172,12 @@ async def test_start_up_and_shutdown_survive_a_poisoned_row(database_url: str) -
     async with open_services(_settings(database_url), clock) as services:
         live = services.learning.learner("p")
         assert live.learner.learned == 5
-        assert (await services.learning.status("p")).quarantined == 1
+        assert (await services.learning.status("p")).log.quarantined == 1
         await _feed(services, "p", 3)
     # Shutdown learned and snapshotted; the next start-up does not trip over the row again.
     async with open_services(_settings(database_url), clock) as services:
         assert services.learning.learner("p").learner.learned == 8
-        assert (await services.learning.status("p")).quarantined == 1
+        assert (await services.learning.status("p")).log.quarantined == 1
 
 
 class _Raising:

@@ -1,0 +1,146 @@
+"""One policy's live learner, how to build it from a snapshot, and how it catches up the log.
+
+Kept apart from the learning loop so a child process can rebuild a learner with the very same
+code (``api.service.relearn``) without importing the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bandit.factory import make_policy
+from bandit.learner import Learner
+from bandit.reward import RewardRule
+from bandit.types import Interaction
+from features import ARM_NAMESPACES, CONTEXT_NAMESPACES
+from storage.learning_log import Quarantined, Snapshot, interactions_after
+from storage.records import PolicyRecord
+
+__all__ = ["PolicyLearner", "SetAside", "build_learner", "catch_up"]
+
+_log = logging.getLogger(__name__)
+
+#: Rows read per query while catching up.
+_CHUNK = 1000
+#: A quarantine reason is kept to this many characters (an exception's text is unbounded).
+_MAX_REASON_CHARS = 1000
+
+#: Records a quarantined reward durably; ``catch_up`` without one only skips it (a rebuild).
+SetAside = Callable[[Quarantined], Awaitable[None]]
+
+
+@dataclass(slots=True)
+class PolicyLearner:
+    """One policy's live learner and how far into the reward log it has learned."""
+
+    name: str
+    revision: int
+    learner: Learner
+    high_water_mark: int = 0
+    snapshot_learned: int = 0
+    snapshot_at: float = 0.0
+    #: ``version = version_base + learned``; the base jumps past every served version
+    #: whenever the learned state does not simply grow (new revision, rollback, void).
+    version_base: int = 0
+    #: Replaced by a newer learner: it neither learns nor snapshots again.
+    retired: bool = False
+    #: Its learned state includes a reward that changed since (a void): it keeps serving
+    #: until its rebuild goes live, but its snapshots would be wrong, so it writes none.
+    stale: bool = False
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    #: The policy's reward rule: its range also clips rewards joined before rewards were clipped.
+    rule: RewardRule = field(default_factory=RewardRule)
+    #: Why this policy's last learning round failed, or ``None`` when it succeeded.
+    last_error: str | None = None
+
+    @property
+    def version(self) -> int:
+        """Grows with every learned interaction and jumps at every other change of state."""
+        return self.version_base + self.learner.learned
+
+    def retire(self) -> None:
+        self.retired = True
+        self.learner.close()
+
+
+def build_learner(
+    record: PolicyRecord, snapshot: Snapshot | None, *, version_base: int = 0
+) -> PolicyLearner:
+    policy = make_policy(
+        record.config.exploration,
+        context_namespaces=CONTEXT_NAMESPACES,
+        arm_namespaces=ARM_NAMESPACES,
+        snapshot=None if snapshot is None else snapshot.data,
+    )
+    rule = record.config.reward
+    if snapshot is None:
+        return PolicyLearner(
+            record.name, record.revision, Learner(policy), version_base=version_base, rule=rule
+        )
+    return PolicyLearner(
+        record.name,
+        record.revision,
+        Learner(policy, learned=snapshot.learned_count),
+        high_water_mark=snapshot.high_water_mark,
+        snapshot_learned=snapshot.learned_count,
+        snapshot_at=snapshot.created_at,
+        version_base=version_base,
+        rule=rule,
+    )
+
+
+async def catch_up(
+    engine: AsyncEngine,
+    live: PolicyLearner,
+    *,
+    chunk: int = _CHUNK,
+    set_aside: SetAside | None = None,
+    now: float = 0.0,
+) -> int:
+    """Learn every joined, unexcluded interaction after the high-water mark, in join order;
+    return how many were learned. One that cannot be learned is passed to ``set_aside``
+    (quarantined) and skipped.
+
+    The event loop runs other work only between chunks (decoding a chunk's contexts and
+    learning it is synchronous): a rebuild beside request handling passes a small ``chunk``.
+    """
+    learned = 0
+    async with live.lock:
+        while not live.retired:
+            async with engine.connect() as connection:
+                batch = await interactions_after(
+                    connection, policy=live.name, after_seq=live.high_water_mark, limit=chunk
+                )
+            for logged in batch:
+                problem = logged.problem
+                if logged.interaction is not None:
+                    problem = _learn(live, logged.seq, logged.interaction)
+                if problem is None:
+                    learned += 1
+                else:
+                    _log.warning("policy %s: quarantined a reward: %s", live.name, problem)
+                    if set_aside is not None:
+                        reason = problem[:_MAX_REASON_CHARS]
+                        await set_aside(Quarantined(live.name, logged.seq, reason, now))
+                live.high_water_mark = logged.seq
+            if len(batch) < chunk:
+                break
+    return learned
+
+
+def _learn(live: PolicyLearner, seq: int, interaction: Interaction) -> str | None:
+    """Learn one interaction; the sentence saying why it could not be, or ``None``."""
+    clipped = live.rule.clip(interaction.reward)
+    if clipped != interaction.reward:
+        interaction = dataclasses.replace(interaction, reward=clipped)
+    try:
+        live.learner.learn(interaction)
+    except Exception as error:  # whatever one row does to a policy, the next rows still count
+        return f"Reward {seq} failed to learn ({type(error).__name__}: {error})."
+    return None
