@@ -28,6 +28,11 @@ class Settings:
     #: How often the learning loop looks for closed reward windows and new rewards.
     learn_interval_seconds: float = 1.0
     max_candidates: int = 50
+    #: Heavy reports (evaluation, drift) computed at once; one more gets 503 with Retry-After.
+    max_heavy_jobs: int = 2
+    #: Compute heavy reports in child processes (off the event loop and out of the GIL); False
+    #: uses a worker thread, for databases a child cannot open (SQLite in memory).
+    heavy_jobs_in_processes: bool = True
     #: Create the example catalog and the ``default`` policy when the database has none.
     bootstrap: bool = True
 

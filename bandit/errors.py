@@ -6,7 +6,8 @@
     ├── NotFoundError          -> 404 (unknown policy, model or decision)
     ├── InvalidInputError      -> 422 (values a caller got wrong: NaN score, empty candidate set)
     │   └── LimitExceededError -> 413/422 (too many candidates or features)
-    └── ConflictError          -> 409 (a reused id or idempotency key with a different payload)
+    ├── ConflictError          -> 409 (a reused id or idempotency key with a different payload)
+    └── BusyError              -> 503 with Retry-After (every slot for heavy reports is taken)
 
 Every message is a full sentence that names the offending value.
 """
@@ -14,6 +15,7 @@ Every message is a full sentence that names the offending value.
 from __future__ import annotations
 
 __all__ = [
+    "BusyError",
     "ConflictError",
     "InvalidInputError",
     "LimitExceededError",
@@ -40,3 +42,19 @@ class LimitExceededError(InvalidInputError):
 
 class ConflictError(RouterError):
     """An id or idempotency key was reused with a different payload."""
+
+
+class BusyError(RouterError):
+    """The service is at its limit for this kind of work; the caller should retry later."""
+
+    def __init__(self, message: str, *, retry_after_seconds: int) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # Keyword-only state is lost by the default pickling (errors cross process boundaries).
+        return (_busy, (str(self), self.retry_after_seconds))
+
+
+def _busy(message: str, retry_after_seconds: int) -> BusyError:
+    return BusyError(message, retry_after_seconds=retry_after_seconds)

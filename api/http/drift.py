@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from litestar import Controller, get
+from litestar import Controller, Request, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
 
+from api.http.disconnect import unless_disconnected
 from api.http.export import parse_time
 from api.service.drift import DriftQuery, DriftService
 
@@ -22,6 +23,7 @@ class DriftController(Controller):
     @get("/{name:str}/drift")
     async def drift(
         self,
+        request: Request[Any, Any, Any],
         name: FromPath[str],
         drift: NamedDependency[DriftService],
         since: FromQuery[str | None] = None,
@@ -38,6 +40,8 @@ class DriftController(Controller):
 
         ``since``/``until`` are epoch seconds or ISO 8601; ``group_by=`` (empty) turns grouping
         off. At most ``max_decisions`` decisions are read, the oldest first (``truncated``).
+        Computed in a worker process; at most a few reports run at once (503 with
+        ``Retry-After`` beyond that), and a report whose client disconnects is abandoned.
         """
         query = DriftQuery(
             since=None if since is None else parse_time("since", since),
@@ -47,4 +51,4 @@ class DriftController(Controller):
             psi_threshold=psi_threshold,
             group_by=group_by or None,
         )
-        return asdict(await drift.drift(name, query))
+        return asdict(await unless_disconnected(request.receive, drift.drift(name, query)))

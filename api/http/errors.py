@@ -12,10 +12,11 @@ from litestar.status_codes import (
     HTTP_409_CONFLICT,
     HTTP_422_UNPROCESSABLE_ENTITY,
     HTTP_500_INTERNAL_SERVER_ERROR,
+    HTTP_503_SERVICE_UNAVAILABLE,
 )
 from litestar.types import ExceptionHandlersMap
 
-from bandit.errors import ConflictError, InvalidInputError, NotFoundError, RouterError
+from bandit.errors import BusyError, ConflictError, InvalidInputError, NotFoundError, RouterError
 
 __all__ = ["exception_handlers"]
 
@@ -25,6 +26,7 @@ _STATUS: tuple[tuple[type[RouterError], int], ...] = (
     (NotFoundError, HTTP_404_NOT_FOUND),
     (InvalidInputError, HTTP_422_UNPROCESSABLE_ENTITY),
     (ConflictError, HTTP_409_CONFLICT),
+    (BusyError, HTTP_503_SERVICE_UNAVAILABLE),
 )
 
 
@@ -39,7 +41,10 @@ def _router_error(_: Request[Any, Any, Any], error: Exception) -> Response[dict[
     status = next(
         (code for kind, code in _STATUS if isinstance(error, kind)), HTTP_422_UNPROCESSABLE_ENTITY
     )
-    return _body(status, str(error))
+    response = _body(status, str(error))
+    if isinstance(error, BusyError):
+        response.headers["Retry-After"] = str(error.retry_after_seconds)
+    return response
 
 
 def _validation_error(
