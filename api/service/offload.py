@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import multiprocessing.connection
+import os
 import pickle
 from collections.abc import Callable
 from multiprocessing.process import BaseProcess
@@ -38,6 +39,8 @@ T = TypeVar("T")
 
 #: Modules the forkserver imports once, so each forked job starts with them loaded.
 PRELOAD = ("api.service.evaluation", "api.service.drift")
+#: Scheduling priority of a report's process below the server's, so routes get the CPU first.
+CHILD_NICENESS = 10
 #: How long a caller told to retry should wait: about one report's run time.
 RETRY_AFTER_SECONDS = 10
 
@@ -119,6 +122,8 @@ def _receive(
 def _child_main(
     sender: multiprocessing.connection.Connection, job: Callable[..., object], args: tuple[Any, ...]
 ) -> None:
+    # Routes wait on the same cores: a report is the work that should yield.
+    os.nice(CHILD_NICENESS)
     try:
         message: tuple[str, object] = ("ok", job(*args))
     except Exception as error:  # sent back and raised in the parent, which maps it to a status
