@@ -6,9 +6,11 @@
 Starts the real server (``bandit-router serve --port 0``, as the HTTP tests do, with a fresh
 ``BANDIT_ROUTER_ADMIN_KEY`` and the bearer key on every request) on the SQLite file given. When
 that file holds fewer than ``--decisions`` decisions of the ``default`` policy, it is filled
-through the HTTP API (a route then a feedback per decision, ``--fill-concurrency`` at once),
-and the benchmark waits until the server's learner has learned every reward. A filled file is
-reused by later runs.
+(a route then a feedback per decision, ``--fill-concurrency`` at once), and the benchmark
+waits until the server's learner has learned every reward. A filled file is reused by later
+runs. The fill runs before the server starts, in this process, through the router's own
+services (the code behind ``POST /v1/route`` and ``POST /v1/feedback``, without the HTTP
+layer); the server then loads the learned snapshot and catches up any rest.
 
 Each repetition measures two windows with an open-loop generator: routes are scheduled at
 ``--rate`` per second and each latency is measured from its *scheduled* send time, so a stalled
@@ -41,7 +43,7 @@ import httpx
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.server import RunningServer, start_server  # noqa: E402
+from tests.server import RunningServer, start_server
 
 POLICY = "default"
 TASKS = ("code", "chat", "math", "summary", "translate")
@@ -103,39 +105,47 @@ def _count_rewards(database: Path) -> int:
     )
 
 
-async def _fill(client: httpx.AsyncClient, count: int, concurrency: int, seed: int) -> None:
-    """``count`` routes, each followed by a feedback with a seeded score and cost."""
+async def _fill(database_url: str, count: int, concurrency: int, seed: int) -> None:
+    """``count`` routes, each followed by a feedback with a seeded score and cost, through the
+    router's own services in this process (the code behind ``POST /v1/route`` and
+    ``POST /v1/feedback``, without HTTP: over HTTP on two shared cores the fill alone took an
+    hour). Its learner learns along; closing writes the final snapshot."""
+    from api.app import open_services
+    from api.service.offload import ThreadRunner
+    from api.service.router import RouteRequest
+    from api.settings import Settings
+    from storage.records import FeedbackInput
+
     next_index = 0
     done = 0
     started = time.monotonic()
+    async with open_services(Settings(database_url=database_url), runner=ThreadRunner()) as svc:
 
-    async def worker(worker_id: int) -> None:
-        nonlocal next_index, done
-        rng = random.Random(seed * 1_000_003 + worker_id)
-        while next_index < count:
-            next_index += 1
-            route = await client.post("/v1/route", json=_prompt(rng))
-            route.raise_for_status()
-            decision = route.json()
-            mean = 0.5 + 0.08 * (sum(map(ord, decision["model"])) % 5)  # a fixed quality per model
-            quality = min(1.0, max(0.0, rng.gauss(mean, 0.2)))
-            feedback = await client.post(
-                "/v1/feedback",
-                json={
-                    "decision_id": decision["decision_id"],
-                    "score": quality,
-                    "source": "user",
-                    "cost_usd": rng.uniform(0.0001, 0.01),
-                    "latency_ms": rng.uniform(200, 3000),
-                },
-            )
-            feedback.raise_for_status()
-            done += 1
-            if done % 10_000 == 0:
-                rate = done / (time.monotonic() - started)
-                print(f"  filled {done} decisions ({rate:.0f}/s)", flush=True)
+        async def worker(worker_id: int) -> None:
+            nonlocal next_index, done
+            rng = random.Random(seed * 1_000_003 + worker_id)  # noqa: S311 - seeded load
+            while next_index < count:
+                next_index += 1
+                body = _prompt(rng)
+                decision = await svc.router.route(
+                    RouteRequest(policy=POLICY, prompt=body["prompt"], features=body["features"])
+                )
+                mean = 0.5 + 0.08 * (sum(map(ord, decision.chosen_model)) % 5)  # fixed per model
+                await svc.router.feedback(
+                    FeedbackInput(
+                        decision_id=decision.id,
+                        source="user",
+                        score=min(1.0, max(0.0, rng.gauss(mean, 0.2))),
+                        cost_usd=rng.uniform(0.0001, 0.01),
+                        latency_ms=rng.uniform(200, 3000),
+                    )
+                )
+                done += 1
+                if done % 10_000 == 0:
+                    rate = done / (time.monotonic() - started)
+                    print(f"  filled {done} decisions ({rate:.0f}/s)", flush=True)
 
-    await asyncio.gather(*(worker(i) for i in range(concurrency)))
+        await asyncio.gather(*(worker(i) for i in range(concurrency)))
 
 
 async def _wait_learned(client: httpx.AsyncClient, expected: int, timeout: float) -> int:
@@ -154,7 +164,7 @@ async def _open_loop(
     client: httpx.AsyncClient, rate: float, stop: asyncio.Event, seed: int, max_seconds: float
 ) -> Window:
     """Routes scheduled every ``1 / rate`` s until ``stop`` is set; latency from schedule."""
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - seeded load, not a secret
     latencies: list[float] = []
     errors = 0
     tasks: list[asyncio.Task[None]] = []
@@ -257,13 +267,6 @@ async def _main(args: argparse.Namespace, server: RunningServer) -> None:
         ) as client,
         httpx.AsyncClient(base_url=server.url, headers=headers, timeout=900) as heavy,
     ):
-        present = _count_decisions(args.database)
-        if present < args.decisions:
-            missing = args.decisions - present
-            print(f"filling {missing} decisions through the API ({present} present)", flush=True)
-            began = time.monotonic()
-            await _fill(client, missing, args.fill_concurrency, args.seed)
-            print(f"  fill took {time.monotonic() - began:.0f} s", flush=True)
         began = time.monotonic()
         await asyncio.sleep(2)  # the last feedbacks join within one learning interval
         expected = _count_rewards(args.database)
@@ -314,7 +317,15 @@ def main() -> int:
         args.database = workdir / "router.db"
     args.database = args.database.resolve()
     args.database.parent.mkdir(parents=True, exist_ok=True)
-    server = start_server(f"sqlite:///{args.database}", workdir)
+    url = f"sqlite:///{args.database}"
+    present = _count_decisions(args.database)
+    if present < args.decisions:
+        missing = args.decisions - present
+        print(f"filling {missing} decisions through the services ({present} present)", flush=True)
+        began = time.monotonic()
+        asyncio.run(_fill(url, missing, args.fill_concurrency, args.seed))
+        print(f"  fill took {time.monotonic() - began:.0f} s", flush=True)
+    server = start_server(url, workdir)
     print(f"server {server.url}, database {args.database}, log {server.log_path}", flush=True)
     try:
         asyncio.run(_main(args, server))
