@@ -7,13 +7,13 @@ import gc
 import os
 import pickle
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 from litestar.response.streaming import ASGIStreamingResponse
-from litestar.types import Message
+from litestar.types import Message, ReceiveMessage
 
 from api.app import open_services
 from api.http.disconnect import ClientDisconnected, unless_disconnected
@@ -53,7 +53,9 @@ async def test_routes_are_answered_while_an_evaluation_runs_and_a_second_is_refu
         decision = await asyncio.wait_for(
             services.router.route(RouteRequest(policy="default", prompt="hello")), 10
         )
-        await services.router.feedback(FeedbackInput(decision_id=decision.id, source="user", score=1.0))
+        await services.router.feedback(
+            FeedbackInput(decision_id=decision.id, source="user", score=1.0)
+        )
         assert not evaluation.done()
         with pytest.raises(BusyError, match=r"limit is 1\), so this drift report was not") as busy:
             await services.drift.drift("default", _drift_query())
@@ -151,12 +153,14 @@ async def test_work_is_cancelled_when_the_client_disconnects() -> None:
             raise
         return 1
 
-    messages = iter([{"type": "http.request", "body": b"", "more_body": False}])
+    messages: Iterator[ReceiveMessage] = iter(
+        [{"type": "http.request", "body": b"", "more_body": False}]
+    )
 
-    async def receive() -> Message:
+    async def receive() -> ReceiveMessage:
         message = next(messages, None)
         if message is not None:
-            return message  # type: ignore[return-value]
+            return message
         await asyncio.sleep(0.05)
         return {"type": "http.disconnect"}
 
@@ -166,7 +170,7 @@ async def test_work_is_cancelled_when_the_client_disconnects() -> None:
 
 
 async def test_work_finishes_while_the_client_stays() -> None:
-    async def receive() -> Message:
+    async def receive() -> ReceiveMessage:
         await asyncio.sleep(3600)
         raise AssertionError("unreachable")
 
@@ -208,7 +212,7 @@ async def test_an_export_stops_reading_the_log_when_its_client_disconnects(
                 sent.set()
                 await asyncio.sleep(0.01)  # a slow network: the client can leave mid-stream
 
-        async def receive() -> Message:
+        async def receive() -> ReceiveMessage:
             await sent.wait()
             return {"type": "http.disconnect"}
 
