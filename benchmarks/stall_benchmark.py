@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
+import signal
 import sqlite3
 import statistics
 import sys
@@ -325,6 +326,8 @@ def main() -> int:
         began = time.monotonic()
         asyncio.run(_fill(url, missing, args.fill_concurrency, args.seed))
         print(f"  fill took {time.monotonic() - began:.0f} s", flush=True)
+    # A SIGTERM must still stop the server (the finally below), not leave it orphaned.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     server = start_server(url, workdir)
     print(f"server {server.url}, database {args.database}, log {server.log_path}", flush=True)
     try:

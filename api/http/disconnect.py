@@ -9,17 +9,30 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from litestar.exceptions import HTTPException
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.types import Receive
 
-__all__ = ["ClientDisconnected", "unless_disconnected"]
+__all__ = ["BUSY_RESPONSES", "ClientDisconnected", "unless_disconnected"]
 
 T = TypeVar("T")
 
 #: Nobody reads the answer; nginx's "client closed request" names what happened in the log.
 CLIENT_CLOSED_REQUEST = 499
+
+#: The OpenAPI entry of the heavy-report bound (see ``api.service.offload.HeavyJobs``).
+BUSY_RESPONSES = {
+    503: ResponseSpec(
+        data_container=dict[str, Any],
+        generate_examples=False,
+        description=(
+            "Every slot for heavy reports (evaluation, drift) is taken; the body's detail says "
+            "so in a sentence and the Retry-After header says when to try again."
+        ),
+    )
+}
 
 
 class ClientDisconnected(HTTPException):

@@ -9,7 +9,7 @@ from litestar import Controller, Request, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
 
-from api.http.disconnect import unless_disconnected
+from api.http.disconnect import BUSY_RESPONSES, unless_disconnected
 from api.http.export import parse_time
 from api.service.drift import DriftQuery, DriftService
 
@@ -20,7 +20,7 @@ class DriftController(Controller):
     path = "/v1/policies"
     tags = ["inspection"]  # noqa: RUF012 - Litestar reads it as a class attribute
 
-    @get("/{name:str}/drift")
+    @get("/{name:str}/drift", responses=BUSY_RESPONSES)
     async def drift(
         self,
         request: Request[Any, Any, Any],

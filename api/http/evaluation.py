@@ -8,7 +8,7 @@ from litestar import Controller, Request, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
 
-from api.http.disconnect import unless_disconnected
+from api.http.disconnect import BUSY_RESPONSES, unless_disconnected
 from api.service.evaluation import EvaluationReport, EvaluationService
 from bandit.errors import InvalidInputError
 from bandit.ope import Estimate
@@ -49,7 +49,7 @@ class EvaluationController(Controller):
     path = "/v1/policies"
     tags = ["inspection"]  # noqa: RUF012
 
-    @get("/{name:str}/evaluation")
+    @get("/{name:str}/evaluation", responses=BUSY_RESPONSES)
     async def evaluate(
         self,
         request: Request[Any, Any, Any],
