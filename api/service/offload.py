@@ -80,19 +80,25 @@ class ProcessRunner:
     async def run(self, job: Callable[..., T], *args: Any) -> T:
         receiver, sender = self._context.Pipe(duplex=False)
         child = self._context.Process(target=_child_main, args=(sender, job, args), daemon=True)
-        # Starting talks to the forkserver over a socket: quick, but not the loop's business.
-        await asyncio.to_thread(child.start)
-        sender.close()
         self._children.add(child)
+        # Starting talks to the forkserver (which may still be importing): not the loop's
+        # business. A cancel during the start must still find the child to terminate it.
+        starting = asyncio.ensure_future(asyncio.to_thread(child.start))
         try:
+            await asyncio.shield(starting)
+            sender.close()
             outcome, value = await asyncio.to_thread(_receive, receiver, child)
         except BaseException:
             # Cancelled (client gone, shutdown) or failed: the child must not run on.
-            child.terminate()
+            await asyncio.gather(starting, return_exceptions=True)
+            if child.pid is not None:
+                child.terminate()
             raise
         finally:
+            sender.close()
             receiver.close()
-            await asyncio.to_thread(child.join, 5)
+            if child.pid is not None:
+                await asyncio.to_thread(child.join, 5)
             self._children.discard(child)
         if outcome == "error":
             raise cast(BaseException, value)
@@ -101,8 +107,9 @@ class ProcessRunner:
     def close(self) -> None:
         """Terminate every child still running (the server is stopping)."""
         for child in list(self._children):
-            child.terminate()
-            child.join(5)
+            if child.pid is not None:
+                child.terminate()
+                child.join(5)
         self._children.clear()
 
 

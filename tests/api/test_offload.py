@@ -130,6 +130,43 @@ async def test_cancelling_a_process_job_terminates_its_child(tmp_path: Path) -> 
         runner.close()
 
 
+def _write_pid_then_sleep(path: str) -> None:
+    Path(path).write_text(str(os.getpid()))
+    time.sleep(30)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("wait", [0.0, 0.5])
+async def test_a_job_cancelled_while_or_after_starting_leaves_no_process(
+    tmp_path: Path, wait: float
+) -> None:
+    runner = ProcessRunner()
+    pid_file = tmp_path / "pid"
+    try:
+        job = asyncio.create_task(runner.run(_write_pid_then_sleep, str(pid_file)))
+        await asyncio.sleep(wait)
+        job.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await job
+        await asyncio.sleep(1.0)  # a child that escaped would have written its pid by now
+        if pid_file.exists():
+            pid = int(pid_file.read_text())
+            deadline = time.monotonic() + 5
+            while _alive(pid) and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            assert not _alive(pid)
+        assert runner.running == 0
+    finally:
+        runner.close()
+
+
 async def test_heavy_jobs_refuse_beyond_the_bound_and_free_the_slot_after() -> None:
     runner = GatedRunner()
     jobs = HeavyJobs(runner, max_jobs=1)
