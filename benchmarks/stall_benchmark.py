@@ -252,6 +252,14 @@ async def _repetition(
     return Repetition(idle, loaded, jobs)
 
 
+def _rss_mb(pid: int) -> float:
+    """The server process's resident memory (its report children are not counted: they exit)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def _print_window(name: str, window: Window) -> None:
     print(
         f"    {name:6s} p50 {window.p50_ms:8.1f} ms  p99 {window.p99_ms:8.1f} ms  "
@@ -278,6 +286,7 @@ async def _main(args: argparse.Namespace, server: RunningServer) -> None:
             flush=True,
         )
         results = []
+        print(f"server RSS before the repetitions: {_rss_mb(server.process.pid):.0f} MB")
         for index in range(args.repeats):
             result = await _repetition(client, heavy, args, index)
             results.append(result)
@@ -285,6 +294,7 @@ async def _main(args: argparse.Namespace, server: RunningServer) -> None:
             _print_window("idle", result.idle)
             _print_window("loaded", result.loaded)
             print(f"    p99 ratio loaded/idle {result.loaded.p99_ms / result.idle.p99_ms:.2f}")
+            print(f"    server RSS after: {_rss_mb(server.process.pid):.0f} MB", flush=True)
         idle_p50 = statistics.median(r.idle.p50_ms for r in results)
         idle_p99 = statistics.median(r.idle.p99_ms for r in results)
         loaded_p50 = statistics.median(r.loaded.p50_ms for r in results)
