@@ -137,7 +137,8 @@ def _child_main(
     try:
         sender.send(message)
     except (pickle.PicklingError, TypeError, AttributeError):
-        sender.send(("error", RuntimeError(f"The report's result could not be sent: {message!r}")))
+        kind = type(message[1]).__name__
+        sender.send(("error", RuntimeError(f"The report's result ({kind}) could not be pickled.")))
     finally:
         sender.close()
 
