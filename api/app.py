@@ -37,6 +37,7 @@ from api.service.experiments import ExperimentService
 from api.service.keyring import KeyRing
 from api.service.keys import KeyService
 from api.service.learning import LearningHost
+from api.service.offload import HeavyJobs, JobRunner, ProcessRunner, ThreadRunner
 from api.service.rate_limit import RateLimiter
 from api.service.router import RouterService
 from api.settings import Settings
@@ -63,12 +64,26 @@ class Services:
     drift: DriftService
     keyring: KeyRing
     keys: KeyService
+    heavy_jobs: HeavyJobs
 
 
 @asynccontextmanager
-async def open_services(settings: Settings, clock: Clock = wall_clock) -> AsyncIterator[Services]:
-    """Open the database (migrated), load every learner, run the loops; close in reverse."""
+async def open_services(
+    settings: Settings, clock: Clock = wall_clock, *, runner: JobRunner | None = None
+) -> AsyncIterator[Services]:
+    """Open the database (migrated), load every learner, run the loops; close in reverse.
+
+    ``runner`` runs heavy reports; by default child processes (or a thread, per settings).
+    """
     engine = create_engine(settings.database_url)
+    processes: ProcessRunner | None = None
+    if runner is None:
+        if settings.heavy_jobs_in_processes:
+            runner = processes = ProcessRunner()
+            processes.warm()
+        else:
+            runner = ThreadRunner()
+    heavy_jobs = HeavyJobs(runner, max_jobs=settings.max_heavy_jobs)
     try:
         await upgrade(engine)
         async with engine.begin() as connection:
@@ -126,8 +141,8 @@ async def open_services(settings: Settings, clock: Clock = wall_clock) -> AsyncI
             learning.start()
             keyring.start()
             try:
-                evaluation = EvaluationService(engine, catalog)
-                drift = DriftService(engine, catalog)
+                evaluation = EvaluationService(settings.database_url, catalog, heavy_jobs)
+                drift = DriftService(settings.database_url, catalog, heavy_jobs)
                 yield Services(
                     engine,
                     committer,
@@ -140,9 +155,12 @@ async def open_services(settings: Settings, clock: Clock = wall_clock) -> AsyncI
                     drift,
                     keyring,
                     keys,
+                    heavy_jobs,
                 )
             finally:
                 await keyring.close()
+                if processes is not None:
+                    processes.close()  # reports still running answer no one now
                 await learning.close()
         finally:
             await committer.close()
@@ -150,12 +168,14 @@ async def open_services(settings: Settings, clock: Clock = wall_clock) -> AsyncI
         await engine.dispose()
 
 
-def create_app(settings: Settings, *, clock: Clock = wall_clock) -> Litestar:
+def create_app(
+    settings: Settings, *, clock: Clock = wall_clock, runner: JobRunner | None = None
+) -> Litestar:
     holder: dict[str, Services] = {}
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
-        async with open_services(settings, clock) as services:
+        async with open_services(settings, clock, runner=runner) as services:
             holder["services"] = services
             yield
 

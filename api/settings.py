@@ -37,6 +37,11 @@ class Settings:
     #: learning holds the GIL, so a thread would still stall routing); smaller ones run
     #: in-process, handing the event loop back every few interactions.
     relearn_in_process_max: int = 2000
+    #: Heavy reports (evaluation, drift) computed at once; one more gets 503 with Retry-After.
+    max_heavy_jobs: int = 2
+    #: Compute heavy reports in child processes (off the event loop and out of the GIL); False
+    #: uses a worker thread, for databases a child cannot open (SQLite in memory).
+    heavy_jobs_in_processes: bool = True
     #: Create the example catalog and the ``default`` policy when the database has none.
     bootstrap: bool = True
     #: ``BANDIT_ROUTER_ADMIN_KEY``: a secret accepted as an admin key (never rate-limited).

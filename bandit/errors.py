@@ -10,7 +10,8 @@
     ├── UnauthorizedError      -> 401 (no key, or a key that is unknown, expired or revoked)
     ├── ForbiddenError         -> 403 (a valid key without the scope the call needs)
     ├── RateLimitedError       -> 429 (a key over its rate limit; carries ``retry_after``)
-    └── UnsupportedMediaError  -> 415 (a body that is not ``application/json``)
+    ├── UnsupportedMediaError  -> 415 (a body that is not ``application/json``)
+    └── BusyError              -> 503 with Retry-After (every slot for heavy reports is taken)
 
 Every message is a full sentence that names the offending value.
 """
@@ -18,6 +19,7 @@ Every message is a full sentence that names the offending value.
 from __future__ import annotations
 
 __all__ = [
+    "BusyError",
     "ConflictError",
     "ForbiddenError",
     "InvalidInputError",
@@ -68,3 +70,19 @@ class RateLimitedError(RouterError):
 
 class UnsupportedMediaError(RouterError):
     """A request body in a media type other than JSON."""
+
+
+class BusyError(RouterError):
+    """The service is at its limit for this kind of work; the caller should retry later."""
+
+    def __init__(self, message: str, *, retry_after_seconds: int) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # Keyword-only state is lost by the default pickling (errors cross process boundaries).
+        return (_busy, (str(self), self.retry_after_seconds))
+
+
+def _busy(message: str, retry_after_seconds: int) -> BusyError:
+    return BusyError(message, retry_after_seconds=retry_after_seconds)

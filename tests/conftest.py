@@ -16,7 +16,13 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from hypothesis import settings
 from sqlalchemy.engine import make_url
+
+# Every Hypothesis test draws the same examples on every run and machine (the house rule:
+# seed every random thing); a test may still ask for more examples than the default.
+settings.register_profile("seeded", derandomize=True, database=None)
+settings.load_profile("seeded")
 
 POSTGRES_URL = os.environ.get(
     "BANDIT_ROUTER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"

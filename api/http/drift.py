@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from litestar import Controller, get
+from litestar import Controller, Request, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
 
 from api.http.access import access, require_policy
+from api.http.disconnect import unless_disconnected
 from api.http.export import parse_time
 from api.service.drift import DriftQuery, DriftService
 from bandit.access import ApiKey
@@ -21,9 +22,10 @@ class DriftController(Controller):
     path = "/v1/policies"
     tags = ["inspection"]  # noqa: RUF012 - Litestar reads it as a class attribute
 
-    @get("/{name:str}/drift", **access("read", errors=(404, 422)))
+    @get("/{name:str}/drift", **access("read", errors=(404, 422, 503)))
     async def drift(
         self,
+        request: Request[Any, Any, Any],
         name: FromPath[str],
         caller: NamedDependency[ApiKey],
         drift: NamedDependency[DriftService],
@@ -41,6 +43,8 @@ class DriftController(Controller):
 
         ``since``/``until`` are epoch seconds or ISO 8601; ``group_by=`` (empty) turns grouping
         off. At most ``max_decisions`` decisions are read, the oldest first (``truncated``).
+        Computed in a worker process; at most a few reports run at once (503 with
+        ``Retry-After`` beyond that), and a report whose client disconnects is abandoned.
         """
         require_policy(caller, name)
         query = DriftQuery(
@@ -51,4 +55,4 @@ class DriftController(Controller):
             psi_threshold=psi_threshold,
             group_by=group_by or None,
         )
-        return asdict(await drift.drift(name, query))
+        return asdict(await unless_disconnected(request.receive, drift.drift(name, query)))

@@ -17,10 +17,12 @@ from litestar.status_codes import (
     HTTP_422_UNPROCESSABLE_ENTITY,
     HTTP_429_TOO_MANY_REQUESTS,
     HTTP_500_INTERNAL_SERVER_ERROR,
+    HTTP_503_SERVICE_UNAVAILABLE,
 )
 from litestar.types import ExceptionHandlersMap
 
 from bandit.errors import (
+    BusyError,
     ConflictError,
     ForbiddenError,
     InvalidInputError,
@@ -43,6 +45,7 @@ _STATUS: tuple[tuple[type[RouterError], int], ...] = (
     (ForbiddenError, HTTP_403_FORBIDDEN),
     (RateLimitedError, HTTP_429_TOO_MANY_REQUESTS),
     (UnsupportedMediaError, HTTP_415_UNSUPPORTED_MEDIA_TYPE),
+    (BusyError, HTTP_503_SERVICE_UNAVAILABLE),
 )
 
 
@@ -62,6 +65,8 @@ def _router_error(_: Request[Any, Any, Any], error: Exception) -> Response[dict[
         response.headers["www-authenticate"] = "Bearer"
     if isinstance(error, RateLimitedError):
         response.headers["retry-after"] = str(max(1, math.ceil(error.retry_after)))
+    if isinstance(error, BusyError):
+        response.headers["retry-after"] = str(error.retry_after_seconds)
     return response
 
 

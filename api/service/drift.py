@@ -28,12 +28,14 @@ from dataclasses import dataclass, field
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.service.catalog import Catalog
+from api.service.offload import HeavyJobs
 from bandit.drift import presence_psi, quantile, reward_drop, total_variation
 from bandit.errors import InvalidInputError
 from bandit.factory import make_policy
 from bandit.settings import ExplorationSettings
 from bandit.types import Arm, Context
 from features import ARM_NAMESPACES, CONTEXT_NAMESPACES
+from storage.engine import create_engine
 from storage.export import ExportRange, iter_decisions
 from storage.learning_log import recent_snapshots
 from storage.records import DecisionRecord
@@ -50,6 +52,7 @@ __all__ = [
     "ModelStats",
     "PmfChange",
     "VersionStep",
+    "drift_report",
 ]
 
 #: Decisions read for one report; a range with more keeps its oldest ones.
@@ -222,46 +225,75 @@ class _Read:
 
 
 class DriftService:
-    def __init__(self, engine: AsyncEngine, catalog: Catalog) -> None:
-        self._engine = engine
+    """Drift reports run as heavy jobs (see :mod:`api.service.offload`): in a child process that
+    reads the log through its own connection to ``database_url``."""
+
+    def __init__(self, database_url: str, catalog: Catalog, jobs: HeavyJobs) -> None:
+        self._database_url = database_url
         self._catalog = catalog
+        self._jobs = jobs
 
     async def drift(self, policy: str, query: DriftQuery) -> DriftReport:
         record = self._catalog.policy(policy)  # 404 for an unknown policy
-        read = await self._read(policy, query)
-        snapshots = await self._snapshots(policy, record.revision)
-        # Restoring and querying VW workspaces is CPU work: one worker thread owns them all.
-        return await asyncio.to_thread(
-            _report, policy, query, read, record.revision, record.config.exploration, snapshots
+        return await self._jobs.run(
+            "drift report",
+            drift_report,
+            self._database_url,
+            policy,
+            query,
+            record.revision,
+            record.config.exploration,
         )
 
-    async def _read(self, policy: str, query: DriftQuery) -> _Read:
-        read = _Read()
-        window = ExportRange(since=query.since, until=query.until)
-        async for decision in iter_decisions(self._engine, policy=policy, window=window):
-            if len(read.rows) >= MAX_DECISIONS:
-                read.truncated = True
-                break
-            if read.origin is None:
-                read.origin = decision.created_at if query.since is None else query.since
-            bucket = int((decision.created_at - read.origin) // query.bucket_seconds)
-            read.rows.append(_row(decision, bucket, query.group_by))
-            counts = read.features.setdefault(bucket, Counter())
-            counts.update(
-                {
-                    f"{namespace.name}^{name}"
-                    for namespace in decision.context.namespaces
-                    for name, _ in namespace.features
-                }
-            )
-            read.probes.append((decision.context, decision.arms))
-        return read
 
-    async def _snapshots(self, policy: str, revision: int) -> list[tuple[int, bytes]]:
-        async with self._engine.connect() as connection:
-            return await recent_snapshots(
+def drift_report(
+    database_url: str,
+    policy: str,
+    query: DriftQuery,
+    revision: int,
+    exploration: ExplorationSettings,
+) -> DriftReport:
+    """The whole report, synchronous: read the log through a new engine, then summarise."""
+    read, snapshots = asyncio.run(_read_all(database_url, policy, query, revision))
+    return _report(policy, query, read, revision, exploration, snapshots)
+
+
+async def _read_all(
+    database_url: str, policy: str, query: DriftQuery, revision: int
+) -> tuple[_Read, list[tuple[int, bytes]]]:
+    engine = create_engine(database_url)
+    try:
+        read = await _read(engine, policy, query)
+        async with engine.connect() as connection:
+            snapshots = await recent_snapshots(
                 connection, policy=policy, revision=revision, limit=MAX_SNAPSHOTS
             )
+        return read, snapshots
+    finally:
+        await engine.dispose()
+
+
+async def _read(engine: AsyncEngine, policy: str, query: DriftQuery) -> _Read:
+    read = _Read()
+    window = ExportRange(since=query.since, until=query.until)
+    async for decision in iter_decisions(engine, policy=policy, window=window):
+        if len(read.rows) >= MAX_DECISIONS:
+            read.truncated = True
+            break
+        if read.origin is None:
+            read.origin = decision.created_at if query.since is None else query.since
+        bucket = int((decision.created_at - read.origin) // query.bucket_seconds)
+        read.rows.append(_row(decision, bucket, query.group_by))
+        counts = read.features.setdefault(bucket, Counter())
+        counts.update(
+            {
+                f"{namespace.name}^{name}"
+                for namespace in decision.context.namespaces
+                for name, _ in namespace.features
+            }
+        )
+        read.probes.append((decision.context, decision.arms))
+    return read
 
 
 def _row(decision: DecisionRecord, bucket: int, group_by: str | None) -> _Row:

@@ -10,13 +10,13 @@ compare it by quality and cost.
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from api.service.catalog import Catalog
+from api.service.offload import HeavyJobs
 from bandit.counterfactual import LoggedStep, progressive_pmfs
 from bandit.errors import InvalidInputError
 from bandit.factory import make_policy
@@ -24,10 +24,11 @@ from bandit.ope import Estimate, LoggedDecision, doubly_robust, ips, snips
 from bandit.settings import ExplorationSettings
 from bandit.types import Arm, Context
 from features import ARM_NAMESPACES, CONTEXT_NAMESPACES
+from storage.engine import create_engine
 from storage.evaluation import RewardedDecision, rewarded_decisions
 from storage.records import PolicyConfig
 
-__all__ = ["EvaluationReport", "EvaluationService", "TargetReport"]
+__all__ = ["EvaluationReport", "EvaluationService", "TargetReport", "evaluate_log"]
 
 #: Rows read for one evaluation; a range with more keeps its oldest ones.
 MAX_ROWS = 50_000
@@ -54,9 +55,13 @@ class EvaluationReport:
 
 
 class EvaluationService:
-    def __init__(self, engine: AsyncEngine, catalog: Catalog) -> None:
-        self._engine = engine
+    """Evaluations run as heavy jobs (see :mod:`api.service.offload`): in a child process that
+    reads the log through its own connection to ``database_url``."""
+
+    def __init__(self, database_url: str, catalog: Catalog, jobs: HeavyJobs) -> None:
+        self._database_url = database_url
         self._catalog = catalog
+        self._jobs = jobs
 
     async def evaluate(
         self,
@@ -69,43 +74,89 @@ class EvaluationService:
         counterfactual: bool = True,
     ) -> EvaluationReport:
         record = self._catalog.policy(policy)  # 404 for an unknown policy
-        async with self._engine.connect() as connection:
-            rows = await rewarded_decisions(
+        return await self._jobs.run(
+            "evaluation",
+            evaluate_log,
+            self._database_url,
+            policy,
+            record.config,
+            since,
+            until,
+            resamples,
+            seed,
+            counterfactual,
+        )
+
+
+def evaluate_log(
+    database_url: str,
+    policy: str,
+    config: PolicyConfig,
+    since: float | None,
+    until: float | None,
+    resamples: int,
+    seed: int,
+    counterfactual: bool,
+) -> EvaluationReport:
+    """The whole evaluation, synchronous: read the log through a new engine, then estimate."""
+    rows = asyncio.run(_read(database_url, policy, since, until))
+    if len(rows) < 2:
+        raise InvalidInputError(
+            f"Policy {policy!r} has {len(rows)} rewarded decisions in that range; "
+            "an evaluation needs at least 2."
+        )
+    return _evaluate(policy, config, rows, resamples, seed, counterfactual)
+
+
+async def _read(
+    database_url: str, policy: str, since: float | None, until: float | None
+) -> list[RewardedDecision]:
+    engine = create_engine(database_url)
+    try:
+        async with engine.connect() as connection:
+            return await rewarded_decisions(
                 connection, policy=policy, since=since, until=until, limit=MAX_ROWS
             )
-        if len(rows) < 2:
-            raise InvalidInputError(
-                f"Policy {policy!r} has {len(rows)} rewarded decisions in that range; "
-                "an evaluation needs at least 2."
-            )
-        logged_pmf = {id(row.context): row.pmf for row in rows}
+    finally:
+        await engine.dispose()
 
-        def logging(context: Context, arms: tuple[Arm, ...]) -> Sequence[float]:
-            return logged_pmf[id(context)]
 
-        def uniform(context: Context, arms: tuple[Arm, ...]) -> Sequence[float]:
-            return [1.0 / len(arms)] * len(arms)
+def _evaluate(
+    policy: str,
+    config: PolicyConfig,
+    rows: Sequence[RewardedDecision],
+    resamples: int,
+    seed: int,
+    counterfactual: bool,
+) -> EvaluationReport:
+    logged_pmf = {id(row.context): row.pmf for row in rows}
 
-        targets = [
-            _report("logging policy", rows, logging, resamples, seed),
-            _report("uniform", rows, uniform, resamples, seed),
+    def logging(context: Context, arms: tuple[Arm, ...]) -> Sequence[float]:
+        return logged_pmf[id(context)]
+
+    def uniform(context: Context, arms: tuple[Arm, ...]) -> Sequence[float]:
+        return [1.0 / len(arms)] * len(arms)
+
+    targets = [
+        _report("logging policy", rows, logging, resamples, seed),
+        _report("uniform", rows, uniform, resamples, seed),
+    ]
+    models = sorted({arm.id for row in rows for arm in row.arms})
+    singles = []
+    for model in models:
+        subset = [row for row in rows if any(arm.id == model for arm in row.arms)]
+        if len(subset) < 2:
+            continue
+        singles.append(_report(f"only {model}", subset, _always(model), resamples, seed))
+    targets += singles
+    if counterfactual:
+        targets += [
+            _report(name, rows, target, resamples, seed, reward_shift)
+            for name, target, reward_shift in _alternatives(config, rows)
         ]
-        models = sorted({arm.id for row in rows for arm in row.arms})
-        singles = []
-        for model in models:
-            subset = [row for row in rows if any(arm.id == model for arm in row.arms)]
-            if len(subset) < 2:
-                continue
-            singles.append(_report(f"only {model}", subset, _always(model), resamples, seed))
-        targets += singles
-        if counterfactual:
-            targets += [
-                _report(name, rows, target, resamples, seed, reward_shift)
-                for name, target, reward_shift in _alternatives(record.config, rows)
-            ]
-        observed = math.fsum(row.reward for row in rows) / len(rows)
-        verdict, pays_off = _verdict(targets[0], singles)
-        return EvaluationReport(policy, len(rows), observed, tuple(targets), verdict, pays_off)
+    observed = math.fsum(row.reward for row in rows) / len(rows)
+    verdict, pays_off = _verdict(targets[0], singles)
+    return EvaluationReport(policy, len(rows), observed, tuple(targets), verdict, pays_off)
 
 
 Target = Callable[[Context, tuple[Arm, ...]], Sequence[float]]

@@ -18,7 +18,7 @@ from bandit.types import Namespace
 from features.arms import arm_for_model
 from features.context import FeatureSettings, extract_context
 from features.errors import FeatureError
-from features.mapping import Scalar
+from features.mapping import MAX_KEY_CHARS, Scalar
 
 _KEY = b"test installation key"
 
@@ -44,7 +44,9 @@ _number = st.one_of(
     st.floats(-1e12, -1e-6),
 )
 _scalar: st.SearchStrategy[Scalar] = st.one_of(_text, st.booleans(), _number)
-_mapping = st.dictionaries(_text, _scalar, max_size=8)
+# Keys within the documented length (longer ones are refused with FeatureError, tested apart).
+_key = _text.filter(lambda text: len(text) <= MAX_KEY_CHARS)
+_mapping = st.dictionaries(_key, _scalar, max_size=8)
 _price = st.one_of(st.just(0.0), st.floats(1e-6, 1e4))
 
 
