@@ -25,12 +25,12 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import multiprocessing.connection
-import os
 import pickle
 from collections.abc import Callable
 from multiprocessing.process import BaseProcess
 from typing import Any, Protocol, TypeVar, cast
 
+from api.service.cpu_priority import yield_the_cpu
 from bandit.errors import BusyError
 
 __all__ = ["HeavyJobs", "JobRunner", "ProcessRunner", "ThreadRunner"]
@@ -39,8 +39,6 @@ T = TypeVar("T")
 
 #: Modules the forkserver imports once, so each forked job starts with them loaded.
 PRELOAD = ("api.service.evaluation", "api.service.drift")
-#: Niceness of a report's process where ``SCHED_IDLE`` is not available.
-CHILD_NICENESS = 19
 #: How long a caller told to retry should wait: about one report's run time.
 RETRY_AFTER_SECONDS = 10
 
@@ -129,7 +127,7 @@ def _receive(
 def _child_main(
     sender: multiprocessing.connection.Connection, job: Callable[..., object], args: tuple[Any, ...]
 ) -> None:
-    _yield_the_cpu()
+    yield_the_cpu()
     try:
         message: tuple[str, object] = ("ok", job(*args))
     except Exception as error:  # sent back and raised in the parent, which maps it to a status
@@ -141,19 +139,6 @@ def _child_main(
         sender.send(("error", RuntimeError(f"The report's result ({kind}) could not be pickled.")))
     finally:
         sender.close()
-
-
-def _yield_the_cpu() -> None:
-    """Routes wait on the same cores: a report is the work that should yield.
-
-    ``SCHED_IDLE`` runs the child only on CPU time nothing else wants, and a waking route
-    preempts it at once (a niceness of 10 still left route p99 at 3-8x idle on two cores);
-    where that policy is missing, a high niceness is the next best thing.
-    """
-    try:
-        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-    except (AttributeError, OSError):
-        os.nice(CHILD_NICENESS)
 
 
 class HeavyJobs:

@@ -13,6 +13,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from api.service.cpu_priority import yield_the_cpu
 from api.service.live_learner import build_learner, catch_up
 from storage.codec import config_from_json
 from storage.engine import create_engine
@@ -40,7 +41,9 @@ def relearn_executor() -> ProcessPoolExecutor:
 
 
 def relearn(database_url: str, name: str, revision: int, config: dict[str, Any]) -> BuiltState:
-    """Build revision ``revision`` of policy ``name`` (its stored ``config``) from the log."""
+    """Build revision ``revision`` of policy ``name`` (its stored ``config``) from the log,
+    at the lowest CPU priority: the server's routes come first, the old learner serves."""
+    yield_the_cpu()
     return asyncio.run(_relearn(database_url, name, revision, config))
 
 
