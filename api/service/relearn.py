@@ -35,8 +35,13 @@ class BuiltState:
 def relearn_executor() -> ProcessPoolExecutor:
     # spawn, not fork: the server has threads (database drivers) that a fork would copy
     # mid-operation.
+    # The initializer lowers the worker's priority before the build's first task arrives, so
+    # that even importing VW and numpy (a second or two of CPU) waits for the routes.
     return ProcessPoolExecutor(
-        max_workers=1, mp_context=multiprocessing.get_context("spawn"), max_tasks_per_child=1
+        max_workers=1,
+        mp_context=multiprocessing.get_context("spawn"),
+        max_tasks_per_child=1,
+        initializer=yield_the_cpu,
     )
 
 
