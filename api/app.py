@@ -24,6 +24,7 @@ from api.http.experiments import ExperimentController
 from api.http.export import ExportController
 from api.http.health import health, status
 from api.http.keys import AuditController, KeyController
+from api.http.reviews import ReviewController
 from api.http.routing import RoutingController
 from api.http.undo import UndoController
 from api.pages.dashboard import dashboard
@@ -39,6 +40,7 @@ from api.service.keys import KeyService
 from api.service.learning import LearningHost
 from api.service.offload import HeavyJobs, JobRunner, ProcessRunner, ThreadRunner
 from api.service.rate_limit import RateLimiter
+from api.service.reviews import ReviewService
 from api.service.router import RouterService
 from api.settings import Settings
 from storage.engine import create_engine
@@ -65,6 +67,7 @@ class Services:
     keyring: KeyRing
     keys: KeyService
     heavy_jobs: HeavyJobs
+    reviews: ReviewService
 
 
 @asynccontextmanager
@@ -156,6 +159,7 @@ async def open_services(
                     keyring,
                     keys,
                     heavy_jobs,
+                    ReviewService(engine, committer, catalog, clock),
                 )
             finally:
                 await keyring.close()
@@ -197,6 +201,7 @@ def create_app(
             KeyController,
             AuditController,
             UndoController,
+            ReviewController,
             health,
             status,
             dashboard,
@@ -220,6 +225,7 @@ def create_app(
                     "evaluation",
                     "drift",
                     "keys",
+                    "reviews",
                 )
             },
         },

@@ -1,0 +1,123 @@
+"""Reviews over HTTP on the real server, both backends: sampling, queue, posted answers."""
+
+from __future__ import annotations
+
+import httpx
+
+from bandit.review import review_draw
+
+
+def _policy(client: httpx.Client, name: str, **settings: object) -> None:
+    for model in ("rv-a", "rv-b"):
+        client.put(
+            f"/v1/models/{model}", json={"input_usd_per_mtok": 1.0, "output_usd_per_mtok": 2.0}
+        ).raise_for_status()
+    put = client.put(f"/v1/policies/{name}", json={"models": ["rv-a", "rv-b"], **settings})
+    assert put.status_code in (200, 201), put.text
+
+
+def test_review_setting_is_validated_and_returned(client: httpx.Client) -> None:
+    bad = client.put("/v1/policies/rv-bad", json={"models": ["rv-a"], "review": {"rate": 1.5}})
+    assert bad.status_code == 422
+    uniform_with_rates = client.put(
+        "/v1/policies/rv-bad",
+        json={"models": ["rv-a"], "review": {"rate": 0.1, "per_model": {"rv-a": 0.5}}},
+    )
+    assert uniform_with_rates.status_code == 422
+    assert "stratified" in uniform_with_rates.json()["detail"]
+    _policy(client, "rv-off")
+    assert client.get("/v1/policies/rv-off").json()["review"] == {
+        "rate": 0.0,
+        "design": "uniform",
+        "per_model": {},
+    }
+
+
+def test_stratified_sample_marks_decisions_with_their_probability(client: httpx.Client) -> None:
+    review = {"rate": 0.0, "design": "stratified", "per_model": {"rv-a": 1.0, "rv-b": 0.3}}
+    _policy(client, "rv-strat", review=review)
+    assert client.get("/v1/policies/rv-strat").json()["review"] == review
+    sampled = {}
+    for i in range(60):
+        routed = client.post(
+            "/v1/route", json={"policy": "rv-strat", "decision_id": f"rv-strat-{i}"}
+        ).json()
+        decision = client.get(f"/v1/decisions/{routed['decision_id']}").json()
+        expected_p = review["per_model"][decision["model"]]  # type: ignore[index]
+        # The draw is the decision id's hash: the same on every process and replay.
+        if review_draw(decision["decision_id"]) < expected_p:
+            assert decision["review_probability"] == expected_p
+            sampled[decision["decision_id"]] = decision["model"]
+        else:
+            assert decision["review_probability"] is None
+    queue = client.get("/v1/review/queue", params={"policy": "rv-strat", "limit": 500})
+    assert queue.status_code == 200, queue.text
+    items = queue.json()["items"]
+    assert {item["decision_id"]: item["model"] for item in items} == sampled
+    assert 0 < len(sampled) < 60
+    assert all(item["prompt"] is None and item["response"] is None for item in items)
+
+    first = items[0]["decision_id"]
+    scored = client.post(
+        "/v1/feedback",
+        json={
+            "decision_id": first,
+            "stars": 4,
+            "source": "reviewer",
+            "reviewer": "ana",
+            "comment": "Correct, a bit long.",
+        },
+    )
+    assert scored.status_code == 201, scored.text
+    assert scored.json()["reviewer"] == "ana"
+    assert scored.json()["comment"] == "Correct, a bit long."
+    left = client.get("/v1/review/queue", params={"policy": "rv-strat", "limit": 500}).json()
+    assert first not in {item["decision_id"] for item in left["items"]}
+    # Another reviewer still sees it, with the count of reviews it has.
+    for_ben = client.get(
+        "/v1/review/queue", params={"policy": "rv-strat", "reviewer": "ben", "limit": 500}
+    ).json()["items"]
+    assert [item["reviews"] for item in for_ben if item["decision_id"] == first] == [1]
+    for_ana = client.get(
+        "/v1/review/queue", params={"policy": "rv-strat", "reviewer": "ana", "limit": 500}
+    ).json()["items"]
+    assert first not in {item["decision_id"] for item in for_ana}
+
+
+def test_queue_needs_a_known_policy_and_a_sane_limit(client: httpx.Client) -> None:
+    assert client.get("/v1/review/queue", params={"policy": "rv-nope"}).status_code == 404
+    _policy(client, "rv-off")
+    limit = client.get("/v1/review/queue", params={"policy": "rv-off", "limit": 0})
+    assert limit.status_code == 422
+    assert "limit" in limit.json()["detail"]
+
+
+def test_answer_is_stored_only_where_prompts_are(client: httpx.Client) -> None:
+    _policy(client, "rv-no-prompts", review={"rate": 1.0})
+    routed = client.post("/v1/route", json={"policy": "rv-no-prompts", "prompt": "hi"}).json()
+    refused = client.post(
+        f"/v1/decisions/{routed['decision_id']}/response", json={"text": "Hello!"}
+    )
+    assert refused.status_code == 409
+    assert "store_prompts" in refused.json()["detail"]
+    assert client.get(f"/v1/decisions/{routed['decision_id']}").json()["response"] is None
+
+    _policy(client, "rv-prompts", review={"rate": 1.0}, store_prompts=True)
+    routed = client.post(
+        "/v1/route", json={"policy": "rv-prompts", "prompt": "What is 2+2?"}
+    ).json()
+    url = f"/v1/decisions/{routed['decision_id']}/response"
+    stored = client.post(url, json={"text": "4"})
+    assert stored.status_code == 201, stored.text
+    assert stored.json()["length"] == 1
+    assert client.post(url, json={"text": "4"}).status_code == 200
+    changed = client.post(url, json={"text": "5"})
+    assert changed.status_code == 409
+    assert "different answer" in changed.json()["detail"]
+    items = client.get("/v1/review/queue", params={"policy": "rv-prompts"}).json()["items"]
+    assert [(i["prompt"], i["response"]) for i in items] == [("What is 2+2?", "4")]
+    assert client.post(url, json={"text": ""}).status_code == 422
+    too_long = client.post(url, json={"text": "x" * 100_001})
+    assert too_long.status_code == 422
+    missing = client.post("/v1/decisions/rv-missing/response", json={"text": "4"})
+    assert missing.status_code == 404
