@@ -20,9 +20,12 @@ __all__ = [
     "MAX_PER_MODEL",
     "REVIEWER_SOURCE",
     "Design",
+    "ModelQuality",
     "ReviewSettings",
+    "ReviewedDecision",
     "hajek_mean",
     "review_draw",
+    "reviewed_quality",
     "sample_for_review",
 ]
 
@@ -130,6 +133,62 @@ def hajek_mean(scores: Sequence[float], probabilities: Sequence[float]) -> float
             raise ValueError(f"An inclusion probability must lie in (0, 1], got {p!r}.")
     weights = [1.0 / p for p in probabilities]
     return math.fsum(w * y for w, y in zip(weights, scores, strict=True)) / math.fsum(weights)
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewedDecision:
+    """A sampled decision with its reviewers' scores (at least one)."""
+
+    model: str
+    #: Its inclusion probability in the review sample.
+    probability: float
+    scores: tuple[float, ...]
+
+    @property
+    def score(self) -> float:
+        """The reviewers' mean score."""
+        return math.fsum(self.scores) / len(self.scores)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelQuality:
+    """Mean reviewer quality of a group of decisions: the reviewed ones' plain mean, and the
+    Hajek estimate for every decision of the group, which weighs each review by ``1/pi``."""
+
+    reviewed: int
+    naive_mean: float
+    estimate: float
+
+
+def reviewed_quality(
+    decisions: Sequence[ReviewedDecision],
+) -> tuple[ModelQuality | None, dict[str, ModelQuality]]:
+    """Quality of the whole policy and per model; the policy's is None without reviews.
+
+    Sampled decisions nobody reviewed yet are missing, taken as missing at random within
+    their model; the estimate is unbiased when the reviewed ones are the sample.
+
+    >>> overall, per_model = reviewed_quality(
+    ...     [ReviewedDecision("a", 0.5, (1.0,)), ReviewedDecision("b", 0.1, (0.0, 0.5))]
+    ... )
+    >>> overall.naive_mean, round(overall.estimate, 4), per_model["b"].estimate
+    (0.625, 0.375, 0.25)
+    """
+    if not decisions:
+        return None, {}
+    by_model: dict[str, list[ReviewedDecision]] = {}
+    for decision in decisions:
+        by_model.setdefault(decision.model, []).append(decision)
+    return _quality(decisions), {m: _quality(group) for m, group in sorted(by_model.items())}
+
+
+def _quality(decisions: Sequence[ReviewedDecision]) -> ModelQuality:
+    scores = [d.score for d in decisions]
+    return ModelQuality(
+        reviewed=len(decisions),
+        naive_mean=math.fsum(scores) / len(scores),
+        estimate=hajek_mean(scores, [d.probability for d in decisions]),
+    )
 
 
 def _check_rate(name: str, value: float) -> None:

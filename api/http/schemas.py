@@ -27,6 +27,8 @@ __all__ = [
     "CreatedKeyOut",
     "DecisionOut",
     "ErrorOut",
+    "EstimateOut",
+    "EvaluationOut",
     "ExplorationIn",
     "FeaturesIn",
     "FeedbackIn",
@@ -42,9 +44,12 @@ __all__ = [
     "RankedModel",
     "ResponseIn",
     "ResponseOut",
+    "ReviewAgreementOut",
     "ReviewIn",
     "ReviewItemOut",
+    "ReviewQualityOut",
     "ReviewQueueOut",
+    "ReviewsOut",
     "RewardIn",
     "RewardOut",
     "RollbackIn",
@@ -53,6 +58,7 @@ __all__ = [
     "RouteOut",
     "SourceIn",
     "StatusOut",
+    "TargetOut",
     "VersionOut",
     "VersionsOut",
     "VoidIn",
@@ -468,3 +474,56 @@ class ReviewQueueOut(Struct):
     policy: str
     #: Oldest first.
     items: list[ReviewItemOut]
+
+
+class EstimateOut(Struct):
+    value: float
+    lower: float
+    upper: float
+    effective_sample_size: float
+
+
+class TargetOut(Struct):
+    name: str
+    decisions: int
+    #: By method: ``ips``, ``snips``, ``doubly_robust``.
+    reward: dict[str, EstimateOut]
+    quality: float | None
+    cost_usd: float | None
+
+
+class ReviewQualityOut(Struct):
+    """Mean reviewer score: of the reviewed decisions (``naive_mean``), and the estimate for
+    every decision, each review weighted by 1/its inclusion probability (Hajek)."""
+
+    reviewed_decisions: int
+    naive_mean: float
+    estimate: float
+
+
+class ReviewAgreementOut(Struct):
+    """Krippendorff's alpha (interval metric) between named reviewers, over the decisions two
+    or more of them scored; null with fewer than two such decisions."""
+
+    alpha: float | None
+    decisions: int
+    reviewers: int
+
+
+class ReviewsOut(Struct):
+    reviewed_decisions: int
+    #: The whole policy; null without reviews.
+    quality: ReviewQualityOut | None
+    models: dict[str, ReviewQualityOut]
+    agreement: ReviewAgreementOut
+
+
+class EvaluationOut(Struct):
+    policy: str
+    decisions: int
+    observed_mean_reward: float
+    pays_off: bool | None
+    verdict: str
+    targets: list[TargetOut]
+    #: Reviewer-scored quality of the decisions sampled for review, and reviewer agreement.
+    reviews: ReviewsOut

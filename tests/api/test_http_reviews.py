@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from bandit.review import review_draw
 
@@ -121,3 +122,51 @@ def test_answer_is_stored_only_where_prompts_are(client: httpx.Client) -> None:
     assert too_long.status_code == 422
     missing = client.post("/v1/decisions/rv-missing/response", json={"text": "4"})
     assert missing.status_code == 404
+
+
+def test_evaluation_weighs_reviews_by_inclusion_probability(client: httpx.Client) -> None:
+    """Model a reviewed at 100 %, model b at 20 %: reviewers score a 0.75 and b 0.25, so the
+    whole log's mean is 0.5 while the reviews alone average far above it."""
+    review = {"design": "stratified", "per_model": {"rv-a": 1.0, "rv-b": 0.2}}
+    _policy(client, "rv-eval", review=review)
+    quality = {"rv-a": 4, "rv-b": 2}  # stars: 0.75 and 0.25
+    reviewed = {"rv-a": 0, "rv-b": 0}
+    for i in range(200):
+        model = "rv-a" if i % 2 == 0 else "rv-b"
+        routed = client.post(
+            "/v1/route",
+            json={"policy": "rv-eval", "candidates": [model], "decision_id": f"rv-eval-{i}"},
+        ).json()
+        if review_draw(routed["decision_id"]) < review["per_model"][model]:  # type: ignore[index]
+            reviewed[model] += 1
+            for reviewer in ("ana", "ben"):
+                sent = client.post(
+                    "/v1/feedback",
+                    json={
+                        "decision_id": routed["decision_id"],
+                        "stars": quality[model],
+                        "source": "reviewer",
+                        "reviewer": reviewer,
+                    },
+                )
+                assert sent.status_code == 201, sent.text
+    report = client.get(
+        "/v1/policies/rv-eval/evaluation", params={"resamples": 5, "counterfactual": False}
+    )
+    assert report.status_code == 200, report.text
+    reviews = report.json()["reviews"]
+    n_a, n_b = reviewed["rv-a"], reviewed["rv-b"]
+    assert reviews["reviewed_decisions"] == n_a + n_b
+    assert reviews["models"]["rv-a"] == {
+        "reviewed_decisions": n_a,
+        "naive_mean": 0.75,
+        "estimate": 0.75,
+    }
+    overall = reviews["quality"]
+    naive = (0.75 * n_a + 0.25 * n_b) / (n_a + n_b)
+    weighted = (0.75 * n_a + 0.25 * n_b * 5) / (n_a + n_b * 5)
+    assert overall["naive_mean"] == pytest.approx(naive)
+    assert overall["estimate"] == pytest.approx(weighted)
+    assert abs(overall["estimate"] - 0.5) < 0.1 < overall["naive_mean"] - 0.5
+    # Two reviewers who always agree, over decisions of different quality.
+    assert reviews["agreement"] == {"alpha": 1.0, "decisions": n_a + n_b, "reviewers": 2}
