@@ -28,6 +28,7 @@ from api.http.reviews import ReviewController
 from api.http.routing import RoutingController
 from api.http.undo import UndoController
 from api.pages.dashboard import dashboard
+from api.pages.review import review
 from api.service.admin import AdminService
 from api.service.catalog import Catalog
 from api.service.clock import Clock, wall_clock
@@ -205,6 +206,7 @@ def create_app(
             health,
             status,
             dashboard,
+            review,
         ],
         guards=[
             AccessControl(

@@ -288,3 +288,4 @@ def test_open_paths_need_no_key(server: RunningServer) -> None:
     assert health.json() == {"status": "ok"}
     assert httpx.get(server.url + "/schema/openapi.json", timeout=10).status_code == 200
     assert httpx.get(server.url + "/dashboard", timeout=10).status_code == 200
+    assert httpx.get(server.url + "/review", timeout=10).status_code == 200
