@@ -108,10 +108,16 @@ async def store_response(
 
 
 async def reviewer_scores(
-    connection: AsyncConnection, *, policy: str, since: float | None, until: float | None
+    connection: AsyncConnection,
+    *,
+    policy: str,
+    since: float | None,
+    until: float | None,
+    limit: int,
 ) -> list[ReviewerScore]:
     """Unvoided reviewer scores of ``policy``'s sampled decisions created in ``[since,
-    until)``, late ones included (a reviewer's verdict is about the answer, not the reward)."""
+    until)``, late ones included (a reviewer's verdict is about the answer, not the reward);
+    at most ``limit``, by decision id."""
     d, f = _sql.decisions, _sql.feedback
     query = (
         select(d.c.id, d.c.chosen_model, d.c.review_probability, f.c.reviewer, f.c.score)
@@ -124,6 +130,7 @@ async def reviewer_scores(
             f.c.voided_at.is_(None),
         )
         .order_by(d.c.id, f.c.seq)
+        .limit(limit)
     )
     if since is not None:
         query = query.where(d.c.created_at >= since)

@@ -47,6 +47,8 @@ __all__ = [
 
 #: Rows read for one evaluation; a range with more keeps its oldest ones.
 MAX_ROWS = 50_000
+#: Reviewer scores read for one evaluation (reviews are a sample: far fewer than decisions).
+MAX_REVIEW_SCORES = 200_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +160,9 @@ async def _read(
             rows = await rewarded_decisions(
                 connection, policy=policy, since=since, until=until, limit=MAX_ROWS
             )
-            scores = await reviewer_scores(connection, policy=policy, since=since, until=until)
+            scores = await reviewer_scores(
+                connection, policy=policy, since=since, until=until, limit=MAX_REVIEW_SCORES
+            )
             return rows, scores
     finally:
         await engine.dispose()
