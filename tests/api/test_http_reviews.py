@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 
@@ -170,3 +172,23 @@ def test_evaluation_weighs_reviews_by_inclusion_probability(client: httpx.Client
     assert abs(overall["estimate"] - 0.5) < 0.1 < overall["naive_mean"] - 0.5
     # Two reviewers who always agree, over decisions of different quality.
     assert reviews["agreement"] == {"alpha": 1.0, "decisions": n_a + n_b, "reviewers": 2}
+
+
+def test_export_carries_review_probability_reviewer_and_comment(client: httpx.Client) -> None:
+    _policy(client, "rv-export", review={"rate": 1.0})
+    routed = client.post("/v1/route", json={"policy": "rv-export"}).json()
+    client.post(
+        "/v1/feedback",
+        json={
+            "decision_id": routed["decision_id"],
+            "score": 0.6,
+            "source": "reviewer",
+            "reviewer": "cy",
+            "comment": "Fine.",
+        },
+    ).raise_for_status()
+    exported = client.get("/v1/policies/rv-export/export", params={"format": "jsonl"})
+    assert exported.status_code == 200, exported.text
+    (line,) = [json.loads(text) for text in exported.text.splitlines() if text]
+    assert line["review_probability"] == 1.0
+    assert [(f["reviewer"], f["comment"]) for f in line["feedback"]] == [("cy", "Fine.")]
