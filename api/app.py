@@ -24,9 +24,11 @@ from api.http.experiments import ExperimentController
 from api.http.export import ExportController
 from api.http.health import health, status
 from api.http.keys import AuditController, KeyController
+from api.http.reviews import ReviewController
 from api.http.routing import RoutingController
 from api.http.undo import UndoController
 from api.pages.dashboard import dashboard
+from api.pages.review import review
 from api.service.admin import AdminService
 from api.service.catalog import Catalog
 from api.service.clock import Clock, wall_clock
@@ -39,6 +41,7 @@ from api.service.keys import KeyService
 from api.service.learning import LearningHost
 from api.service.offload import HeavyJobs, JobRunner, ProcessRunner, ThreadRunner
 from api.service.rate_limit import RateLimiter
+from api.service.reviews import ReviewService
 from api.service.router import RouterService
 from api.settings import Settings
 from storage.engine import create_engine
@@ -65,6 +68,7 @@ class Services:
     keyring: KeyRing
     keys: KeyService
     heavy_jobs: HeavyJobs
+    reviews: ReviewService
 
 
 @asynccontextmanager
@@ -156,6 +160,7 @@ async def open_services(
                     keyring,
                     keys,
                     heavy_jobs,
+                    ReviewService(engine, committer, catalog, clock),
                 )
             finally:
                 await keyring.close()
@@ -197,9 +202,11 @@ def create_app(
             KeyController,
             AuditController,
             UndoController,
+            ReviewController,
             health,
             status,
             dashboard,
+            review,
         ],
         guards=[
             AccessControl(
@@ -220,6 +227,7 @@ def create_app(
                     "evaluation",
                     "drift",
                     "keys",
+                    "reviews",
                 )
             },
         },

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
+from bandit.review import Design, ReviewSettings
 from bandit.reward import (
     DEFAULT_REWARD_RANGE,
     MAX_COST_WEIGHT,
@@ -95,6 +96,11 @@ def config_to_json(config: PolicyConfig) -> dict[str, Any]:
         },
         "store_prompts": config.store_prompts,
         "retention_days": config.retention_days,
+        "review": {
+            "rate": config.review.rate,
+            "design": config.review.design,
+            "per_model": dict(sorted(config.review.per_model.items())),
+        },
     }
 
 
@@ -142,6 +148,18 @@ def config_from_json(data: dict[str, Any]) -> PolicyConfig:
         store_prompts=bool(data["store_prompts"]),
         # Configs stored before the setting existed kept everything.
         retention_days=data.get("retention_days"),
+        # Configs stored before the setting existed sampled nothing for review.
+        review=_review(data.get("review")),
+    )
+
+
+def _review(data: dict[str, Any] | None) -> ReviewSettings:
+    if data is None:
+        return ReviewSettings()
+    return ReviewSettings(
+        rate=float(data["rate"]),
+        design=cast(Design, data["design"]),
+        per_model={str(m): float(r) for m, r in data["per_model"].items()},
     )
 
 

@@ -46,6 +46,7 @@ async def insert_decision(connection: AsyncConnection, *, decision: DecisionReco
             "created_at": decision.created_at,
             "join_status": decision.join_status,
             "window_closes_at": decision.window_closes_at,
+            "review_probability": decision.review_probability,
         },
     )
 
@@ -118,6 +119,8 @@ def decision_from_row(
         feedback=feedback,
         reward=reward,
         experiment_unit=row.experiment_unit,
+        review_probability=row.review_probability,
+        response=row.response,
     )
 
 
@@ -137,6 +140,8 @@ def feedback_from_row(row: Any, *, created: bool = True) -> FeedbackRecord:
         created=created,
         void_reason=row.void_reason,
         voided_at=row.voided_at,
+        reviewer=row.reviewer,
+        comment=row.comment,
     )
 
 

@@ -203,6 +203,7 @@ def jsonl_line(decision: DecisionRecord) -> str:
             "features": dict(decision.caller_features),
             "experiment": None if decision.experiment is None else dict(decision.experiment),
             "join_status": decision.join_status,
+            "review_probability": decision.review_probability,
             "feedback": [
                 {
                     "feedback_id": f.id,
@@ -212,6 +213,8 @@ def jsonl_line(decision: DecisionRecord) -> str:
                     "latency_ms": f.latency_ms,
                     "error": f.error,
                     "fallback": f.fallback,
+                    "reviewer": f.reviewer,
+                    "comment": f.comment,
                     "late": f.late,
                     "created_at": f.created_at,
                 }

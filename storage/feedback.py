@@ -34,7 +34,13 @@ SKIPPED = "skipped"
 
 
 def payload_hash(feedback: FeedbackInput) -> str:
-    canonical = json.dumps(asdict(feedback), sort_keys=True, separators=(",", ":"))
+    fields = asdict(feedback)
+    # Fields added later are left out while unset, so a retry of feedback stored before they
+    # existed still hashes the same.
+    for name in ("reviewer", "comment"):
+        if fields[name] is None:
+            del fields[name]
+    canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -91,6 +97,8 @@ async def record_feedback(
         "latency_ms": feedback.latency_ms,
         "error": feedback.error,
         "fallback": feedback.fallback,
+        "reviewer": feedback.reviewer,
+        "comment": feedback.comment,
         "idempotency_key": feedback.idempotency_key,
         "payload_hash": digest,
         "late": late,

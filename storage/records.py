@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from bandit.review import ReviewSettings
 from bandit.reward import RewardRule
 from bandit.settings import ExplorationSettings
 from bandit.types import Arm, Context
@@ -72,6 +73,8 @@ class PolicyConfig:
     features: FeatureSettings = field(default_factory=FeatureSettings)
     store_prompts: bool = False
     retention_days: int | None = None
+    #: Which decisions are sampled for human review (off by default).
+    review: ReviewSettings = field(default_factory=ReviewSettings)
 
     def __post_init__(self) -> None:
         low, high = RETENTION_DAYS_RANGE
@@ -105,6 +108,9 @@ class FeedbackInput:
     idempotency_key: str | None = None
     #: The application retried the request on another model.
     fallback: bool = False
+    #: Who scored (a reviewer's name), for agreement between reviewers.
+    reviewer: str | None = None
+    comment: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +131,8 @@ class FeedbackRecord:
     #: Why an operator voided this feedback; a voided feedback is kept but never joined.
     void_reason: str | None = None
     voided_at: float | None = None
+    reviewer: str | None = None
+    comment: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +168,10 @@ class DecisionRecord:
     reward: RewardRecord | None = None
     #: Keyed hash of the caller's ``unit_id`` when an experiment assigned this decision by it.
     experiment_unit: str | None = None
+    #: The inclusion probability when the decision was sampled for review; None: not sampled.
+    review_probability: float | None = None
+    #: The model's answer, as the application posted it (only where prompts are stored).
+    response: str | None = None
 
     @property
     def chosen_model(self) -> str:

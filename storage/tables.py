@@ -71,6 +71,7 @@ class DecisionRow(SQLModel, table=True):
     __table_args__ = (
         Index("ix_decisions_policy_created", "policy", "created_at"),
         Index("ix_decisions_open_windows", "join_status", "window_closes_at"),
+        Index("ix_decisions_review", "policy", "review_probability"),
     )
     id: str = Field(primary_key=True, max_length=128)
     policy: str = Field(foreign_key="policies.name", max_length=128)
@@ -97,6 +98,11 @@ class DecisionRow(SQLModel, table=True):
     created_at: float
     join_status: str = Field(max_length=16)
     window_closes_at: float | None = None
+    #: Inclusion probability of the review sample; None: not sampled for review.
+    review_probability: float | None = None
+    #: The model's answer as the application posted it; only for policies that store prompts.
+    response: str | None = None
+    response_at: float | None = None
 
 
 class FeedbackRow(SQLModel, table=True):
@@ -122,6 +128,9 @@ class FeedbackRow(SQLModel, table=True):
     #: A voided feedback is kept, flagged, and left out of every reward join.
     void_reason: str | None = Field(default=None, max_length=512)
     voided_at: float | None = None
+    #: Who scored, for agreement between reviewers; the comment they left.
+    reviewer: str | None = Field(default=None, max_length=128)
+    comment: str | None = Field(default=None, max_length=2000)
 
 
 class RewardRow(SQLModel, table=True):

@@ -7,6 +7,7 @@ import math
 from api.http import schemas
 from api.service.learning import PolicyStatus
 from bandit.errors import InvalidInputError
+from bandit.review import ReviewSettings
 from bandit.reward import RewardRule, SourceRule
 from bandit.settings import ExplorationSettings
 from features import FeatureSettings
@@ -80,6 +81,8 @@ def feedback_in(body: schemas.FeedbackIn) -> FeedbackInput:
         error=body.error,
         idempotency_key=body.idempotency_key,
         fallback=body.fallback,
+        reviewer=body.reviewer,
+        comment=body.comment,
     )
 
 
@@ -99,6 +102,8 @@ def feedback_out(record: FeedbackRecord) -> schemas.FeedbackOut:
         duplicate=not record.created,
         void_reason=record.void_reason,
         voided_at=record.voided_at,
+        reviewer=record.reviewer,
+        comment=record.comment,
     )
 
 
@@ -132,6 +137,8 @@ def decision_out(decision: DecisionRecord) -> schemas.DecisionOut:
             latency_ms=reward.latency_ms,
             joined_at=reward.joined_at,
         ),
+        review_probability=decision.review_probability,
+        response=decision.response,
     )
 
 
@@ -198,6 +205,11 @@ def policy_config(body: schemas.PolicyIn) -> PolicyConfig:
             ),
             store_prompts=body.store_prompts,
             retention_days=body.retention_days,
+            review=ReviewSettings(
+                rate=body.review.rate,
+                design=body.review.design,
+                per_model=dict(body.review.per_model),
+            ),
         )
     except InvalidInputError:
         raise
@@ -253,5 +265,10 @@ def policy_out(record: PolicyRecord, status: PolicyStatus) -> schemas.PolicyOut:
             quarantined=status.log.quarantined,
             last_quarantine_reason=status.log.last_reason,
             last_error=status.last_error,
+        ),
+        review=schemas.ReviewIn(
+            rate=config.review.rate,
+            design=config.review.design,
+            per_model=dict(sorted(config.review.per_model.items())),
         ),
     )

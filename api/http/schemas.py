@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta, Struct
 
+from bandit.review import MAX_PER_MODEL, Design
 from bandit.reward import (
     DEFAULT_REWARD_RANGE,
     ERROR_REWARD_RANGE,
@@ -26,6 +27,8 @@ __all__ = [
     "CreatedKeyOut",
     "DecisionOut",
     "ErrorOut",
+    "EstimateOut",
+    "EvaluationOut",
     "ExplorationIn",
     "FeaturesIn",
     "FeedbackIn",
@@ -39,6 +42,14 @@ __all__ = [
     "PolicyIn",
     "PolicyOut",
     "RankedModel",
+    "ResponseIn",
+    "ResponseOut",
+    "ReviewAgreementOut",
+    "ReviewIn",
+    "ReviewItemOut",
+    "ReviewQualityOut",
+    "ReviewQueueOut",
+    "ReviewsOut",
     "RewardIn",
     "RewardOut",
     "RollbackIn",
@@ -47,6 +58,7 @@ __all__ = [
     "RouteOut",
     "SourceIn",
     "StatusOut",
+    "TargetOut",
     "VersionOut",
     "VersionsOut",
     "VoidIn",
@@ -132,6 +144,9 @@ class FeedbackIn(Struct, forbid_unknown_fields=True):
     idempotency_key: Annotated[str, Meta(min_length=1, max_length=256)] | None = None
     #: The application retried this request on another model (counts in the fallback rate).
     fallback: bool = False
+    #: Who scored (a reviewer's name or id): reviewers' agreement is measured per decision.
+    reviewer: Annotated[str, Meta(min_length=1, max_length=128)] | None = None
+    comment: Annotated[str, Meta(max_length=2000)] | None = None
 
 
 class FeedbackOut(Struct):
@@ -151,6 +166,8 @@ class FeedbackOut(Struct):
     #: Set when an operator voided this feedback (``POST /v1/feedback/{id}/void``).
     void_reason: str | None = None
     voided_at: float | None = None
+    reviewer: str | None = None
+    comment: str | None = None
 
 
 class RewardOut(Struct):
@@ -181,6 +198,10 @@ class DecisionOut(Struct):
     window_closes_at: float | None
     feedback: list[FeedbackOut]
     reward: RewardOut | None
+    #: Inclusion probability when the decision was sampled for review; null: not sampled.
+    review_probability: float | None = None
+    #: The model's answer, when the application posted it and the policy stores prompts.
+    response: str | None = None
 
 
 class ModelIn(Struct, forbid_unknown_fields=True):
@@ -255,6 +276,20 @@ class FeaturesIn(Struct, forbid_unknown_fields=True):
     embedding: bool = False
 
 
+Rate = Annotated[float, Meta(ge=0.0, le=1.0)]
+
+
+class ReviewIn(Struct, forbid_unknown_fields=True):
+    """Sample decisions for human review: ``uniform`` at ``rate``, or ``stratified`` by the
+    chosen model (``per_model`` rates, ``rate`` for the others). Off by default."""
+
+    rate: Rate = 0.0
+    design: Design = "uniform"
+    per_model: Annotated[dict[str, Rate], Meta(max_length=MAX_PER_MODEL)] = msgspec.field(
+        default_factory=dict
+    )
+
+
 class PolicyIn(Struct, forbid_unknown_fields=True):
     models: list[str]
     reward: RewardIn = msgspec.field(default_factory=RewardIn)
@@ -263,6 +298,7 @@ class PolicyIn(Struct, forbid_unknown_fields=True):
     store_prompts: bool = False
     #: Delete decisions (with their feedback and rewards) older than this; null keeps all.
     retention_days: Annotated[int, Meta(ge=1, le=3650)] | None = None
+    review: ReviewIn = msgspec.field(default_factory=ReviewIn)
 
 
 class LearnerOut(Struct):
@@ -297,6 +333,7 @@ class PolicyOut(Struct):
     created_at: float
     updated_at: float
     learner: LearnerOut
+    review: ReviewIn = msgspec.field(default_factory=ReviewIn)
 
 
 class HealthOut(Struct):
@@ -396,3 +433,97 @@ class VoidOut(Struct):
     version: int
     #: Whether a learned reward changed and the learner was rebuilt from the log.
     rebuilt: bool
+
+
+#: Bound on a posted answer: review material, not a transcript.
+MAX_RESPONSE_CHARS = 100_000
+
+
+class ResponseIn(Struct, forbid_unknown_fields=True):
+    """The model's answer to a routed request, for reviewers to read beside its prompt."""
+
+    text: Annotated[str, Meta(min_length=1, max_length=MAX_RESPONSE_CHARS)]
+
+
+class ResponseOut(Struct):
+    decision_id: str
+    #: Characters stored.
+    length: int
+    stored_at: float
+
+
+class ReviewItemOut(Struct):
+    """A decision sampled for review: prompt and answer where the policy stores them,
+    otherwise what the router saw (the caller's features)."""
+
+    decision_id: str
+    policy: str
+    model: str
+    #: The decision's inclusion probability in the review sample.
+    review_probability: float
+    created_at: float
+    candidates: list[str]
+    features: dict[str, Any]
+    prompt: str | None
+    response: str | None
+    #: Reviewer scores the decision already has (from other reviewers).
+    reviews: int
+
+
+class ReviewQueueOut(Struct):
+    policy: str
+    #: Oldest first.
+    items: list[ReviewItemOut]
+
+
+class EstimateOut(Struct):
+    value: float
+    lower: float
+    upper: float
+    effective_sample_size: float
+
+
+class TargetOut(Struct):
+    name: str
+    decisions: int
+    #: By method: ``ips``, ``snips``, ``doubly_robust``.
+    reward: dict[str, EstimateOut]
+    quality: float | None
+    cost_usd: float | None
+
+
+class ReviewQualityOut(Struct):
+    """Mean reviewer score: of the reviewed decisions (``naive_mean``), and the estimate for
+    every decision, each review weighted by 1/its inclusion probability (Hajek)."""
+
+    reviewed_decisions: int
+    naive_mean: float
+    estimate: float
+
+
+class ReviewAgreementOut(Struct):
+    """Krippendorff's alpha (interval metric) between named reviewers, over the decisions two
+    or more of them scored; null with fewer than two such decisions."""
+
+    alpha: float | None
+    decisions: int
+    reviewers: int
+
+
+class ReviewsOut(Struct):
+    reviewed_decisions: int
+    #: The whole policy; null without reviews.
+    quality: ReviewQualityOut | None
+    models: dict[str, ReviewQualityOut]
+    agreement: ReviewAgreementOut
+
+
+class EvaluationOut(Struct):
+    policy: str
+    decisions: int
+    observed_mean_reward: float
+    pays_off: bool | None
+    verdict: str
+    targets: list[TargetOut]
+    #: Reviewer-scored quality of the decisions sampled for review, and reviewer agreement.
+    reviews: ReviewsOut

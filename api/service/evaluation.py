@@ -6,6 +6,10 @@ exploration settings, feature sets and a cost weight) trained counterfactually o
 time order; each by IPS, SNIPS and doubly robust, with bootstrap intervals and effective
 sample sizes; then a plain answer. Rewards of the cost-weight alternative are on its own scale:
 compare it by quality and cost.
+
+Reviewer-scored quality comes beside them: the sampled decisions' reviewer scores weighted
+by their inclusion probabilities (Hajek), and the reviewers' agreement (Krippendorff's alpha)
+where several scored the same decision.
 """
 
 from __future__ import annotations
@@ -17,21 +21,34 @@ from dataclasses import dataclass, replace
 
 from api.service.catalog import Catalog
 from api.service.offload import HeavyJobs
+from bandit.agreement import krippendorff_alpha
 from bandit.counterfactual import LoggedStep, progressive_pmfs
 from bandit.errors import InvalidInputError
 from bandit.factory import make_policy
 from bandit.ope import Estimate, LoggedDecision, doubly_robust, ips, snips
+from bandit.review import ModelQuality, ReviewedDecision, reviewed_quality
 from bandit.settings import ExplorationSettings
 from bandit.types import Arm, Context
 from features import ARM_NAMESPACES, CONTEXT_NAMESPACES
 from storage.engine import create_engine
 from storage.evaluation import RewardedDecision, rewarded_decisions
 from storage.records import PolicyConfig
+from storage.reviews import ReviewerScore, reviewer_scores
 
-__all__ = ["EvaluationReport", "EvaluationService", "TargetReport", "evaluate_log"]
+__all__ = [
+    "EvaluationReport",
+    "EvaluationService",
+    "ReviewAgreement",
+    "ReviewReport",
+    "TargetReport",
+    "evaluate_log",
+    "review_report",
+]
 
 #: Rows read for one evaluation; a range with more keeps its oldest ones.
 MAX_ROWS = 50_000
+#: Reviewer scores read for one evaluation (reviews are a sample: far fewer than decisions).
+MAX_REVIEW_SCORES = 200_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +62,30 @@ class TargetReport:
 
 
 @dataclass(frozen=True, slots=True)
+class ReviewAgreement:
+    """Krippendorff's alpha (interval) over decisions scored by two or more named reviewers;
+    None when fewer than two such decisions exist."""
+
+    alpha: float | None
+    decisions: int
+    reviewers: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewReport:
+    """Reviewer-scored quality of the sampled decisions in the range."""
+
+    reviewed_decisions: int
+    #: The whole policy; None without reviews.
+    quality: ModelQuality | None
+    models: dict[str, ModelQuality]
+    agreement: ReviewAgreement
+
+
+_NO_REVIEWS = ReviewReport(0, None, {}, ReviewAgreement(None, 0, 0))
+
+
+@dataclass(frozen=True, slots=True)
 class EvaluationReport:
     policy: str
     decisions: int
@@ -52,6 +93,7 @@ class EvaluationReport:
     targets: tuple[TargetReport, ...]
     verdict: str
     pays_off: bool | None
+    reviews: ReviewReport = _NO_REVIEWS
 
 
 class EvaluationService:
@@ -99,26 +141,66 @@ def evaluate_log(
     counterfactual: bool,
 ) -> EvaluationReport:
     """The whole evaluation, synchronous: read the log through a new engine, then estimate."""
-    rows = asyncio.run(_read(database_url, policy, since, until))
+    rows, scores = asyncio.run(_read(database_url, policy, since, until))
     if len(rows) < 2:
         raise InvalidInputError(
             f"Policy {policy!r} has {len(rows)} rewarded decisions in that range; "
             "an evaluation needs at least 2."
         )
-    return _evaluate(policy, config, rows, resamples, seed, counterfactual)
+    report = _evaluate(policy, config, rows, resamples, seed, counterfactual)
+    return replace(report, reviews=review_report(scores))
 
 
 async def _read(
     database_url: str, policy: str, since: float | None, until: float | None
-) -> list[RewardedDecision]:
+) -> tuple[list[RewardedDecision], list[ReviewerScore]]:
     engine = create_engine(database_url)
     try:
         async with engine.connect() as connection:
-            return await rewarded_decisions(
+            rows = await rewarded_decisions(
                 connection, policy=policy, since=since, until=until, limit=MAX_ROWS
             )
+            scores = await reviewer_scores(
+                connection, policy=policy, since=since, until=until, limit=MAX_REVIEW_SCORES
+            )
+            return rows, scores
     finally:
         await engine.dispose()
+
+
+def review_report(scores: Sequence[ReviewerScore]) -> ReviewReport:
+    """Reviewer quality and agreement from every reviewer score of the sampled decisions.
+
+    A reviewer who scored a decision twice counts with their latest score. Scores sent
+    without a reviewer name count for quality, each on its own, but not for agreement:
+    nobody can tell whether two of them came from the same person.
+    """
+    named: dict[str, dict[str, float]] = {}
+    anonymous: dict[str, list[float]] = {}
+    about: dict[str, tuple[str, float]] = {}
+    for score in scores:  # oldest first within a decision: later scores replace earlier ones
+        about[score.decision_id] = (score.model, score.probability)
+        if score.reviewer is None:
+            anonymous.setdefault(score.decision_id, []).append(score.score)
+        else:
+            named.setdefault(score.decision_id, {})[score.reviewer] = score.score
+    reviewed = [
+        ReviewedDecision(
+            model,
+            probability,
+            (*named.get(decision_id, {}).values(), *anonymous.get(decision_id, ())),
+        )
+        for decision_id, (model, probability) in about.items()
+    ]
+    overall, per_model = reviewed_quality(reviewed)
+    units = [list(by.values()) for by in named.values() if len(by) >= 2]
+    reviewers = {name for by in named.values() if len(by) >= 2 for name in by}
+    return ReviewReport(
+        reviewed_decisions=len(reviewed),
+        quality=overall,
+        models=per_model,
+        agreement=ReviewAgreement(krippendorff_alpha(units), len(units), len(reviewers)),
+    )
 
 
 def _evaluate(

@@ -15,6 +15,7 @@ from api.service.catalog import Catalog
 from api.service.clock import Clock, new_id
 from api.service.learning import LearningHost
 from bandit.errors import ConflictError, InvalidInputError, LimitExceededError, NotFoundError
+from bandit.review import sample_for_review
 from bandit.types import Arm
 from experiments import assign_candidate, routing_pmf
 from features import Embedder, FeatureError, arm_for_model, extract_context
@@ -158,6 +159,10 @@ class RouterService:
             join_status=OPEN,
             window_closes_at=now + wait if wait > 0 else None,
             experiment_unit=unit,
+            # Stratified by the model actually served, so each model's reviews weigh by its rate.
+            review_probability=sample_for_review(
+                policy.config.review, decision_id, arms[chosen].id
+            ),
         )
 
         async def log(connection: AsyncConnection) -> DecisionRecord | None:

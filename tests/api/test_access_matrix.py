@@ -104,6 +104,12 @@ EXAMPLES: dict[tuple[str, str], Example] = {
     ("DELETE", "/v1/keys/{key_id:str}"): (False, lambda p, w: ("/v1/keys/key_missing", None)),
     ("GET", "/v1/audit"): (False, lambda p, w: ("/v1/audit", None)),
     ("GET", "/v1/status"): (False, lambda p, w: ("/v1/status", None)),
+    ("GET", "/v1/review/queue"): (True, lambda p, w: (f"/v1/review/queue?policy={p}", None)),
+    # The matrix's policies keep no prompts: the allowed answer is a 409 saying so.
+    ("POST", "/v1/decisions/{decision_id:str}/response"): (
+        True,
+        lambda p, w: (f"/v1/decisions/{w.decision[p]}/response", {"text": "An answer."}),
+    ),
 }
 
 #: The access policy, written out: which scopes each endpoint accepts (admin always does).
@@ -124,6 +130,8 @@ EXPECTED_SCOPES: dict[tuple[str, str], set[str]] = {
         if (key[0] != "GET" and key[1] not in ("/v1/route", "/v1/feedback"))
         or key[1].startswith(("/v1/keys", "/v1/audit"))
     },
+    ("GET", "/v1/review/queue"): {"review"},
+    ("POST", "/v1/decisions/{decision_id:str}/response"): {"route"},
 }
 
 #: Endpoints that change what every policy shares, so a policy-limited key may not call them.
@@ -280,3 +288,4 @@ def test_open_paths_need_no_key(server: RunningServer) -> None:
     assert health.json() == {"status": "ok"}
     assert httpx.get(server.url + "/schema/openapi.json", timeout=10).status_code == 200
     assert httpx.get(server.url + "/dashboard", timeout=10).status_code == 200
+    assert httpx.get(server.url + "/review", timeout=10).status_code == 200
