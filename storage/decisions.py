@@ -46,6 +46,7 @@ async def insert_decision(connection: AsyncConnection, *, decision: DecisionReco
             "created_at": decision.created_at,
             "join_status": decision.join_status,
             "window_closes_at": decision.window_closes_at,
+            "trace_id": decision.trace_id,
         },
     )
 
@@ -118,6 +119,7 @@ def decision_from_row(
         feedback=feedback,
         reward=reward,
         experiment_unit=row.experiment_unit,
+        trace_id=row.trace_id,
     )
 
 

@@ -160,6 +160,8 @@ class DecisionRecord:
     reward: RewardRecord | None = None
     #: Keyed hash of the caller's ``unit_id`` when an experiment assigned this decision by it.
     experiment_unit: str | None = None
+    #: The Langfuse trace this decision names; None when Langfuse was off.
+    trace_id: str | None = None
 
     @property
     def chosen_model(self) -> str:

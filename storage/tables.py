@@ -42,6 +42,15 @@ class MetaRow(SQLModel, table=True):
     value: str
 
 
+class LangfuseCursorRow(SQLModel, table=True):
+    """Where the Langfuse score poller stopped: ``createdAt`` of the newest score it saw."""
+
+    __tablename__ = "langfuse_cursor"
+    name: str = Field(primary_key=True, max_length=64)
+    created_at: float
+    updated_at: float
+
+
 class ModelRow(SQLModel, table=True):
     __tablename__ = "models"
     id: str = Field(primary_key=True, max_length=128)
@@ -97,6 +106,9 @@ class DecisionRow(SQLModel, table=True):
     created_at: float
     join_status: str = Field(max_length=16)
     window_closes_at: float | None = None
+    #: The Langfuse trace this decision names (when Langfuse is configured): scores made there
+    #: come back to the decision through it.
+    trace_id: str | None = Field(default=None, max_length=32, index=True)
 
 
 class FeedbackRow(SQLModel, table=True):
