@@ -19,6 +19,7 @@ ENV_MAX_POLICIES = "BANDIT_ROUTER_MAX_POLICIES"
 ENV_LANGFUSE_PUBLIC_KEY = "LANGFUSE_PUBLIC_KEY"
 ENV_LANGFUSE_SECRET_KEY = "LANGFUSE_SECRET_KEY"  # noqa: S105 - a variable name, not a secret
 ENV_LANGFUSE_HOST = "LANGFUSE_HOST"
+ENV_LANGFUSE_POLL_SECONDS = "BANDIT_ROUTER_LANGFUSE_POLL_SECONDS"
 
 #: Langfuse score source -> router feedback source, unless a score's name says otherwise.
 DEFAULT_SCORE_SOURCES: Mapping[str, str] = {
@@ -107,7 +108,8 @@ class Settings:
         """Command-line values win over ``BANDIT_ROUTER_DATABASE_URL``, which wins over
         the default SQLite file ``./var/bandit-router.db``. ``BANDIT_ROUTER_MAX_POLICIES``
         sets ``max_policies``. ``LANGFUSE_PUBLIC_KEY`` and ``LANGFUSE_SECRET_KEY`` (and
-        optionally ``LANGFUSE_HOST``) turn Langfuse on."""
+        optionally ``LANGFUSE_HOST``) turn Langfuse on;
+        ``BANDIT_ROUTER_LANGFUSE_POLL_SECONDS`` sets how often scores are read back."""
         url = database_url or environ.get(ENV_DATABASE_URL) or default_sqlite_url(Path("var"))
         admin_key = environ.get(ENV_ADMIN_KEY, "").strip() or None
         settings = cls(
@@ -138,7 +140,20 @@ def _langfuse_settings(environ: Mapping[str, str]) -> LangfuseSettings | None:
             f"Langfuse needs both {ENV_LANGFUSE_PUBLIC_KEY} and {ENV_LANGFUSE_SECRET_KEY}; "
             f"{missing} is not set."
         )
+    settings = LangfuseSettings(public_key=public_key, secret_key=secret_key)
     host = environ.get(ENV_LANGFUSE_HOST, "").strip()
     if host:
-        return LangfuseSettings(public_key=public_key, secret_key=secret_key, host=host)
-    return LangfuseSettings(public_key=public_key, secret_key=secret_key)
+        settings = dataclasses.replace(settings, host=host)
+    poll = environ.get(ENV_LANGFUSE_POLL_SECONDS, "").strip()
+    if poll:
+        try:
+            seconds = float(poll)
+        except ValueError:
+            seconds = -1.0
+        if not 0.0 <= seconds <= 86_400.0:
+            raise ValueError(
+                f"{ENV_LANGFUSE_POLL_SECONDS} must be a number of seconds from 0 (scores-in off) "
+                f"to 86400, got {poll!r}."
+            )
+        settings = dataclasses.replace(settings, poll_seconds=seconds)
+    return settings
