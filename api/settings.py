@@ -20,6 +20,7 @@ ENV_LANGFUSE_PUBLIC_KEY = "LANGFUSE_PUBLIC_KEY"
 ENV_LANGFUSE_SECRET_KEY = "LANGFUSE_SECRET_KEY"  # noqa: S105 - a variable name, not a secret
 ENV_LANGFUSE_HOST = "LANGFUSE_HOST"
 ENV_LANGFUSE_POLL_SECONDS = "BANDIT_ROUTER_LANGFUSE_POLL_SECONDS"
+ENV_LANGFUSE_QUEUE_SIZE = "BANDIT_ROUTER_LANGFUSE_QUEUE_SIZE"
 
 #: Langfuse score source -> router feedback source, unless a score's name says otherwise.
 DEFAULT_SCORE_SOURCES: Mapping[str, str] = {
@@ -109,7 +110,8 @@ class Settings:
         the default SQLite file ``./var/bandit-router.db``. ``BANDIT_ROUTER_MAX_POLICIES``
         sets ``max_policies``. ``LANGFUSE_PUBLIC_KEY`` and ``LANGFUSE_SECRET_KEY`` (and
         optionally ``LANGFUSE_HOST``) turn Langfuse on;
-        ``BANDIT_ROUTER_LANGFUSE_POLL_SECONDS`` sets how often scores are read back."""
+        ``BANDIT_ROUTER_LANGFUSE_POLL_SECONDS`` sets how often scores are read back and
+        ``BANDIT_ROUTER_LANGFUSE_QUEUE_SIZE`` the export queue."""
         url = database_url or environ.get(ENV_DATABASE_URL) or default_sqlite_url(Path("var"))
         admin_key = environ.get(ENV_ADMIN_KEY, "").strip() or None
         settings = cls(
@@ -156,4 +158,11 @@ def _langfuse_settings(environ: Mapping[str, str]) -> LangfuseSettings | None:
                 f"to 86400, got {poll!r}."
             )
         settings = dataclasses.replace(settings, poll_seconds=seconds)
+    size = environ.get(ENV_LANGFUSE_QUEUE_SIZE, "").strip()
+    if size:
+        if not size.isdigit() or not 1 <= int(size) <= 1_000_000:
+            raise ValueError(
+                f"{ENV_LANGFUSE_QUEUE_SIZE} must be a whole number from 1 to 1000000, got {size!r}."
+            )
+        settings = dataclasses.replace(settings, queue_size=int(size))
     return settings

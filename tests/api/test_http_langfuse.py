@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from langfuse import Langfuse
+from opentelemetry.sdk.trace import TracerProvider
 
 from api.settings import LangfuseSettings, Settings
 from api.telemetry import trace_id_for
@@ -48,6 +50,24 @@ def test_route_names_the_trace_and_langfuse_scores_come_back(
             routed = http.post("/v1/route", json={"policy": "default", "prompt": "hi"}).json()
             assert routed["trace_id"] == trace_id_for(routed["decision_id"])
             _wait(lambda: routed["trace_id"] in fake.traces(), "the trace")
+            # The application's own generation goes into the same trace (the README's code).
+            application = Langfuse(
+                public_key=f"pk-{uuid.uuid4().hex}",
+                secret_key="sk-app",
+                host=fake.url,
+                tracer_provider=TracerProvider(),
+            )
+            with application.start_as_current_observation(
+                as_type="generation",
+                name="answer",
+                trace_context={"trace_id": routed["trace_id"]},
+                model=routed["model"],
+                input="hi",
+            ) as generation:
+                generation.update(output="hello", usage_details={"input": 1, "output": 1})
+            application.flush()
+            names = {span.name for span in fake.traces()[routed["trace_id"]]}
+            assert names == {"bandit-router.route", "answer"}
             fake.add_score(score_id="s-1", trace_id=routed["trace_id"], name="q", value=0.9)
             _wait(
                 lambda: http.get(f"/v1/decisions/{routed['decision_id']}").json()["feedback"],
