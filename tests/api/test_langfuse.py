@@ -233,3 +233,32 @@ async def test_a_langfuse_outage_keeps_routing_and_loses_no_router_data(
         assert sorted(stored) == sorted(ids)
         assert len(feedback) == 60
         fake.released.set()
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1_700_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_a_score_after_the_reward_window_is_stored_late_and_not_learned(
+    database_url: str, fake: FakeLangfuse
+) -> None:
+    clock = FakeClock()
+    langfuse = _langfuse(fake)
+    async with open_services(_settings(database_url, langfuse), clock) as services:
+        for model in MODELS:
+            await services.admin.put_model(model)
+        windowed = dataclasses.replace(CONFIG, reward=RewardRule(wait_seconds=60))
+        await services.admin.put_policy("p", windowed)
+        decision = await services.router.route(RouteRequest(policy="p"))
+        assert decision.trace_id is not None
+        clock.now += 61
+        fake.add_score(score_id="s-late", trace_id=decision.trace_id, name="q", value=0.9)
+        assert await _poller(services, langfuse).poll() == 1
+        await services.learning.step()
+        [feedback] = (await services.router.decision(decision.id)).feedback
+        assert feedback.late
+        assert services.learning.learner("p").learner.learned == 0
