@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -44,6 +45,9 @@ from api.service.rate_limit import RateLimiter
 from api.service.reviews import ReviewService
 from api.service.router import RouterService
 from api.settings import Settings
+from api.telemetry import LangfuseExporter, trace_id_for
+from api.telemetry.langfuse_link import LangfuseLink, open_client
+from api.telemetry.langfuse_scores import ScorePoller
 from storage.engine import create_engine
 from storage.meta import prompt_hash_key
 from storage.migrate import upgrade
@@ -69,6 +73,8 @@ class Services:
     keys: KeyService
     heavy_jobs: HeavyJobs
     reviews: ReviewService
+    #: Langfuse export and score import; None when Langfuse is not configured.
+    langfuse: LangfuseLink | None = None
 
 
 @asynccontextmanager
@@ -123,6 +129,12 @@ async def open_services(
             embedder = LazyEmbedder()
             if any(p.config.features.embedding for p in catalog.policies.values()):
                 embedder.load()  # pay the load at start-up, not on a request
+            client = None if settings.langfuse is None else open_client(settings.langfuse)
+            exporter = (
+                None
+                if client is None or settings.langfuse is None
+                else LangfuseExporter(client, queue_size=settings.langfuse.queue_size)
+            )
             router = RouterService(
                 engine,
                 committer,
@@ -132,7 +144,19 @@ async def open_services(
                 prompt_key=key,
                 max_candidates=settings.max_candidates,
                 embedder=embedder,
+                telemetry=exporter,
+                name_trace=None if exporter is None else trace_id_for,
             )
+            link: LangfuseLink | None = None
+            if client is not None and exporter is not None and settings.langfuse is not None:
+                poller = (
+                    ScorePoller(
+                        client, engine, committer, router, clock, settings=settings.langfuse
+                    )
+                    if settings.langfuse.poll_seconds > 0
+                    else None
+                )
+                link = LangfuseLink(exporter, poller)
             keys = KeyService(engine, committer, catalog, keyring, clock)
             if settings.admin_key is None:
                 written = await keys.bootstrap_admin_key(settings.bootstrap_key_path())
@@ -144,6 +168,10 @@ async def open_services(
                     )
             learning.start()
             keyring.start()
+            if link is not None:
+                link.exporter.start()
+                if link.poller is not None:
+                    link.poller.start()
             try:
                 evaluation = EvaluationService(settings.database_url, catalog, heavy_jobs)
                 drift = DriftService(settings.database_url, catalog, heavy_jobs)
@@ -161,8 +189,14 @@ async def open_services(
                     keys,
                     heavy_jobs,
                     ReviewService(engine, committer, catalog, clock),
+                    link,
                 )
             finally:
+                if link is not None:
+                    if link.poller is not None:
+                        await link.poller.close()
+                    # Langfuse may hang: waiting for it is bounded, and off the event loop.
+                    await asyncio.to_thread(link.exporter.close)
                 await keyring.close()
                 if processes is not None:
                     processes.close()  # reports still running answer no one now
@@ -228,6 +262,7 @@ def create_app(
                     "drift",
                     "keys",
                     "reviews",
+                    "langfuse",
                 )
             },
         },

@@ -10,11 +10,51 @@ from pathlib import Path
 
 from storage.engine import default_sqlite_url, sqlite_directory
 
-__all__ = ["Settings"]
+__all__ = ["LangfuseSettings", "Settings"]
 
 ENV_DATABASE_URL = "BANDIT_ROUTER_DATABASE_URL"
 ENV_ADMIN_KEY = "BANDIT_ROUTER_ADMIN_KEY"
 ENV_MAX_POLICIES = "BANDIT_ROUTER_MAX_POLICIES"
+#: The Langfuse SDK's own variable names.
+ENV_LANGFUSE_PUBLIC_KEY = "LANGFUSE_PUBLIC_KEY"
+ENV_LANGFUSE_SECRET_KEY = "LANGFUSE_SECRET_KEY"  # noqa: S105 - a variable name, not a secret
+ENV_LANGFUSE_HOST = "LANGFUSE_HOST"
+ENV_LANGFUSE_POLL_SECONDS = "BANDIT_ROUTER_LANGFUSE_POLL_SECONDS"
+ENV_LANGFUSE_QUEUE_SIZE = "BANDIT_ROUTER_LANGFUSE_QUEUE_SIZE"
+
+#: Langfuse score source -> router feedback source, unless a score's name says otherwise.
+DEFAULT_SCORE_SOURCES: Mapping[str, str] = {
+    "ANNOTATION": "reviewer",
+    "EVAL": "judge",
+    "API": "user",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class LangfuseSettings:
+    """Where Langfuse is and how the router talks to it. Present only when configured."""
+
+    public_key: str
+    secret_key: str
+    host: str = "https://cloud.langfuse.com"
+    #: Seconds the SDK waits for one Langfuse request.
+    timeout_seconds: int = 5
+    #: Decisions and feedback waiting for export; beyond it they are dropped and counted.
+    queue_size: int = 10_000
+    #: How often the score poller reads new scores; 0 turns scores-in off.
+    poll_seconds: float = 60.0
+    #: Each poll reads again this far behind its cursor: Langfuse's public API shows a score
+    #: up to ~10 minutes after it was made, so a score may appear with an older ``createdAt``
+    #: than the newest already read. Repeats are harmless (idempotent by the score id).
+    lookback_seconds: float = 900.0
+    #: Router feedback source for a Langfuse score, looked up by ``"name/SOURCE"``, then
+    #: ``"name"``, then ``"SOURCE"`` (``ANNOTATION``, ``EVAL``, ``API``); no entry: skipped.
+    sources: Mapping[str, str] = dataclasses.field(
+        default_factory=lambda: dict(DEFAULT_SCORE_SOURCES)
+    )
+    #: Score for a categorical label (or ``"True"``/``"False"`` of a boolean score); labels
+    #: not here are scaled by their score config's category values.
+    categories: Mapping[str, float] = dataclasses.field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +89,8 @@ class Settings:
     #: Where ``serve`` writes the admin key it creates on a database without keys (when no
     #: ``admin_key`` is set); ``None``: beside the SQLite file, else ``./var/admin.key``.
     admin_key_file: Path | None = None
+    #: Langfuse traces out and scores in; None: off.
+    langfuse: LangfuseSettings | None = None
 
     def bootstrap_key_path(self) -> Path:
         if self.admin_key_file is not None:
@@ -66,10 +108,19 @@ class Settings:
     ) -> Settings:
         """Command-line values win over ``BANDIT_ROUTER_DATABASE_URL``, which wins over
         the default SQLite file ``./var/bandit-router.db``. ``BANDIT_ROUTER_MAX_POLICIES``
-        sets ``max_policies``."""
+        sets ``max_policies``. ``LANGFUSE_PUBLIC_KEY`` and ``LANGFUSE_SECRET_KEY`` (and
+        optionally ``LANGFUSE_HOST``) turn Langfuse on;
+        ``BANDIT_ROUTER_LANGFUSE_POLL_SECONDS`` sets how often scores are read back and
+        ``BANDIT_ROUTER_LANGFUSE_QUEUE_SIZE`` the export queue."""
         url = database_url or environ.get(ENV_DATABASE_URL) or default_sqlite_url(Path("var"))
         admin_key = environ.get(ENV_ADMIN_KEY, "").strip() or None
-        settings = cls(database_url=url, host=host, port=port, admin_key=admin_key)
+        settings = cls(
+            database_url=url,
+            host=host,
+            port=port,
+            admin_key=admin_key,
+            langfuse=_langfuse_settings(environ),
+        )
         max_policies = environ.get(ENV_MAX_POLICIES)
         if max_policies is None:
             return settings
@@ -78,3 +129,40 @@ class Settings:
                 f"{ENV_MAX_POLICIES} must be a positive whole number, got {max_policies!r}."
             )
         return dataclasses.replace(settings, max_policies=int(max_policies))
+
+
+def _langfuse_settings(environ: Mapping[str, str]) -> LangfuseSettings | None:
+    public_key = environ.get(ENV_LANGFUSE_PUBLIC_KEY, "").strip()
+    secret_key = environ.get(ENV_LANGFUSE_SECRET_KEY, "").strip()
+    if not public_key and not secret_key:
+        return None
+    if not public_key or not secret_key:
+        missing = ENV_LANGFUSE_SECRET_KEY if public_key else ENV_LANGFUSE_PUBLIC_KEY
+        raise ValueError(
+            f"Langfuse needs both {ENV_LANGFUSE_PUBLIC_KEY} and {ENV_LANGFUSE_SECRET_KEY}; "
+            f"{missing} is not set."
+        )
+    settings = LangfuseSettings(public_key=public_key, secret_key=secret_key)
+    host = environ.get(ENV_LANGFUSE_HOST, "").strip()
+    if host:
+        settings = dataclasses.replace(settings, host=host)
+    poll = environ.get(ENV_LANGFUSE_POLL_SECONDS, "").strip()
+    if poll:
+        try:
+            seconds = float(poll)
+        except ValueError:
+            seconds = -1.0
+        if not 0.0 <= seconds <= 86_400.0:
+            raise ValueError(
+                f"{ENV_LANGFUSE_POLL_SECONDS} must be a number of seconds from 0 (scores-in off) "
+                f"to 86400, got {poll!r}."
+            )
+        settings = dataclasses.replace(settings, poll_seconds=seconds)
+    size = environ.get(ENV_LANGFUSE_QUEUE_SIZE, "").strip()
+    if size:
+        if not size.isdigit() or not 1 <= int(size) <= 1_000_000:
+            raise ValueError(
+                f"{ENV_LANGFUSE_QUEUE_SIZE} must be a whole number from 1 to 1000000, got {size!r}."
+            )
+        settings = dataclasses.replace(settings, queue_size=int(size))
+    return settings

@@ -47,6 +47,7 @@ async def insert_decision(connection: AsyncConnection, *, decision: DecisionReco
             "join_status": decision.join_status,
             "window_closes_at": decision.window_closes_at,
             "review_probability": decision.review_probability,
+            "trace_id": decision.trace_id,
         },
     )
 
@@ -121,6 +122,7 @@ def decision_from_row(
         experiment_unit=row.experiment_unit,
         review_probability=row.review_probability,
         response=row.response,
+        trace_id=row.trace_id,
     )
 
 

@@ -172,6 +172,8 @@ class DecisionRecord:
     review_probability: float | None = None
     #: The model's answer, as the application posted it (only where prompts are stored).
     response: str | None = None
+    #: The Langfuse trace this decision names; None when Langfuse was off.
+    trace_id: str | None = None
 
     @property
     def chosen_model(self) -> str:

@@ -42,6 +42,15 @@ class MetaRow(SQLModel, table=True):
     value: str
 
 
+class LangfuseCursorRow(SQLModel, table=True):
+    """Where the Langfuse score poller stopped: ``createdAt`` of the newest score it saw."""
+
+    __tablename__ = "langfuse_cursor"
+    name: str = Field(primary_key=True, max_length=64)
+    created_at: float
+    updated_at: float
+
+
 class ModelRow(SQLModel, table=True):
     __tablename__ = "models"
     id: str = Field(primary_key=True, max_length=128)
@@ -103,6 +112,9 @@ class DecisionRow(SQLModel, table=True):
     #: The model's answer as the application posted it; only for policies that store prompts.
     response: str | None = None
     response_at: float | None = None
+    #: The Langfuse trace this decision names (when Langfuse is configured): scores made there
+    #: come back to the decision through it.
+    trace_id: str | None = Field(default=None, max_length=32, index=True)
 
 
 class FeedbackRow(SQLModel, table=True):

@@ -48,6 +48,7 @@ def route_out(decision: DecisionRecord) -> schemas.RouteOut:
         experiment=None
         if decision.experiment is None
         else {k: decision.experiment[k] for k in ("id", "arm", "share", "stage")},
+        trace_id=decision.trace_id,
     )
 
 

@@ -10,9 +10,10 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.http.access import access, public
-from api.http.schemas import HealthOut, StatusOut
+from api.http.schemas import HealthOut, LangfuseStatusOut, StatusOut
 from api.service.catalog import Catalog
 from api.service.learning import LearningHost
+from api.telemetry.langfuse_link import LangfuseLink
 
 __all__ = ["health", "status"]
 
@@ -46,12 +47,29 @@ async def status(
     engine: NamedDependency[AsyncEngine],
     learning: NamedDependency[LearningHost],
     catalog: NamedDependency[Catalog],
+    langfuse: NamedDependency[LangfuseLink | None],
 ) -> StatusOut:
-    """The service's health with its reasons."""
+    """The service's health with its reasons, and what Langfuse export dropped."""
     problems = await _problems(engine, learning)
     return StatusOut(
         status="degraded" if problems else "ok",
         database=engine.dialect.name,
         policies=len(catalog.policies),
         problems=problems,
+        langfuse=None if langfuse is None else _langfuse_status(langfuse),
+    )
+
+
+def _langfuse_status(link: LangfuseLink) -> LangfuseStatusOut:
+    exported = link.exporter.counts()
+    imported = None if link.poller is None else link.poller.counts()
+    return LangfuseStatusOut(
+        queued=exported.queued,
+        exported=exported.exported,
+        dropped=exported.dropped,
+        failed=exported.failed,
+        scores_imported=0 if imported is None else imported.imported,
+        scores_skipped=0 if imported is None else imported.skipped,
+        poll_failures=0 if imported is None else imported.failures,
+        last_poll_error=None if imported is None else imported.last_error,
     )

@@ -36,6 +36,7 @@ __all__ = [
     "HealthOut",
     "KeyIn",
     "KeyOut",
+    "LangfuseStatusOut",
     "LearnerOut",
     "ModelIn",
     "ModelOut",
@@ -130,6 +131,9 @@ class RouteOut(Struct):
     policy_version: int
     ranking: list[RankedModel]
     experiment: dict[str, Any] | None = None
+    #: The Langfuse trace this decision names (null when Langfuse is off): write the
+    #: application's own generation into it.
+    trace_id: str | None = None
 
 
 class FeedbackIn(Struct, forbid_unknown_fields=True):
@@ -342,12 +346,35 @@ class HealthOut(Struct):
     status: Literal["ok", "degraded"]
 
 
+class LangfuseStatusOut(Struct):
+    #: Decisions and feedback waiting for export.
+    queued: int
+    #: Handed to the Langfuse SDK and flushed.
+    exported: int
+    #: Dropped because the export queue was full (Langfuse slow or down); router data is
+    #: never lost with them.
+    dropped: int
+    #: Refused by the SDK.
+    failed: int
+    #: Langfuse scores recorded as feedback (first import; repeats are not counted).
+    scores_imported: int
+    #: Scores left out: on traces the router did not name, the router's own, with no
+    #: source mapping, or numeric without a score config and outside [0, 1].
+    scores_skipped: int
+    #: Polls of the scores API that failed.
+    poll_failures: int
+    #: The last poll's error, if it failed.
+    last_poll_error: str | None
+
+
 class StatusOut(Struct):
     status: Literal["ok", "degraded"]
     database: str
     policies: int
     #: Why the status is degraded (empty when ok).
     problems: list[str]
+    #: Export and import counts; null when Langfuse is off.
+    langfuse: LangfuseStatusOut | None = None
 
 
 Scope = Literal["route", "feedback", "review", "read", "admin"]

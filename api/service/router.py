@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from api.service.catalog import Catalog
 from api.service.clock import Clock, new_id
 from api.service.learning import LearningHost
+from api.telemetry.sink import DecisionTraced, FeedbackScored, NullSink, TelemetrySink
 from bandit.errors import ConflictError, InvalidInputError, LimitExceededError, NotFoundError
 from bandit.review import sample_for_review
 from bandit.types import Arm
@@ -80,7 +81,11 @@ class RouterService:
         max_candidates: int,
         embedder: Embedder,
         assign: Assigner = assign_candidate,
+        telemetry: TelemetrySink | None = None,
+        name_trace: Callable[[str], str] | None = None,
     ) -> None:
+        """``telemetry`` receives every new decision and feedback; ``name_trace`` gives the
+        trace id a decision names (Langfuse on) and is None when there is none."""
         self._engine = engine
         self._committer = committer
         self._catalog = catalog
@@ -91,6 +96,8 @@ class RouterService:
         self._embedder = embedder
         self._assign = assign
         self._arm_cache: dict[str, tuple[ModelSpec, Arm]] = {}
+        self._telemetry: TelemetrySink = telemetry or NullSink()
+        self._name_trace = name_trace
 
     async def route(self, request: RouteRequest) -> DecisionRecord:
         """Choose a model and log the decision durably before returning it.
@@ -163,6 +170,7 @@ class RouterService:
             review_probability=sample_for_review(
                 policy.config.review, decision_id, arms[chosen].id
             ),
+            trace_id=None if self._name_trace is None else self._name_trace(decision_id),
         )
 
         async def log(connection: AsyncConnection) -> DecisionRecord | None:
@@ -171,10 +179,16 @@ class RouterService:
             return await find_decision(connection, decision_id=decision_id)
 
         raced = await self._committer.run(log)
-        return record if raced is None else _same_request(raced, fingerprint)
+        if raced is not None:
+            return _same_request(raced, fingerprint)
+        self._telemetry.emit(DecisionTraced(record))
+        return record
 
-    async def feedback(self, feedback: FeedbackInput) -> FeedbackRecord:
-        """Store feedback durably (idempotent by key) and let the learner know."""
+    async def feedback(self, feedback: FeedbackInput, *, export: bool = True) -> FeedbackRecord:
+        """Store feedback durably (idempotent by key) and let the learner know.
+
+        ``export=False``: feedback that came from Langfuse is not sent back to it.
+        """
         feedback_id = new_id()
         catalog = self._catalog
         now = self._clock()
@@ -190,6 +204,8 @@ class RouterService:
 
         stored = await self._committer.run(store)
         self._learning.notify()
+        if export and stored.created:
+            self._telemetry.emit(FeedbackScored(stored))
         return stored
 
     async def decision(self, decision_id: str) -> DecisionRecord:
