@@ -193,37 +193,50 @@ class QueueFeeder:
             try:
                 await self.feed()
             except Exception as error:  # Langfuse down: try again next time, say so in status
-                self._failures += 1
-                self._last_error = f"{type(error).__name__}: {error}"
-                _log.warning("Adding decisions to Langfuse queues failed: %s", self._last_error)
-            else:
-                self._last_error = None
+                self._failed(f"{type(error).__name__}: {error}")
             await asyncio.sleep(self._seconds)
 
+    def _failed(self, error: str) -> None:
+        self._failures += 1
+        self._last_error = error
+        _log.warning("Adding decisions to Langfuse queues failed: %s", error)
+
     async def feed(self) -> int:
-        """Add each policy's newly sampled decisions to its queue; the number added."""
+        """Add each policy's newly sampled decisions to its queue; the number added.
+
+        One policy's failure (say its queue refuses items) is counted and does not keep the
+        other policies' decisions out of their queues; failing to list the queues fails all.
+        """
         queues = await asyncio.to_thread(_queues, self._client)
         added = 0
+        failed = False
         for policy in sorted(self._policies()):
             queue_id = queues.get(queue_name(policy))
             if queue_id is None:
                 continue  # no ``langfuse setup`` for this policy: nothing to feed
-            async with self._engine.connect() as connection:
-                waiting = await unqueued_reviews(connection, policy=policy, limit=_BATCH)
-            for decision_id, trace_id in waiting:
-                item = await asyncio.to_thread(
-                    self._client.api.annotation_queues.create_queue_item,
-                    queue_id,
-                    request=CreateAnnotationQueueItemRequest(
-                        objectId=trace_id, objectType=AnnotationQueueObjectType.TRACE
-                    ),
-                )
-                await self._committer.run(
-                    _marker(decision_id, queue_id, str(item.id), self._clock())
-                )
-                self._added += 1
-                added += 1
+            try:
+                added += await self._feed(policy, queue_id)
+            except Exception as error:
+                failed = True
+                self._failed(f"policy {policy!r}: {type(error).__name__}: {error}")
+        if not failed:
+            self._last_error = None
         return added
+
+    async def _feed(self, policy: str, queue_id: str) -> int:
+        async with self._engine.connect() as connection:
+            waiting = await unqueued_reviews(connection, policy=policy, limit=_BATCH)
+        for decision_id, trace_id in waiting:
+            item = await asyncio.to_thread(
+                self._client.api.annotation_queues.create_queue_item,
+                queue_id,
+                request=CreateAnnotationQueueItemRequest(
+                    objectId=trace_id, objectType=AnnotationQueueObjectType.TRACE
+                ),
+            )
+            await self._committer.run(_marker(decision_id, queue_id, str(item.id), self._clock()))
+            self._added += 1
+        return len(waiting)
 
 
 def _marker(decision_id: str, queue_id: str, item_id: str, now: float) -> Operation[None]:

@@ -230,3 +230,36 @@ async def test_the_server_feeds_queues_on_its_schedule_and_counts_failures(
         assert feeder.counts().failures > failures
         assert feeder.counts().last_error is not None
         await services.router.route(RouteRequest(policy="p"))
+
+
+async def test_one_policys_refusing_queue_does_not_stop_the_others(
+    database_url: str,
+    fake: FakeLangfuse,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    langfuse = _langfuse(fake)
+    broken = str(_setup(fake, "a", monkeypatch, capsys)["queue_id"])
+    working = str(_setup(fake, "p", monkeypatch, capsys)["queue_id"])
+    with fake.lock:
+        del fake.queue_items[broken]  # listed, but its items answer 404
+    async with open_services(_settings(database_url, langfuse)) as services:
+        await _catalog(services)
+        # Every decision of ``a`` is sampled, so its queue is asked (and refuses) for sure.
+        await services.admin.put_policy(
+            "a", dataclasses.replace(REVIEWED, review=ReviewSettings(rate=1.0))
+        )
+        for policy in ("a", "p"):
+            for _ in range(10):
+                await services.router.route(RouteRequest(policy=policy))
+        feeder = _feeder(services, langfuse)
+        added = await feeder.feed()
+        assert added > 0
+        assert len(fake.items(working)) == added
+        counts = feeder.counts()
+        assert counts.failures == 1
+        assert counts.last_error is not None
+        assert counts.last_error.startswith("policy 'a': NotFoundError")
+        # The refused decisions stay waiting; the working queue gets nothing twice.
+        assert await feeder.feed() == 0
+        assert feeder.counts().failures == 2
