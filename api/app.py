@@ -47,6 +47,7 @@ from api.service.router import RouterService
 from api.settings import Settings
 from api.telemetry import LangfuseExporter, trace_id_for
 from api.telemetry.langfuse_link import LangfuseLink, open_client
+from api.telemetry.langfuse_queues import QueueFeeder
 from api.telemetry.langfuse_scores import ScorePoller
 from storage.engine import create_engine
 from storage.meta import prompt_hash_key
@@ -156,7 +157,19 @@ async def open_services(
                     if settings.langfuse.poll_seconds > 0
                     else None
                 )
-                link = LangfuseLink(exporter, poller)
+                feeder = (
+                    QueueFeeder(
+                        client,
+                        engine,
+                        committer,
+                        lambda: list(catalog.policies),
+                        clock,
+                        seconds=settings.langfuse.review_seconds,
+                    )
+                    if settings.langfuse.review_seconds > 0
+                    else None
+                )
+                link = LangfuseLink(exporter, poller, feeder)
             keys = KeyService(engine, committer, catalog, keyring, clock)
             if settings.admin_key is None:
                 written = await keys.bootstrap_admin_key(settings.bootstrap_key_path())
@@ -172,6 +185,8 @@ async def open_services(
                 link.exporter.start()
                 if link.poller is not None:
                     link.poller.start()
+                if link.feeder is not None:
+                    link.feeder.start()
             try:
                 evaluation = EvaluationService(settings.database_url, catalog, heavy_jobs)
                 drift = DriftService(settings.database_url, catalog, heavy_jobs)
@@ -195,6 +210,8 @@ async def open_services(
                 if link is not None:
                     if link.poller is not None:
                         await link.poller.close()
+                    if link.feeder is not None:
+                        await link.feeder.close()
                     # Langfuse may hang: waiting for it is bounded, and off the event loop.
                     await asyncio.to_thread(link.exporter.close)
                 await keyring.close()

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from api.cli_keys import add_keys_parser, run_keys
+from api.cli_langfuse import add_langfuse_parser, run_langfuse
 from api.service_client import ServiceError, fetch_json, open_service, quote
 
 __all__ = ["main"]
@@ -69,6 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_export(commands)
     _add_drift(commands)
     add_keys_parser(commands)
+    add_langfuse_parser(commands)
     return parser
 
 
@@ -217,6 +219,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "export": _export,
         "drift": _drift,
         "keys": run_keys,
+        "langfuse": run_langfuse,
     }
     try:
         return commands[args.command](args)

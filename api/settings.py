@@ -10,7 +10,7 @@ from pathlib import Path
 
 from storage.engine import default_sqlite_url, sqlite_directory
 
-__all__ = ["LangfuseSettings", "Settings"]
+__all__ = ["LangfuseSettings", "Settings", "langfuse_settings"]
 
 ENV_DATABASE_URL = "BANDIT_ROUTER_DATABASE_URL"
 ENV_ADMIN_KEY = "BANDIT_ROUTER_ADMIN_KEY"
@@ -21,6 +21,7 @@ ENV_LANGFUSE_SECRET_KEY = "LANGFUSE_SECRET_KEY"  # noqa: S105 - a variable name,
 ENV_LANGFUSE_HOST = "LANGFUSE_HOST"
 ENV_LANGFUSE_POLL_SECONDS = "BANDIT_ROUTER_LANGFUSE_POLL_SECONDS"
 ENV_LANGFUSE_QUEUE_SIZE = "BANDIT_ROUTER_LANGFUSE_QUEUE_SIZE"
+ENV_LANGFUSE_REVIEW_SECONDS = "BANDIT_ROUTER_LANGFUSE_REVIEW_SECONDS"
 
 #: Langfuse score source -> router feedback source, unless a score's name says otherwise.
 DEFAULT_SCORE_SOURCES: Mapping[str, str] = {
@@ -47,6 +48,9 @@ class LangfuseSettings:
     #: up to ~10 minutes after it was made, so a score may appear with an older ``createdAt``
     #: than the newest already read. Repeats are harmless (idempotent by the score id).
     lookback_seconds: float = 900.0
+    #: How often sampled decisions are added to their policy's annotation queue (made by
+    #: ``bandit-router langfuse setup POLICY``); 0 turns it off.
+    review_seconds: float = 60.0
     #: Router feedback source for a Langfuse score, looked up by ``"name/SOURCE"``, then
     #: ``"name"``, then ``"SOURCE"`` (``ANNOTATION``, ``EVAL``, ``API``); no entry: skipped.
     sources: Mapping[str, str] = dataclasses.field(
@@ -111,7 +115,8 @@ class Settings:
         sets ``max_policies``. ``LANGFUSE_PUBLIC_KEY`` and ``LANGFUSE_SECRET_KEY`` (and
         optionally ``LANGFUSE_HOST``) turn Langfuse on;
         ``BANDIT_ROUTER_LANGFUSE_POLL_SECONDS`` sets how often scores are read back and
-        ``BANDIT_ROUTER_LANGFUSE_QUEUE_SIZE`` the export queue."""
+        ``BANDIT_ROUTER_LANGFUSE_QUEUE_SIZE`` the export queue,
+        ``BANDIT_ROUTER_LANGFUSE_REVIEW_SECONDS`` how often review queues are fed."""
         url = database_url or environ.get(ENV_DATABASE_URL) or default_sqlite_url(Path("var"))
         admin_key = environ.get(ENV_ADMIN_KEY, "").strip() or None
         settings = cls(
@@ -119,7 +124,7 @@ class Settings:
             host=host,
             port=port,
             admin_key=admin_key,
-            langfuse=_langfuse_settings(environ),
+            langfuse=langfuse_settings(environ),
         )
         max_policies = environ.get(ENV_MAX_POLICIES)
         if max_policies is None:
@@ -131,7 +136,19 @@ class Settings:
         return dataclasses.replace(settings, max_policies=int(max_policies))
 
 
-def _langfuse_settings(environ: Mapping[str, str]) -> LangfuseSettings | None:
+def _seconds(variable: str, text: str, what: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0.0 <= seconds <= 86_400.0:
+        raise ValueError(
+            f"{variable} must be a number of seconds from 0 ({what} off) to 86400, got {text!r}."
+        )
+    return seconds
+
+
+def langfuse_settings(environ: Mapping[str, str]) -> LangfuseSettings | None:
     public_key = environ.get(ENV_LANGFUSE_PUBLIC_KEY, "").strip()
     secret_key = environ.get(ENV_LANGFUSE_SECRET_KEY, "").strip()
     if not public_key and not secret_key:
@@ -148,16 +165,12 @@ def _langfuse_settings(environ: Mapping[str, str]) -> LangfuseSettings | None:
         settings = dataclasses.replace(settings, host=host)
     poll = environ.get(ENV_LANGFUSE_POLL_SECONDS, "").strip()
     if poll:
-        try:
-            seconds = float(poll)
-        except ValueError:
-            seconds = -1.0
-        if not 0.0 <= seconds <= 86_400.0:
-            raise ValueError(
-                f"{ENV_LANGFUSE_POLL_SECONDS} must be a number of seconds from 0 (scores-in off) "
-                f"to 86400, got {poll!r}."
-            )
+        seconds = _seconds(ENV_LANGFUSE_POLL_SECONDS, poll, "scores-in")
         settings = dataclasses.replace(settings, poll_seconds=seconds)
+    review = environ.get(ENV_LANGFUSE_REVIEW_SECONDS, "").strip()
+    if review:
+        seconds = _seconds(ENV_LANGFUSE_REVIEW_SECONDS, review, "review queues")
+        settings = dataclasses.replace(settings, review_seconds=seconds)
     size = environ.get(ENV_LANGFUSE_QUEUE_SIZE, "").strip()
     if size:
         if not size.isdigit() or not 1 <= int(size) <= 1_000_000:

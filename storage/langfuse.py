@@ -1,13 +1,20 @@
-"""What the Langfuse score poller reads and keeps: decisions by trace id, and its cursor."""
+"""What the Langfuse score poller and queue feeder read and keep: decisions by trace id, the
+poller's cursor, and the decisions already in an annotation queue."""
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import exists, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage import _sql
 
-__all__ = ["decision_for_trace", "read_cursor", "write_cursor"]
+__all__ = [
+    "decision_for_trace",
+    "mark_queued",
+    "read_cursor",
+    "unqueued_reviews",
+    "write_cursor",
+]
 
 
 async def decision_for_trace(connection: AsyncConnection, *, trace_id: str) -> str | None:
@@ -46,3 +53,35 @@ async def write_cursor(
             )
             .values(created_at=created_at, updated_at=now)
         )
+
+
+async def unqueued_reviews(
+    connection: AsyncConnection, *, policy: str, limit: int
+) -> list[tuple[str, str]]:
+    """``(decision id, trace id)`` of ``policy``'s decisions sampled for review and not yet
+    in its Langfuse annotation queue, oldest first."""
+    decisions = _sql.decisions
+    queued = _sql.langfuse_queue_items
+    rows = await connection.execute(
+        select(decisions.c.id, decisions.c.trace_id)
+        .where(
+            decisions.c.policy == policy,
+            decisions.c.review_probability.is_not(None),
+            decisions.c.trace_id.is_not(None),
+            ~exists(select(queued.c.decision_id).where(queued.c.decision_id == decisions.c.id)),
+        )
+        .order_by(decisions.c.created_at, decisions.c.id)
+        .limit(limit)
+    )
+    return [(row.id, row.trace_id) for row in rows]
+
+
+async def mark_queued(
+    connection: AsyncConnection, *, decision_id: str, queue_id: str, item_id: str, now: float
+) -> None:
+    """Remember that ``decision_id`` is in the queue, so it is never added again."""
+    await _sql.insert_unless_exists(
+        connection,
+        _sql.langfuse_queue_items,
+        {"decision_id": decision_id, "queue_id": queue_id, "item_id": item_id, "created_at": now},
+    )

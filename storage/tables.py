@@ -51,6 +51,17 @@ class LangfuseCursorRow(SQLModel, table=True):
     updated_at: float
 
 
+class LangfuseQueueItemRow(SQLModel, table=True):
+    """A decision the router added to its policy's Langfuse annotation queue (once each)."""
+
+    __tablename__ = "langfuse_queue_items"
+    decision_id: str = Field(primary_key=True, max_length=128)
+    queue_id: str = Field(max_length=128)
+    #: The queue item's id in Langfuse.
+    item_id: str = Field(max_length=128)
+    created_at: float
+
+
 class ModelRow(SQLModel, table=True):
     __tablename__ = "models"
     id: str = Field(primary_key=True, max_length=128)

@@ -2,15 +2,19 @@
 
 The SDK exports spans as OTLP/HTTP protobuf to ``/api/public/otel/v1/traces`` and scores as
 JSON batches to ``/api/public/ingestion``; its generated API client reads scores from
-``GET /api/public/v2/scores`` and score configs from ``GET /api/public/score-configs``. The
-fake answers all four in the shapes of the SDK's own types, and can be told to fail (500) or
-to hang (an outage that never answers until released).
+``GET /api/public/v2/scores``, lists and creates score configs at
+``/api/public/score-configs`` and annotation queues at ``/api/public/annotation-queues``, and
+adds queue items with ``POST /api/public/annotation-queues/{id}/items``. The fake answers
+these in the shapes of the SDK's own types (``ScoreConfig``, ``AnnotationQueue``,
+``AnnotationQueueItem``), and can be told to fail (500) or to hang (an outage that never
+answers until released).
 """
 
 from __future__ import annotations
 
 import json
 import threading
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -46,6 +50,9 @@ class FakeLangfuse:
     #: Scores the public API serves (as made in Langfuse's UI, queues or evaluators).
     scores: list[dict[str, Any]] = field(default_factory=list)
     score_configs: list[dict[str, Any]] = field(default_factory=list)
+    annotation_queues: list[dict[str, Any]] = field(default_factory=list)
+    #: Items by queue id, in the order they were added.
+    queue_items: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     #: Every request's method, path and query, in arrival order.
     requests: list[tuple[str, str, dict[str, list[str]]]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -103,8 +110,10 @@ class FakeLangfuse:
         min_value: float | None = None,
         max_value: float | None = None,
         categories: list[tuple[str, float]] | None = None,
-    ) -> None:
-        now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+        description: str | None = None,
+    ) -> dict[str, Any]:
+        """A score config as ``GET /api/public/score-configs`` returns it (``ScoreConfig``)."""
+        now = _now()
         with self.lock:
             self.score_configs.append(
                 {
@@ -120,9 +129,32 @@ class FakeLangfuse:
                     "categories": None
                     if categories is None
                     else [{"label": label, "value": value} for label, value in categories],
-                    "description": None,
+                    "description": description,
                 }
             )
+            return self.score_configs[-1]
+
+    def add_queue(
+        self, *, queue_id: str, name: str, score_config_ids: list[str], description: str | None
+    ) -> dict[str, Any]:
+        """An annotation queue as the public API returns it (``AnnotationQueue``)."""
+        now = _now()
+        queue = {
+            "id": queue_id,
+            "name": name,
+            "description": description,
+            "scoreConfigIds": score_config_ids,
+            "createdAt": now,
+            "updatedAt": now,
+        }
+        with self.lock:
+            self.annotation_queues.append(queue)
+            self.queue_items.setdefault(queue_id, [])
+        return queue
+
+    def items(self, queue_id: str) -> list[dict[str, Any]]:
+        with self.lock:
+            return list(self.queue_items.get(queue_id, []))
 
     def traces(self) -> dict[str, list[RecordedSpan]]:
         with self.lock:
@@ -130,6 +162,10 @@ class FakeLangfuse:
             for span in self.spans:
                 grouped.setdefault(span.trace_id, []).append(span)
             return grouped
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _value(value: AnyValue) -> Any:
@@ -205,6 +241,18 @@ def _handler(state: FakeLangfuse) -> type[BaseHTTPRequestHandler]:
                 with state.lock:
                     configs = list(state.score_configs)
                 self._json(200, _page(configs, query))
+            elif url.path == "/api/public/annotation-queues":
+                with state.lock:
+                    queues = list(state.annotation_queues)
+                self._json(200, _page(queues, query))
+            elif (queue_id := _items_path(url.path)) is not None:
+                with state.lock:
+                    known = queue_id in state.queue_items
+                    items = list(state.queue_items.get(queue_id, []))
+                if known:
+                    self._json(200, _page(items, query))
+                else:
+                    self._json(404, {"message": f"no annotation queue {queue_id}"})
             else:
                 self._json(404, {"message": f"no route {url.path}"})
 
@@ -240,10 +288,72 @@ def _handler(state: FakeLangfuse) -> type[BaseHTTPRequestHandler]:
                     )
                 successes = [{"id": e["id"], "status": 201} for e in batch]
                 self._json(207, {"successes": successes, "errors": []})
+            elif url.path == "/api/public/score-configs":
+                request = json.loads(body)  # ``CreateScoreConfigRequest``
+                config = state.add_config(
+                    config_id=f"config-{uuid.uuid4().hex[:12]}",
+                    name=request["name"],
+                    data_type=request["dataType"],
+                    min_value=request.get("minValue"),
+                    max_value=request.get("maxValue"),
+                    categories=None
+                    if request.get("categories") is None
+                    else [(c["label"], c["value"]) for c in request["categories"]],
+                    description=request.get("description"),
+                )
+                self._json(200, config)
+            elif url.path == "/api/public/annotation-queues":
+                request = json.loads(body)  # ``CreateAnnotationQueueRequest``
+                with state.lock:
+                    known = {c["id"] for c in state.score_configs}
+                missing = [c for c in request["scoreConfigIds"] if c not in known]
+                if missing:
+                    self._json(400, {"message": f"unknown score configs {missing}"})
+                    return
+                queue = state.add_queue(
+                    queue_id=f"queue-{uuid.uuid4().hex[:12]}",
+                    name=request["name"],
+                    score_config_ids=request["scoreConfigIds"],
+                    description=request.get("description"),
+                )
+                self._json(200, queue)
+            elif (queue_id := _items_path(url.path)) is not None:
+                request = json.loads(body)  # ``CreateAnnotationQueueItemRequest``
+                now = _now()
+                item = {
+                    "id": f"item-{uuid.uuid4().hex[:12]}",
+                    "queueId": queue_id,
+                    "objectId": request["objectId"],
+                    "objectType": request["objectType"],
+                    "status": request.get("status") or "PENDING",
+                    "completedAt": None,
+                    "createdAt": now,
+                    "updatedAt": now,
+                }
+                with state.lock:
+                    items = state.queue_items.get(queue_id)
+                    if items is not None:
+                        items.append(item)
+                if items is None:
+                    self._json(404, {"message": f"no annotation queue {queue_id}"})
+                else:
+                    self._json(200, item)
             else:
                 self._json(404, {"message": f"no route {url.path}"})
 
     return Handler
+
+
+def _items_path(path: str) -> str | None:
+    """The queue id of ``/api/public/annotation-queues/{id}/items``, else None."""
+    parts = path.split("/")
+    if (
+        len(parts) == 6
+        and parts[1:4] == ["api", "public", "annotation-queues"]
+        and parts[5] == "items"
+    ):
+        return parts[4] or None
+    return None
 
 
 def _instant(text: str) -> datetime:

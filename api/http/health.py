@@ -63,6 +63,7 @@ async def status(
 def _langfuse_status(link: LangfuseLink) -> LangfuseStatusOut:
     exported = link.exporter.counts()
     imported = None if link.poller is None else link.poller.counts()
+    fed = None if link.feeder is None else link.feeder.counts()
     return LangfuseStatusOut(
         queued=exported.queued,
         exported=exported.exported,
@@ -72,4 +73,7 @@ def _langfuse_status(link: LangfuseLink) -> LangfuseStatusOut:
         scores_skipped=0 if imported is None else imported.skipped,
         poll_failures=0 if imported is None else imported.failures,
         last_poll_error=None if imported is None else imported.last_error,
+        review_items_added=0 if fed is None else fed.added,
+        review_failures=0 if fed is None else fed.failures,
+        last_review_error=None if fed is None else fed.last_error,
     )

@@ -365,6 +365,12 @@ class LangfuseStatusOut(Struct):
     poll_failures: int
     #: The last poll's error, if it failed.
     last_poll_error: str | None
+    #: Sampled decisions added to their policy's annotation queue.
+    review_items_added: int = 0
+    #: Rounds of adding to annotation queues that failed.
+    review_failures: int = 0
+    #: The last round's error, if it failed.
+    last_review_error: str | None = None
 
 
 class StatusOut(Struct):

@@ -9,6 +9,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from api.settings import LangfuseSettings
 from api.telemetry.langfuse_export import LangfuseExporter
+from api.telemetry.langfuse_queues import QueueFeeder
 from api.telemetry.langfuse_scores import ScorePoller
 
 __all__ = ["LangfuseLink", "open_client"]
@@ -31,3 +32,5 @@ class LangfuseLink:
     exporter: LangfuseExporter
     #: None when scores-in is off (``poll_seconds`` 0).
     poller: ScorePoller | None
+    #: None when review queues are off (``review_seconds`` 0).
+    feeder: QueueFeeder | None = None

@@ -106,6 +106,15 @@ def test_langfuse_settings_come_from_the_sdk_variables() -> None:
     assert settings == LangfuseSettings(
         public_key="pk", secret_key="sk", host="https://cloud.langfuse.com", poll_seconds=120.0
     )
+    reviews = Settings.from_environment(
+        {
+            "LANGFUSE_PUBLIC_KEY": "pk",
+            "LANGFUSE_SECRET_KEY": "sk",
+            "BANDIT_ROUTER_LANGFUSE_REVIEW_SECONDS": "0",
+        }
+    ).langfuse
+    assert reviews is not None
+    assert reviews.review_seconds == 0.0
     with pytest.raises(ValueError, match="LANGFUSE_SECRET_KEY is not set"):
         Settings.from_environment({"LANGFUSE_PUBLIC_KEY": "pk"})
     with pytest.raises(ValueError, match="got 'soon'"):

@@ -1,0 +1,60 @@
+"""``bandit-router langfuse``: set up a policy's review queue in Langfuse."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+from api.settings import ENV_LANGFUSE_PUBLIC_KEY, ENV_LANGFUSE_SECRET_KEY, langfuse_settings
+from api.telemetry.langfuse_link import open_client
+from api.telemetry.langfuse_queues import setup
+
+__all__ = ["add_langfuse_parser", "run_langfuse"]
+
+
+def add_langfuse_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    langfuse = commands.add_parser(
+        "langfuse",
+        help="set up review in Langfuse (reads LANGFUSE_PUBLIC_KEY, LANGFUSE_SECRET_KEY, "
+        "LANGFUSE_HOST like the server)",
+    )
+    actions = langfuse.add_subparsers(dest="action", required=True)
+    actions.add_parser(
+        "setup",
+        help="create the score configs and the policy's annotation queue (reuses existing ones)",
+        description="Create the score configs the router maps back (reviewer: 1-5 stars, judge: "
+        "0..1) and the annotation queue bandit-router/POLICY, unless they exist by name. A "
+        "server with Langfuse configured then adds the policy's review sample to the queue.",
+    ).add_argument("policy")
+
+
+def run_langfuse(args: argparse.Namespace) -> int:
+    try:
+        settings = langfuse_settings(os.environ)
+    except ValueError as error:
+        raise SystemExit(f"bandit-router langfuse {args.action}: {error}") from error
+    if settings is None:
+        raise SystemExit(
+            f"bandit-router langfuse {args.action}: Langfuse is not configured; set "
+            f"{ENV_LANGFUSE_PUBLIC_KEY} and {ENV_LANGFUSE_SECRET_KEY} (and LANGFUSE_HOST)."
+        )
+    client = open_client(settings)
+    try:
+        result = setup(client, args.policy)
+    except ValueError as error:
+        raise SystemExit(f"bandit-router langfuse {args.action}: {error}") from error
+    except Exception as error:  # the SDK's errors: say what failed, without a traceback
+        raise SystemExit(
+            f"bandit-router langfuse {args.action}: Langfuse at {settings.host} answered "
+            f"{type(error).__name__}: {error}"
+        ) from error
+    finally:
+        client.shutdown()
+    report = {
+        "queue_id": result.queue_id,
+        "created": [{"kind": k, "name": n, "id": i} for k, n, i in result.created],
+        "reused": [{"kind": k, "name": n, "id": i} for k, n, i in result.reused],
+    }
+    print(json.dumps(report, indent=2))
+    return 0
