@@ -28,6 +28,7 @@ from langfuse.api import (
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from api.service.clock import Clock
+from api.telemetry.background import BackgroundLoop
 from storage.langfuse import mark_queued, unqueued_reviews
 from storage.writer import GroupCommitter, Operation
 
@@ -151,7 +152,7 @@ class QueueCounts:
     last_error: str | None
 
 
-class QueueFeeder:
+class QueueFeeder(BackgroundLoop):
     """Adds sampled decisions to their policy's queue every ``seconds``; ``start`` once,
     ``close`` at shutdown. Runs beside routing and never holds it up: Langfuse is called off
     the event loop, and a failed round is counted and tried again next time."""
@@ -171,32 +172,20 @@ class QueueFeeder:
         self._committer = committer
         self._policies = policies
         self._clock = clock
-        self._seconds = seconds
+        super().__init__(seconds=seconds)
         self._added = 0
         self._failures = 0
         self._last_error: str | None = None
-        self._task: asyncio.Task[None] | None = None
 
     def counts(self) -> QueueCounts:
         return QueueCounts(self._added, self._failures, self._last_error)
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="langfuse-queues")
+    task_name = "langfuse-queues"
 
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+    async def _round(self) -> None:
+        await self.feed()
 
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await self.feed()
-            except Exception as error:  # Langfuse down: try again next time, say so in status
-                self._failed(f"{type(error).__name__}: {error}")
-            await asyncio.sleep(self._seconds)
-
-    def _failed(self, error: str) -> None:
+    def _round_failed(self, error: str) -> None:
         self._failures += 1
         self._last_error = error
         _log.warning("Adding decisions to Langfuse queues failed: %s", error)
@@ -218,7 +207,7 @@ class QueueFeeder:
                 added += await self._feed(policy, queue_id)
             except Exception as error:
                 failed = True
-                self._failed(f"policy {policy!r}: {type(error).__name__}: {error}")
+                self._round_failed(f"policy {policy!r}: {type(error).__name__}: {error}")
         if not failed:
             self._last_error = None
         return added

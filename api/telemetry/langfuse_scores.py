@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from api.service.clock import Clock
 from api.service.router import RouterService
 from api.settings import LangfuseSettings
+from api.telemetry.background import BackgroundLoop
 from api.telemetry.langfuse_export import OWN_SCORE_PREFIX
 from bandit.errors import ConflictError, InvalidInputError, NotFoundError
 from storage.langfuse import decision_for_trace, read_cursor, write_cursor
@@ -125,7 +126,7 @@ def _own(score: Any) -> bool:
     )
 
 
-class ScorePoller:
+class ScorePoller(BackgroundLoop):
     """Polls every ``settings.poll_seconds``; ``start`` once, ``close`` at shutdown."""
 
     def __init__(
@@ -144,34 +145,27 @@ class ScorePoller:
         self._router = router
         self._clock = clock
         self._settings = settings
+        super().__init__(seconds=settings.poll_seconds)
         self._imported = 0
         self._skipped = 0
         self._failures = 0
         self._last_error: str | None = None
-        self._task: asyncio.Task[None] | None = None
 
     def counts(self) -> PollCounts:
         return PollCounts(self._imported, self._skipped, self._failures, self._last_error)
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="langfuse-scores")
+    task_name = "langfuse-scores"
 
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+    async def _round(self) -> None:
+        await self.poll()
 
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await self.poll()
-            except Exception as error:  # Langfuse down: try again next time, say so in status
-                self._failures += 1
-                self._last_error = f"{type(error).__name__}: {error}"
-                _log.warning("Polling Langfuse scores failed: %s", self._last_error)
-            else:
-                self._last_error = None
-            await asyncio.sleep(self._settings.poll_seconds)
+    def _round_failed(self, error: str) -> None:
+        self._failures += 1
+        self._last_error = error
+        _log.warning("Polling Langfuse scores failed: %s", error)
+
+    def _round_succeeded(self) -> None:
+        self._last_error = None
 
     async def poll(self) -> int:
         """Read the scores since the cursor (less the lookback); record the new ones."""
