@@ -4,26 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import httpx
 import numpy as np
 import pytest
-from playwright.sync_api import ConsoleMessage, Error, Request, sync_playwright
 
+from tests.browser import chromium_page
 from tests.server import RunningServer, start_server
-
-CHROMIUM = Path("/usr/bin/chromium")
-# No background traffic from the browser itself, so every request seen is the page's own.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 
 
 @pytest.fixture(scope="module")
@@ -73,9 +60,6 @@ def _populate(client: httpx.Client) -> None:
 
 
 def test_dashboard_renders_real_data_without_errors(server: RunningServer, tmp_path: Path) -> None:
-    assert CHROMIUM.exists(), (
-        f"{CHROMIUM} is missing: run `make browser` (apt-get install chromium)."
-    )
     with server.client(timeout=60) as client:
         _populate(client)
         page_response = client.get("/dashboard")
@@ -83,62 +67,39 @@ def test_dashboard_renders_real_data_without_errors(server: RunningServer, tmp_p
         assert page_response.headers["content-type"].startswith("text/html")
         evaluation = client.get("/v1/policies/dash/evaluation", params={"resamples": 100})
 
-    errors: list[str] = []
-    requests: list[str] = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    with chromium_page(width=1280, height=1000) as (page, seen):
+        page.goto(f"{server.url}/dashboard")
+        # Without a key the page asks for one and calls nothing.
+        page.wait_for_selector("#key-message", timeout=60_000)
+        assert not [url for url in seen.requests if "/v1/" in url]
+        page.fill("#key", server.admin_key)
+        page.click("#key-form button[type=submit]")
+        page.wait_for_selector("body[data-loaded='dash']", timeout=60_000)
+        stored = page.evaluate("sessionStorage.getItem('bandit-router-key')")
+        assert stored == server.admin_key
+        assert all(server.admin_key not in url for url in seen.requests)
 
-            def on_console(message: ConsoleMessage) -> None:
-                if message.type == "error":
-                    errors.append(f"console: {message.text}")
+        assert page.locator("#policy-name").inner_text() == "dash"
+        assert page.locator("#shares svg rect.share").count() >= 2
+        assert page.locator("#reward svg circle.reward").count() >= 1
+        legend = page.locator("#shares-legend").inner_text()
+        assert "dash-a" in legend
+        assert "dash-b" in legend
+        if evaluation.status_code == 200:
+            verdict = page.locator("#verdict").inner_text()
+            assert evaluation.json()["verdict"] in verdict
+            assert page.locator("#evaluation table tr").count() == 1 + len(
+                evaluation.json()["targets"]
+            )
+        else:
+            assert evaluation.status_code == 422
+            message = page.locator("#evaluation-message").inner_text()
+            assert message == evaluation.json()["detail"]
+        experiments = page.locator("#experiments tr.experiment")
+        assert experiments.count() == 1
+        assert "dash-new" in experiments.inner_text()
+        page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
 
-            def on_page_error(error: Error) -> None:
-                errors.append(f"page: {error}")
-
-            def on_request(request: Request) -> None:
-                requests.append(request.url)
-
-            page.on("console", on_console)
-            page.on("pageerror", on_page_error)
-            page.on("request", on_request)
-            page.goto(f"{server.url}/dashboard")
-            # Without a key the page asks for one and calls nothing.
-            page.wait_for_selector("#key-message", timeout=60_000)
-            assert not [url for url in requests if "/v1/" in url]
-            page.fill("#key", server.admin_key)
-            page.click("#key-form button[type=submit]")
-            page.wait_for_selector("body[data-loaded='dash']", timeout=60_000)
-            stored = page.evaluate("sessionStorage.getItem('bandit-router-key')")
-            assert stored == server.admin_key
-            assert all(server.admin_key not in url for url in requests)
-
-            assert page.locator("#policy-name").inner_text() == "dash"
-            assert page.locator("#shares svg rect.share").count() >= 2
-            assert page.locator("#reward svg circle.reward").count() >= 1
-            legend = page.locator("#shares-legend").inner_text()
-            assert "dash-a" in legend
-            assert "dash-b" in legend
-            if evaluation.status_code == 200:
-                verdict = page.locator("#verdict").inner_text()
-                assert evaluation.json()["verdict"] in verdict
-                assert page.locator("#evaluation table tr").count() == 1 + len(
-                    evaluation.json()["targets"]
-                )
-            else:
-                assert evaluation.status_code == 422
-                message = page.locator("#evaluation-message").inner_text()
-                assert message == evaluation.json()["detail"]
-            experiments = page.locator("#experiments tr.experiment")
-            assert experiments.count() == 1
-            assert "dash-new" in experiments.inner_text()
-            page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
-        finally:
-            browser.close()
-
-    assert errors == []
-    own = urlsplit(server.url)
-    assert requests, "the page made no requests"
-    strangers = [url for url in requests if (urlsplit(url).scheme, urlsplit(url).netloc) != own[:2]]
-    assert strangers == []
+    assert seen.errors == []
+    assert seen.requests, "the page made no requests"
+    assert seen.requests_elsewhere(server.url) == []

@@ -6,13 +6,12 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from playwright.sync_api import ConsoleMessage, Error, Page, Request, sync_playwright
+from playwright.sync_api import Page
 
-from tests.api.test_dashboard import CHROMIUM, CHROMIUM_ARGS
+from tests.browser import chromium_page
 from tests.server import RunningServer, start_server
 
 
@@ -85,93 +84,69 @@ def _load(page: Page, policy: str) -> None:
 
 
 def test_reviewer_rates_from_the_keyboard(server: RunningServer, tmp_path: Path) -> None:
-    assert CHROMIUM.exists(), f"{CHROMIUM} is missing: run `make browser`."
     with server.client(timeout=60) as client:
         ids, hidden, review_key = _populate(client)
         page_response = client.get("/review")
         assert page_response.status_code == 200
         assert page_response.headers["content-type"].startswith("text/html")
 
-    errors: list[str] = []
-    requests: list[str] = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1200, "height": 760})
+    with chromium_page(width=1200, height=760) as (page, seen):
+        page.goto(f"{server.url}/review")
+        # Without a key the page asks for one and calls nothing.
+        page.wait_for_selector("#key-message", timeout=60_000)
+        assert not [url for url in seen.requests if "/v1/" in url]
+        page.fill("#key", review_key)
+        page.click("#key-form button[type=submit]")
+        page.fill("#reviewer", "ana")
+        _load(page, "page")
+        assert page.evaluate("sessionStorage.getItem('bandit-router-key')") == review_key
+        assert page.locator("#queue li").count() == 3
+        assert page.locator("body").get_attribute("data-current") == ids[0]
+        assert page.locator("#prompt").inner_text() == PROMPTS[0]
+        assert page.locator("#answer").inner_text() == ANSWERS[0]
+        shot = Path(os.environ.get("REVIEW_SCREENSHOT", str(tmp_path / "review.png")))
+        page.screenshot(path=str(shot), full_page=True)
 
-            def on_console(message: ConsoleMessage) -> None:
-                if message.type == "error":
-                    errors.append(f"console: {message.text}")
+        # n and p move; 4 rates the current decision and moves on.
+        page.keyboard.press("n")
+        assert page.locator("#prompt").inner_text() == PROMPTS[1]
+        page.keyboard.press("p")
+        assert page.locator("#prompt").inner_text() == PROMPTS[0]
+        page.keyboard.press("4")
+        page.wait_for_selector("#status-message.ok")
+        assert page.locator("#queue li").count() == 2
+        assert page.locator("#prompt").inner_text() == PROMPTS[1]
+        # A comment: c focuses it, typing digits there is text, Escape leaves, 2 rates.
+        page.keyboard.press("c")
+        page.keyboard.type("Right words, 5 stars for the grammar; too terse.")
+        page.keyboard.press("Escape")
+        page.keyboard.press("2")
+        page.wait_for_function("document.querySelectorAll('#queue li').length === 1")
+        # The last one has no answer yet; a 0..1 score through s and Enter.
+        assert "not posted" in page.locator("#answer").inner_text()
+        page.keyboard.press("s")
+        page.keyboard.type("0.3")
+        page.keyboard.press("Enter")
+        page.wait_for_selector("#empty")
 
-            def on_page_error(error: Error) -> None:
-                errors.append(f"page: {error}")
-
-            def on_request(request: Request) -> None:
-                requests.append(request.url)
-
-            page.on("console", on_console)
-            page.on("pageerror", on_page_error)
-            page.on("request", on_request)
-            page.goto(f"{server.url}/review")
-            # Without a key the page asks for one and calls nothing.
-            page.wait_for_selector("#key-message", timeout=60_000)
-            assert not [url for url in requests if "/v1/" in url]
-            page.fill("#key", review_key)
-            page.click("#key-form button[type=submit]")
-            page.fill("#reviewer", "ana")
-            _load(page, "page")
-            assert page.evaluate("sessionStorage.getItem('bandit-router-key')") == review_key
-            assert page.locator("#queue li").count() == 3
-            assert page.locator("body").get_attribute("data-current") == ids[0]
-            assert page.locator("#prompt").inner_text() == PROMPTS[0]
-            assert page.locator("#answer").inner_text() == ANSWERS[0]
-            shot = Path(os.environ.get("REVIEW_SCREENSHOT", str(tmp_path / "review.png")))
-            page.screenshot(path=str(shot), full_page=True)
-
-            # n and p move; 4 rates the current decision and moves on.
-            page.keyboard.press("n")
-            assert page.locator("#prompt").inner_text() == PROMPTS[1]
-            page.keyboard.press("p")
-            assert page.locator("#prompt").inner_text() == PROMPTS[0]
-            page.keyboard.press("4")
-            page.wait_for_selector("#status-message.ok")
-            assert page.locator("#queue li").count() == 2
-            assert page.locator("#prompt").inner_text() == PROMPTS[1]
-            # A comment: c focuses it, typing digits there is text, Escape leaves, 2 rates.
-            page.keyboard.press("c")
-            page.keyboard.type("Right words, 5 stars for the grammar; too terse.")
-            page.keyboard.press("Escape")
-            page.keyboard.press("2")
-            page.wait_for_function("document.querySelectorAll('#queue li').length === 1")
-            # The last one has no answer yet; a 0..1 score through s and Enter.
-            assert "not posted" in page.locator("#answer").inner_text()
-            page.keyboard.press("s")
-            page.keyboard.type("0.3")
-            page.keyboard.press("Enter")
-            page.wait_for_selector("#empty")
-
-            # Another policy keeps no prompts: the decision and the caller's features.
-            _load(page, "page-features")
-            assert page.locator("#prompt").count() == 0
-            features = page.locator("#features").inner_text()
-            assert "task" in features
-            assert "code" in features
-            assert "secret" not in page.locator("#item").inner_text()
-            page.fill("#policy", "no-such-policy")
-            page.click("#queue-form button[type=submit]")
-            page.wait_for_selector("#queue-error", timeout=60_000)
-            assert "does not exist" in page.locator("#queue-error").inner_text()
-        finally:
-            browser.close()
+        # Another policy keeps no prompts: the decision and the caller's features.
+        _load(page, "page-features")
+        assert page.locator("#prompt").count() == 0
+        features = page.locator("#features").inner_text()
+        assert "task" in features
+        assert "code" in features
+        assert "secret" not in page.locator("#item").inner_text()
+        page.fill("#policy", "no-such-policy")
+        page.click("#queue-form button[type=submit]")
+        page.wait_for_selector("#queue-error", timeout=60_000)
+        assert "does not exist" in page.locator("#queue-error").inner_text()
 
     # Chromium logs the deliberate 404 of the unknown policy; nothing else may go wrong.
-    expected = [e for e in errors if "status of 404" in e]
+    expected = [e for e in seen.errors if "status of 404" in e]
     assert len(expected) == 1
-    assert [e for e in errors if e not in expected] == []
-    own = urlsplit(server.url)
-    strangers = [url for url in requests if (urlsplit(url).scheme, urlsplit(url).netloc) != own[:2]]
-    assert strangers == []
-    assert all(review_key not in url for url in requests)
+    assert [e for e in seen.errors if e not in expected] == []
+    assert seen.requests_elsewhere(server.url) == []
+    assert all(review_key not in url for url in seen.requests)
     with server.client() as client:
         assert _reviewer_feedback(client, ids[0]) == [
             {"score": 0.75, "reviewer": "ana", "comment": None}
