@@ -19,6 +19,7 @@ from api.telemetry.langfuse_scores import ScorePoller
 from bandit.reward import RewardRule
 from storage import _sql
 from storage.records import FeedbackInput, ModelSpec, PolicyConfig
+from tests.clock import FakeClock
 from tests.langfuse_fake import FakeLangfuse, fake_langfuse
 
 MODELS = (ModelSpec("small", 0.1, 0.4), ModelSpec("large", 5.0, 15.0))
@@ -233,14 +234,6 @@ async def test_a_langfuse_outage_keeps_routing_and_loses_no_router_data(
         assert sorted(stored) == sorted(ids)
         assert len(feedback) == 60
         fake.released.set()
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1_700_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 async def test_a_score_after_the_reward_window_is_stored_late_and_not_learned(

@@ -20,6 +20,7 @@ from bandit.settings import ExplorationSettings
 from bandit.types import Arm
 from features import arm_for_model, extract_context
 from storage.records import FeedbackInput, ModelSpec, PolicyConfig
+from tests.clock import FakeClock
 
 _KEY = b"test installation key"
 
@@ -29,14 +30,6 @@ MODELS = (
     ModelSpec("large", 5.0, 15.0, features={"tier": "large"}),
 )
 BEST = {"easy": "small", "normal": "medium", "hard": "large"}
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1_700_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

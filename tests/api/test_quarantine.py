@@ -29,18 +29,11 @@ from storage.engine import create_engine
 from storage.evaluation import rewarded_decisions
 from storage.learning_log import Quarantined
 from storage.records import FeedbackInput, ModelSpec, PolicyConfig
+from tests.clock import FakeClock
 from tests.conftest import fresh_postgres_database
 from tests.server import start_server
 
 MODELS = (ModelSpec("small", 0.1, 0.4), ModelSpec("large", 5.0, 15.0))
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1_700_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def _settings(database_url: str) -> Settings:

@@ -20,17 +20,10 @@ from features import arm_for_model, extract_context
 from storage import _sql
 from storage.learning_log import latest_snapshot
 from storage.records import FeedbackInput, ModelSpec, PolicyConfig
+from tests.clock import FakeClock
 
 DAY = 86_400.0
 MODELS = (ModelSpec("small", 0.1, 0.4), ModelSpec("large", 5.0, 15.0))
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1_700_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def _settings(database_url: str) -> Settings:

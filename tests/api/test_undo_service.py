@@ -21,6 +21,7 @@ from bandit.types import Arm, Pmf
 from features import arm_for_model, extract_context
 from storage import _sql
 from storage.records import FeedbackInput, ModelSpec, PolicyConfig, PolicyRecord
+from tests.clock import FakeClock
 
 MODELS = (
     ModelSpec("small", 0.1, 0.4, features={"tier": "small"}),
@@ -29,14 +30,6 @@ MODELS = (
 )
 BEST = {"easy": "small", "normal": "medium", "hard": "large"}
 CONFIG = PolicyConfig(models=tuple(m.id for m in MODELS))
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1_700_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def _settings(database_url: str, **overrides: object) -> Settings:
