@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
 
 import httpx
 
+from experiments import assign_candidate
 from tests.server import bearer_key
 
 
@@ -19,6 +21,20 @@ def _setup(client: httpx.Client, policy: str) -> None:
         assert response.status_code in (200, 201), response.text
     response = client.put(f"/v1/policies/{policy}", json={"models": [f"{policy}-a", f"{policy}-b"]})
     assert response.status_code in (200, 201), response.text
+
+
+def _units_split(experiment_id: str, *, share: float, candidates: int, total: int) -> list[str]:
+    """``total`` unit ids of which exactly ``candidates`` are assigned to the candidate."""
+    on: list[str] = []
+    off: list[str] = []
+    for i in itertools.count():
+        unit = f"user-{i}"
+        chosen = on if assign_candidate(experiment_id, unit, share) else off
+        if len(chosen) < (candidates if chosen is on else total - candidates):
+            chosen.append(unit)
+        if len(on) + len(off) == total:
+            return sorted(on + off, key=lambda u: int(u.removeprefix("user-")))
+    raise AssertionError("unreachable")
 
 
 def test_experiment_lifecycle_over_http(client: httpx.Client) -> None:
@@ -33,9 +49,12 @@ def test_experiment_lifecycle_over_http(client: httpx.Client) -> None:
     assert (body["status"], body["share"], body["stage"]) == ("running", 0.1, 0)
     experiment_id = body["id"]
 
+    # The experiment id (random) seeds every unit's arm: take 6 candidate and 54 control
+    # units, the split the 10% stage expects, so the sample-ratio check cannot pause it by
+    # chance (15 of 60 users once landed on the candidate: p = 0.00011).
+    units = _units_split(experiment_id, share=0.1, candidates=6, total=60)
     routed = [
-        client.post("/v1/route", json={"policy": "exp1", "unit_id": f"user-{i}"}).json()
-        for i in range(60)
+        client.post("/v1/route", json={"policy": "exp1", "unit_id": unit}).json() for unit in units
     ]
     arms = {r["experiment"]["arm"] for r in routed}
     assert arms == {"candidate", "control"}
@@ -44,7 +63,7 @@ def test_experiment_lifecycle_over_http(client: httpx.Client) -> None:
         assert r["experiment"]["share"] == 0.1
         assert (r["model"] == "exp1-new") == (r["experiment"]["arm"] == "candidate")
     # A unit keeps its arm.
-    again = client.post("/v1/route", json={"policy": "exp1", "unit_id": "user-3"}).json()
+    again = client.post("/v1/route", json={"policy": "exp1", "unit_id": units[3]}).json()
     assert again["experiment"]["arm"] == routed[3]["experiment"]["arm"]
     for r in routed:
         client.post("/v1/feedback", json={"decision_id": r["decision_id"], "score": 0.7})
