@@ -17,7 +17,7 @@ from api.service.keys import new_key_id, new_secret
 from api.settings import ENV_DATABASE_URL, Settings
 from bandit.access import SCOPES, ApiKey, Scope, hash_secret
 from bandit.errors import RouterError
-from storage.catalog import list_policies
+from storage.catalog import list_models, list_policies
 from storage.engine import create_engine
 from storage.keys import add_key, key_audit_json, list_keys, revoke_key
 from storage.migrate import upgrade
@@ -49,6 +49,12 @@ def add_keys_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser
         dest="policies",
         action="append",
         help="limit the key to this policy (repeat for several; default: every policy)",
+    )
+    create.add_argument(
+        "--model",
+        dest="models",
+        action="append",
+        help="limit the key's requests to this model (repeat for several; default: every model)",
     )
     create.add_argument("--expires-at", type=float, help="epoch seconds")
     create.add_argument("--rate", type=float, help="requests per second (default: unlimited)")
@@ -88,6 +94,11 @@ async def _create(connection: AsyncConnection, args: argparse.Namespace, now: fl
     unknown = sorted((policies or frozenset()) - known)
     if unknown:
         raise ValueError(f"Policies {unknown} do not exist; create them first.")
+    models = None if not args.models else frozenset(args.models)
+    known_models = {m.id for m in await list_models(connection)}
+    unknown = sorted((models or frozenset()) - known_models)
+    if unknown:
+        raise ValueError(f"Models {unknown} do not exist; register them first.")
     if args.expires_at is not None and args.expires_at <= now:
         raise ValueError(f"--expires-at {args.expires_at} is not in the future.")
     key = ApiKey(
@@ -95,6 +106,7 @@ async def _create(connection: AsyncConnection, args: argparse.Namespace, now: fl
         name=args.name,
         scopes=frozenset(cast(list[Scope], args.scopes)),
         policies=policies,
+        models=models,
         expires_at=args.expires_at,
         rate_per_second=args.rate,
         created_at=now,

@@ -54,6 +54,8 @@ class ApiKey:
     name: str
     scopes: frozenset[Scope]
     policies: frozenset[str] | None = None
+    #: ``None``: any model; a set: the only models this key's requests may be routed to.
+    models: frozenset[str] | None = None
     expires_at: float | None = None
     revoked_at: float | None = None
     rate_per_second: float | None = None
@@ -69,6 +71,11 @@ class ApiKey:
             raise ValueError(
                 f"Key {self.name!r} is limited to an empty list of policies: give at least "
                 "one policy, or null for every policy."
+            )
+        if self.models is not None and not self.models:
+            raise ValueError(
+                f"Key {self.name!r} is limited to an empty list of models: give at least one "
+                "model, or null for every model."
             )
         rate = self.rate_per_second
         if rate is not None and not (math.isfinite(rate) and rate > 0.0):

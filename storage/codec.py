@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any, cast
 
+from bandit.decide import RoutingNotes
+from bandit.eligibility import Constraints
 from bandit.review import Design, ReviewSettings
 from bandit.reward import (
     DEFAULT_REWARD_RANGE,
@@ -27,8 +29,12 @@ __all__ = [
     "arms_to_json",
     "config_from_json",
     "config_to_json",
+    "constraints_from_json",
+    "constraints_to_json",
     "context_from_json",
     "context_to_json",
+    "routing_from_json",
+    "routing_to_json",
     "spec_from_json",
     "spec_to_json",
 ]
@@ -96,6 +102,7 @@ def config_to_json(config: PolicyConfig) -> dict[str, Any]:
         },
         "store_prompts": config.store_prompts,
         "retention_days": config.retention_days,
+        "constraints": constraints_to_json(config.constraints),
         "review": {
             "rate": config.review.rate,
             "design": config.review.design,
@@ -150,6 +157,42 @@ def config_from_json(data: dict[str, Any]) -> PolicyConfig:
         retention_days=data.get("retention_days"),
         # Configs stored before the setting existed sampled nothing for review.
         review=_review(data.get("review")),
+        # Configs stored before routing rules existed constrained nothing.
+        constraints=constraints_from_json(data.get("constraints") or {}),
+    )
+
+
+def constraints_to_json(constraints: Constraints) -> dict[str, Any]:
+    return constraints.as_dict()
+
+
+def constraints_from_json(data: dict[str, Any]) -> Constraints:
+    allowed = data.get("allowed_models")
+    return Constraints(
+        max_cost_usd=data.get("max_cost_usd"),
+        max_latency_ms=data.get("max_latency_ms"),
+        require=dict(data.get("require") or {}),
+        allowed_models=None if allowed is None else frozenset(allowed),
+    )
+
+
+def routing_to_json(notes: RoutingNotes) -> dict[str, Any]:
+    return {
+        "constraints": dict(notes.constraints),
+        "excluded": dict(sorted(notes.excluded.items())),
+        "fallbacks": list(notes.fallbacks),
+        "cooldowns_ignored": notes.cooldowns_ignored,
+        "tried": list(notes.tried),
+    }
+
+
+def routing_from_json(data: dict[str, Any]) -> RoutingNotes:
+    return RoutingNotes(
+        constraints=dict(data.get("constraints") or {}),
+        excluded={str(k): str(v) for k, v in (data.get("excluded") or {}).items()},
+        fallbacks=tuple(str(m) for m in data.get("fallbacks") or ()),
+        cooldowns_ignored=bool(data.get("cooldowns_ignored", False)),
+        tried=tuple(str(m) for m in data.get("tried") or ()),
     )
 
 

@@ -9,7 +9,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bandit.errors import NotFoundError
 from storage import _sql
-from storage.codec import arms_from_json, arms_to_json, context_from_json, context_to_json
+from storage.codec import (
+    arms_from_json,
+    arms_to_json,
+    context_from_json,
+    context_to_json,
+    routing_from_json,
+    routing_to_json,
+)
 from storage.records import DecisionRecord, FeedbackRecord, RewardRecord
 
 __all__ = ["decision_policy", "find_decision", "get_decision", "insert_decision"]
@@ -48,6 +55,8 @@ async def insert_decision(connection: AsyncConnection, *, decision: DecisionReco
             "window_closes_at": decision.window_closes_at,
             "review_probability": decision.review_probability,
             "trace_id": decision.trace_id,
+            "routing": None if decision.routing is None else routing_to_json(decision.routing),
+            "fallback_of": decision.fallback_of,
         },
     )
 
@@ -123,6 +132,8 @@ def decision_from_row(
         review_probability=row.review_probability,
         response=row.response,
         trace_id=row.trace_id,
+        routing=None if row.routing is None else routing_from_json(row.routing),
+        fallback_of=row.fallback_of,
     )
 
 

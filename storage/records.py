@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from bandit.decide import RoutingNotes
+from bandit.eligibility import Constraints
 from bandit.review import ReviewSettings
 from bandit.reward import RewardRule
 from bandit.settings import ExplorationSettings
@@ -75,6 +77,8 @@ class PolicyConfig:
     retention_days: int | None = None
     #: Which decisions are sampled for human review (off by default).
     review: ReviewSettings = field(default_factory=ReviewSettings)
+    #: Limits every request of the policy meets; a request may only tighten them.
+    constraints: Constraints = field(default_factory=Constraints)
 
     def __post_init__(self) -> None:
         low, high = RETENTION_DAYS_RANGE
@@ -84,6 +88,8 @@ class PolicyConfig:
                 f"retention_days must be null or a whole number of days from {low} to {high}, "
                 f"got {days!r}."
             )
+        if self.constraints.allowed_models is not None:
+            raise ValueError("A policy limits its models with `models`, not allowed_models.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +180,10 @@ class DecisionRecord:
     response: str | None = None
     #: The Langfuse trace this decision names; None when Langfuse was off.
     trace_id: str | None = None
+    #: Constraints, exclusions and fallbacks; None for decisions logged before they existed.
+    routing: RoutingNotes | None = None
+    #: The decision whose model failed, when this one is a fallback attempt for it.
+    fallback_of: str | None = None
 
     @property
     def chosen_model(self) -> str:

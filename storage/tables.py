@@ -126,6 +126,11 @@ class DecisionRow(SQLModel, table=True):
     #: The Langfuse trace this decision names (when Langfuse is configured): scores made there
     #: come back to the decision through it.
     trace_id: str | None = Field(default=None, max_length=32, index=True)
+    #: The constraints that applied, the models they excluded and why, and the fallbacks
+    #: offered; None on decisions logged before routing rules existed.
+    routing: dict[str, Any] | None = _json_column(nullable=True)
+    #: The decision whose model failed, when this decision is a fallback attempt for it.
+    fallback_of: str | None = Field(default=None, max_length=128, index=True)
 
 
 class FeedbackRow(SQLModel, table=True):
@@ -256,6 +261,8 @@ class ApiKeyRow(SQLModel, table=True):
     scopes: list[str] = _json_column()
     #: ``None``: every policy; otherwise the policies the key is limited to.
     policies: list[str] | None = _json_column(nullable=True)
+    #: ``None``: every model; otherwise the models the key's requests may be routed to.
+    models: list[str] | None = _json_column(nullable=True)
     rate_per_second: float | None = None
     expires_at: float | None = None
     revoked_at: float | None = None

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 from api.http import schemas
 from api.service.learning import PolicyStatus
+from bandit.decide import RoutingNotes
+from bandit.eligibility import Constraints
 from bandit.errors import InvalidInputError
 from bandit.review import ReviewSettings
 from bandit.reward import RewardRule, SourceRule
@@ -21,6 +24,7 @@ from storage.records import (
 )
 
 __all__ = [
+    "constraints_in",
     "decision_out",
     "feedback_in",
     "feedback_out",
@@ -49,6 +53,9 @@ def route_out(decision: DecisionRecord) -> schemas.RouteOut:
         if decision.experiment is None
         else {k: decision.experiment[k] for k in ("id", "arm", "share", "stage")},
         trace_id=decision.trace_id,
+        fallbacks=[] if decision.routing is None else list(decision.routing.fallbacks),
+        excluded={} if decision.routing is None else dict(decision.routing.excluded),
+        fallback_of=decision.fallback_of,
     )
 
 
@@ -140,6 +147,31 @@ def decision_out(decision: DecisionRecord) -> schemas.DecisionOut:
         ),
         review_probability=decision.review_probability,
         response=decision.response,
+        routing=None if decision.routing is None else _routing_out(decision.routing),
+        fallback_of=decision.fallback_of,
+    )
+
+
+def _routing_out(notes: RoutingNotes) -> schemas.RoutingOut:
+    return schemas.RoutingOut(
+        constraints=dict(notes.constraints),
+        excluded=dict(notes.excluded),
+        fallbacks=list(notes.fallbacks),
+        cooldowns_ignored=notes.cooldowns_ignored,
+        tried=list(notes.tried),
+    )
+
+
+def constraints_in(
+    max_cost_usd: float | None,
+    max_latency_ms: float | None,
+    require: Mapping[str, schemas.FeatureValue] | None,
+) -> Constraints:
+    """Wire limits as a validated value (a non-finite number is a 422 naming it)."""
+    return Constraints(
+        max_cost_usd=_finite("max_cost_usd", max_cost_usd),
+        max_latency_ms=_finite("max_latency_ms", max_latency_ms),
+        require=dict(require or {}),
     )
 
 
@@ -211,6 +243,11 @@ def policy_config(body: schemas.PolicyIn) -> PolicyConfig:
                 design=body.review.design,
                 per_model=dict(body.review.per_model),
             ),
+            constraints=constraints_in(
+                body.constraints.max_cost_usd,
+                body.constraints.max_latency_ms,
+                body.constraints.require,
+            ),
         )
     except InvalidInputError:
         raise
@@ -256,6 +293,11 @@ def policy_out(record: PolicyRecord, status: PolicyStatus) -> schemas.PolicyOut:
         ),
         store_prompts=config.store_prompts,
         retention_days=config.retention_days,
+        constraints=schemas.ConstraintsIn(
+            max_cost_usd=config.constraints.max_cost_usd,
+            max_latency_ms=config.constraints.max_latency_ms,
+            require=dict(config.constraints.require),
+        ),
         created_at=record.created_at,
         updated_at=record.updated_at,
         learner=schemas.LearnerOut(

@@ -51,6 +51,7 @@ class KeyController(Controller):
             name=data.name,
             scopes=scopes,
             policies=None if data.policies is None else frozenset(data.policies),
+            models=None if data.models is None else frozenset(data.models),
             expires_at=data.expires_at,
             rate_per_second=data.rate_per_second,
             actor=caller,

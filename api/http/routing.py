@@ -12,7 +12,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from api.http import schemas
 from api.http.access import access, require_policy
-from api.http.convert import decision_out, feedback_in, feedback_out, route_out
+from api.http.convert import constraints_in, decision_out, feedback_in, feedback_out, route_out
 from api.http.examples import body_examples, path_example
 from api.service.router import RouteRequest, RouterService
 from bandit.access import ApiKey
@@ -40,7 +40,11 @@ class RoutingController(Controller):
         router: NamedDependency[RouterService],
         caller: NamedDependency[ApiKey],
     ) -> schemas.RouteOut:
-        """Choose the model that should answer a request; the decision is logged first."""
+        """Choose the model that should answer a request; the decision is logged first.
+
+        Only models that meet the policy's, the request's and the key's constraints are
+        eligible; with none, a 422 names each model's exclusion.
+        """
         require_policy(caller, data.policy)
         decision = await router.route(
             RouteRequest(
@@ -50,6 +54,9 @@ class RoutingController(Controller):
                 candidates=None if data.candidates is None else tuple(data.candidates),
                 decision_id=data.decision_id,
                 unit_id=data.unit_id,
+                constraints=constraints_in(data.max_cost_usd, data.max_latency_ms, data.require),
+                allowed_models=caller.models,
+                fallback_of=data.fallback_of,
             )
         )
         return route_out(decision)

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta, Struct
 
+from bandit.eligibility import MAX_REQUIRED_TAGS
 from bandit.review import MAX_PER_MODEL, Design
 from bandit.reward import (
     DEFAULT_REWARD_RANGE,
@@ -24,6 +25,7 @@ from storage.records import MAX_USD_PER_MTOK
 
 __all__ = [
     "AuditEntryOut",
+    "ConstraintsIn",
     "CreatedKeyOut",
     "DecisionOut",
     "ErrorOut",
@@ -57,6 +59,7 @@ __all__ = [
     "RollbackOut",
     "RouteIn",
     "RouteOut",
+    "RoutingOut",
     "SourceIn",
     "StatusOut",
     "TargetOut",
@@ -99,6 +102,54 @@ Price = Annotated[
 Identifier = Annotated[str, Meta(min_length=1, max_length=128, pattern=r"^[^\s/]+$")]
 FeatureValue = str | float | bool
 Features = Annotated[dict[str, FeatureValue], Meta(max_length=64)]
+MaxCostUsd = Annotated[
+    float,
+    Meta(
+        gt=0.0,
+        le=MAX_COST_USD,
+        description="Models whose estimated cost for this prompt (its tokens at the input "
+        "price plus the model's observed output length at the output price) is above this "
+        "are not eligible.",
+    ),
+]
+MaxLatencyMs = Annotated[
+    float,
+    Meta(
+        gt=0.0,
+        le=MAX_LATENCY_MS,
+        description="Models whose observed p95 latency is above this are not eligible "
+        "(a model not yet observed is).",
+    ),
+]
+Require = Annotated[
+    dict[str, FeatureValue],
+    Meta(
+        max_length=MAX_REQUIRED_TAGS,
+        description='Tags a model must carry in its features, e.g. {"region": "eu"}.',
+    ),
+]
+
+
+class ConstraintsIn(Struct, forbid_unknown_fields=True):
+    """Limits every request of a policy meets; a request may only tighten them."""
+
+    max_cost_usd: MaxCostUsd | None = None
+    max_latency_ms: MaxLatencyMs | None = None
+    require: Require = msgspec.field(default_factory=dict)
+
+
+class RoutingOut(Struct):
+    """What a decision logged about its routing rules."""
+
+    #: The limits that applied (policy, request and key together); unset ones are absent.
+    constraints: dict[str, Any]
+    #: Each model left out, with the sentence naming the constraint that excluded it.
+    excluded: dict[str, str]
+    fallbacks: list[str]
+    #: Every eligible model was cooling down, so the cooldowns were not applied.
+    cooldowns_ignored: bool
+    #: Models already tried for this request (a fallback chain's earlier attempts).
+    tried: list[str]
 
 
 class ErrorOut(Struct):
@@ -116,6 +167,12 @@ class RouteIn(Struct, forbid_unknown_fields=True):
     candidates: list[str] | None = None
     decision_id: Identifier | None = None
     unit_id: Annotated[str, Meta(min_length=1, max_length=256)] | None = None
+    max_cost_usd: MaxCostUsd | None = None
+    max_latency_ms: MaxLatencyMs | None = None
+    require: Require | None = None
+    #: This request retries decision ``fallback_of``, whose model failed: the router chooses
+    #: among the models not yet tried, and the new decision is learned and counted on its own.
+    fallback_of: Identifier | None = None
 
 
 class RankedModel(Struct):
@@ -134,6 +191,12 @@ class RouteOut(Struct):
     #: The Langfuse trace this decision names (null when Langfuse is off): write the
     #: application's own generation into it.
     trace_id: str | None = None
+    #: The other eligible, healthy models, best first: where to go when ``model`` fails
+    #: (send the retry as a route with ``fallback_of`` so it is learned).
+    fallbacks: list[str] = msgspec.field(default_factory=list)
+    #: Models of the policy that were not eligible for this request, and why.
+    excluded: dict[str, str] = msgspec.field(default_factory=dict)
+    fallback_of: str | None = None
 
 
 class FeedbackIn(Struct, forbid_unknown_fields=True):
@@ -206,6 +269,9 @@ class DecisionOut(Struct):
     review_probability: float | None = None
     #: The model's answer, when the application posted it and the policy stores prompts.
     response: str | None = None
+    #: Null for decisions logged before routing rules existed.
+    routing: RoutingOut | None = None
+    fallback_of: str | None = None
 
 
 class ModelIn(Struct, forbid_unknown_fields=True):
@@ -303,6 +369,7 @@ class PolicyIn(Struct, forbid_unknown_fields=True):
     #: Delete decisions (with their feedback and rewards) older than this; null keeps all.
     retention_days: Annotated[int, Meta(ge=1, le=3650)] | None = None
     review: ReviewIn = msgspec.field(default_factory=ReviewIn)
+    constraints: ConstraintsIn = msgspec.field(default_factory=ConstraintsIn)
 
 
 class LearnerOut(Struct):
@@ -338,6 +405,7 @@ class PolicyOut(Struct):
     updated_at: float
     learner: LearnerOut
     review: ReviewIn = msgspec.field(default_factory=ReviewIn)
+    constraints: ConstraintsIn = msgspec.field(default_factory=ConstraintsIn)
 
 
 class HealthOut(Struct):
@@ -391,6 +459,8 @@ class KeyIn(Struct, forbid_unknown_fields=True):
     scopes: Annotated[list[Scope], Meta(min_length=1, max_length=5)]
     #: ``null``: every policy; a list limits the key to those policies (a tenant's).
     policies: Annotated[list[str], Meta(min_length=1, max_length=1000)] | None = None
+    #: ``null``: any model; a list: the only models this key's requests may be routed to.
+    models: Annotated[list[str], Meta(min_length=1, max_length=1000)] | None = None
     #: Epoch seconds after which the key no longer works.
     expires_at: Annotated[float, Meta(gt=0.0, le=1e11)] | None = None
     #: Requests per second (bursts up to one second's worth); ``null``: not limited.
@@ -402,6 +472,7 @@ class KeyOut(Struct):
     name: str
     scopes: list[str]
     policies: list[str] | None
+    models: list[str] | None
     expires_at: float | None
     revoked_at: float | None
     rate_per_second: float | None

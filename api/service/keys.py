@@ -72,6 +72,7 @@ class KeyService:
         scopes: frozenset[Scope],
         policies: frozenset[str] | None,
         expires_at: float | None,
+        models: frozenset[str] | None = None,
         rate_per_second: float | None,
         actor: ApiKey,
     ) -> CreatedKey:
@@ -83,12 +84,16 @@ class KeyService:
         unknown = sorted((policies or frozenset()) - set(self._catalog.policies))
         if unknown:
             raise InvalidInputError(f"Policies {unknown} do not exist; create them first.")
+        unknown = sorted((models or frozenset()) - set(self._catalog.models))
+        if unknown:
+            raise InvalidInputError(f"Models {unknown} do not exist; register them first.")
         try:
             key = ApiKey(
                 id=new_key_id(),
                 name=name,
                 scopes=scopes,
                 policies=policies,
+                models=models,
                 expires_at=expires_at,
                 rate_per_second=rate_per_second,
                 created_at=now,

@@ -6,8 +6,8 @@ import hashlib
 import hmac
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -15,11 +15,14 @@ from api.service.catalog import Catalog
 from api.service.clock import Clock, new_id
 from api.service.learning import LearningHost
 from api.telemetry.sink import DecisionTraced, FeedbackScored, NullSink, TelemetrySink
+from bandit.decide import Candidate, Overlay, RoutingNotes, decide
+from bandit.eligibility import Constraints, ModelFacts
 from bandit.errors import ConflictError, InvalidInputError, LimitExceededError, NotFoundError
 from bandit.review import sample_for_review
 from bandit.types import Arm
-from experiments import assign_candidate, routing_pmf
+from experiments import assign_candidate
 from features import Embedder, FeatureError, arm_for_model, extract_context
+from features.size import estimate_tokens
 from storage.decisions import decision_policy, find_decision, get_decision, insert_decision
 from storage.feedback import OPEN, record_feedback
 from storage.records import (
@@ -32,10 +35,36 @@ from storage.records import (
 )
 from storage.writer import GroupCommitter
 
-__all__ = ["Assigner", "RouteRequest", "RouterService"]
+__all__ = ["Assigner", "ModelObserver", "Observed", "RouteRequest", "RouterService"]
 
 #: ``(experiment id, unit id, share) -> goes to the candidate``; injectable to test SRM.
 Assigner = Callable[[str, str, float], bool]
+#: Longest fallback chain: beyond it a request has failed on that many models already.
+MAX_FALLBACK_CHAIN = 32
+
+
+class Observed(Protocol):
+    """What feedback has shown about one model (see ``ModelObserver``)."""
+
+    @property
+    def p95_latency_ms(self) -> float | None: ...
+
+    @property
+    def mean_output_tokens(self) -> float | None: ...
+
+    @property
+    def cooldown_reason(self) -> str | None: ...
+
+
+class ModelObserver(Protocol):
+    """Per policy, model id -> what was observed of it; models absent are not observed yet."""
+
+    def observations(self, policy: str) -> Mapping[str, Observed]: ...
+
+
+class _NothingObserved:
+    def observations(self, policy: str) -> Mapping[str, Observed]:
+        return {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +76,12 @@ class RouteRequest:
     decision_id: str | None = None
     #: What experiment assignment is stable for (a user, a session); the decision id if None.
     unit_id: str | None = None
+    #: The request's own limits; the policy's and the key's apply as well.
+    constraints: Constraints = field(default_factory=Constraints)
+    #: The models the caller's key may use (None: any).
+    allowed_models: frozenset[str] | None = None
+    #: The decision whose model failed, when this request is its fallback attempt.
+    fallback_of: str | None = None
 
     def fingerprint(self, key: bytes) -> str:
         """A hash of what was asked, to tell a retry from a different request with the same id.
@@ -61,6 +96,11 @@ class RouteRequest:
                 "features": dict(self.features or {}),
                 "candidates": None if self.candidates is None else list(self.candidates),
                 "unit_id": self.unit_id,
+                "constraints": self.constraints.as_dict(),
+                "allowed_models": None
+                if self.allowed_models is None
+                else sorted(self.allowed_models),
+                "fallback_of": self.fallback_of,
             },
             sort_keys=True,
             separators=(",", ":"),
@@ -83,6 +123,7 @@ class RouterService:
         assign: Assigner = assign_candidate,
         telemetry: TelemetrySink | None = None,
         name_trace: Callable[[str], str] | None = None,
+        observer: ModelObserver | None = None,
     ) -> None:
         """``telemetry`` receives every new decision and feedback; ``name_trace`` gives the
         trace id a decision names (Langfuse on) and is None when there is none."""
@@ -98,6 +139,7 @@ class RouterService:
         self._arm_cache: dict[str, tuple[ModelSpec, Arm]] = {}
         self._telemetry: TelemetrySink = telemetry or NullSink()
         self._name_trace = name_trace
+        self._observer: ModelObserver = observer or _NothingObserved()
 
     async def route(self, request: RouteRequest) -> DecisionRecord:
         """Choose a model and log the decision durably before returning it.
@@ -111,7 +153,10 @@ class RouterService:
                 stored = await find_decision(connection, decision_id=request.decision_id)
             if stored is not None:
                 return _same_request(stored, fingerprint)
-        arms = self._arms(policy, request.candidates)
+        tried = await self._tried(request)
+        constraints = policy.config.constraints.tightened(request.constraints).tightened(
+            Constraints(allowed_models=request.allowed_models), by="API key"
+        )
         try:
             context = extract_context(
                 request.prompt,
@@ -122,27 +167,50 @@ class RouterService:
             )
         except FeatureError as error:
             raise InvalidInputError(str(error)) from error
+        observed = self._observer.observations(policy.name)
         live = self._learning.learner(policy.name)
         decision_id = request.decision_id or new_id()
-        decision = live.learner.decide(decision_id, context, arms)
-        pmf, chosen = decision.pmf, decision.chosen
         experiment = self._catalog.experiments.get(policy.name)
+        overlay: Overlay | None = None
+        # An experiment splits the policy's own traffic; a caller that restricts the
+        # candidates, or retries a failed call, has opted out of it.
+        if (
+            experiment is not None
+            and experiment.status == "running"
+            and request.candidates is None
+            and request.fallback_of is None
+        ):
+            overlay = Overlay(
+                candidate=self._candidate(self._catalog.model(experiment.spec.candidate), observed),
+                share=experiment.share,
+                on_candidate=self._assign(
+                    experiment.id, request.unit_id or decision_id, experiment.share
+                ),
+            )
+        routed = decide(
+            live.learner,
+            decision_id,
+            context,
+            [self._candidate(m, observed) for m in self._models(policy, request.candidates)],
+            policy=policy.name,
+            constraints=constraints,
+            prompt_tokens=0.0 if request.prompt is None else estimate_tokens(request.prompt),
+            already_tried={
+                model: f"{model}: already tried for this request (fallback of "
+                f"{request.fallback_of!r})."
+                for model in tried
+            },
+            overlay=overlay,
+        )
+        arms, pmf, chosen = routed.arms, routed.pmf, routed.chosen
         assignment: dict[str, Any] | None = None
         unit: str | None = None
-        # An experiment splits the policy's own traffic; a caller that restricts the
-        # candidates has opted out of it.
-        if experiment is not None and experiment.status == "running" and request.candidates is None:
-            share = experiment.share
-            on_candidate = self._assign(experiment.id, request.unit_id or decision_id, share)
+        if routed.split and experiment is not None and overlay is not None:
             unit = self._keyed_hash(request.unit_id)
-            candidate_p, incumbent_p = routing_pmf(share, decision.pmf)
-            arms = (*arms, self._arm(self._catalog.model(experiment.spec.candidate)))
-            pmf = (*incumbent_p, candidate_p)
-            chosen = len(arms) - 1 if on_candidate else decision.chosen
             assignment = {
                 "id": experiment.id,
-                "arm": "candidate" if on_candidate else "control",
-                "share": share,
+                "arm": "candidate" if overlay.on_candidate else "control",
+                "share": overlay.share,
                 "stage": experiment.stage_index,
             }
         now = self._clock()
@@ -171,6 +239,14 @@ class RouterService:
                 policy.config.review, decision_id, arms[chosen].id
             ),
             trace_id=None if self._name_trace is None else self._name_trace(decision_id),
+            routing=RoutingNotes(
+                constraints=constraints.as_dict(),
+                excluded=routed.excluded,
+                fallbacks=routed.fallbacks,
+                cooldowns_ignored=routed.cooldowns_ignored,
+                tried=tried,
+            ),
+            fallback_of=request.fallback_of,
         )
 
         async def log(connection: AsyncConnection) -> DecisionRecord | None:
@@ -220,8 +296,8 @@ class RouterService:
             raise NotFoundError(f"Decision {decision_id!r} does not exist.")
         return policy
 
-    def _arms(self, policy: PolicyRecord, requested: tuple[str, ...] | None) -> tuple[Arm, ...]:
-        eligible = [m for m in policy.config.models if self._catalog.model(m).status != "retired"]
+    def _models(self, policy: PolicyRecord, requested: tuple[str, ...] | None) -> list[ModelSpec]:
+        active = [m for m in policy.config.models if self._catalog.model(m).status != "retired"]
         if requested is not None:
             if len(requested) > self._max_candidates:
                 raise LimitExceededError(
@@ -230,19 +306,60 @@ class RouterService:
                 )
             if len(set(requested)) != len(requested):
                 raise InvalidInputError(f"Candidates {list(requested)} contain duplicates.")
-            outside = [m for m in requested if m not in eligible]
+            outside = [m for m in requested if m not in active]
             if outside:
                 raise InvalidInputError(
                     f"Candidates {outside} are not active models of policy {policy.name!r} "
-                    f"(its active models: {eligible})."
+                    f"(its active models: {active})."
                 )
-            eligible = list(requested)
-        if not eligible:
+            active = list(requested)
+        if not active:
             raise InvalidInputError(
                 f"The candidate set for policy {policy.name!r} is empty: "
                 "name at least one of its active models."
             )
-        return tuple(self._arm(self._catalog.model(m)) for m in eligible)
+        return [self._catalog.model(m) for m in active]
+
+    def _candidate(self, model: ModelSpec, observed: Mapping[str, Observed]) -> Candidate:
+        seen = observed.get(model.id)
+        window = model.features.get("context_window")
+        return Candidate(
+            arm=self._arm(model),
+            facts=ModelFacts(
+                id=model.id,
+                input_usd_per_mtok=model.input_usd_per_mtok,
+                output_usd_per_mtok=model.output_usd_per_mtok,
+                # A declared window that is not a positive number is a tag, not a limit.
+                context_window=int(window)
+                if isinstance(window, int | float) and not isinstance(window, bool) and window > 0
+                else None,
+                features=model.features,
+                p95_latency_ms=None if seen is None else seen.p95_latency_ms,
+                output_tokens=None if seen is None else seen.mean_output_tokens,
+                cooldown=None if seen is None else seen.cooldown_reason,
+            ),
+        )
+
+    async def _tried(self, request: RouteRequest) -> tuple[str, ...]:
+        """The models a fallback chain already tried, oldest first (empty for a first try)."""
+        if request.fallback_of is None:
+            return ()
+        async with self._engine.connect() as connection:
+            failed = await find_decision(connection, decision_id=request.fallback_of)
+        if failed is None:
+            raise NotFoundError(f"Decision {request.fallback_of!r} (fallback_of) does not exist.")
+        if failed.policy != request.policy:
+            raise InvalidInputError(
+                f"Decision {request.fallback_of!r} (fallback_of) belongs to policy "
+                f"{failed.policy!r}, not {request.policy!r}."
+            )
+        earlier = () if failed.routing is None else failed.routing.tried
+        if len(earlier) >= MAX_FALLBACK_CHAIN:
+            raise LimitExceededError(
+                f"Decision {request.fallback_of!r} ends a chain of {len(earlier) + 1} attempts; "
+                f"at most {MAX_FALLBACK_CHAIN} fallbacks are allowed for one request."
+            )
+        return (*earlier, failed.chosen_model)
 
     def _arm(self, model: ModelSpec) -> Arm:
         """The model's arm, built once per catalog entry: a PUT replaces the entry, and the
