@@ -8,7 +8,7 @@ first of them is the reference window for feature shift and reward drops.
 Per decision: *reward* is the joined reward; *quality* the joined quality, or before the join
 the latest feedback score; *cost* and *latency* the joined values, or the first reported ones;
 a *fallback* is a decision with feedback reporting an error or a retry on another model
-(``fallback``); a *success* has quality at or above the success threshold.
+(``fallback``), or one that a later decision names as ``fallback_of``; a *success* has quality at or above the success threshold.
 
 Feature shift compares binary presence of the reference window's 50 most frequent context
 features (``namespace^feature``) by PSI; a feature absent from the reference is not tracked.
@@ -201,6 +201,7 @@ class DriftReport:
 class _Row:
     """What the report needs of one decision; the log's full record is not kept."""
 
+    id: str
     bucket: int
     model: str
     version: int
@@ -275,6 +276,7 @@ async def _read_all(
 
 async def _read(engine: AsyncEngine, policy: str, query: DriftQuery) -> _Read:
     read = _Read()
+    retried: set[str] = set()
     window = ExportRange(since=query.since, until=query.until)
     async for decision in iter_decisions(engine, policy=policy, window=window):
         if len(read.rows) >= MAX_DECISIONS:
@@ -293,6 +295,11 @@ async def _read(engine: AsyncEngine, policy: str, query: DriftQuery) -> _Read:
             }
         )
         read.probes.append((decision.context, decision.arms))
+        if decision.fallback_of is not None:
+            retried.add(decision.fallback_of)
+    # A retry is logged after the decision it retries, so the flags are set once all is read.
+    for row in read.rows:
+        row.fallback = row.fallback or row.id in retried
     return read
 
 
@@ -307,6 +314,7 @@ def _row(decision: DecisionRecord, bucket: int, group_by: str | None) -> _Row:
     if group_by is not None and group_by in decision.caller_features:
         group = str(decision.caller_features[group_by])
     return _Row(
+        id=decision.id,
         bucket=bucket,
         model=decision.chosen_model,
         version=decision.policy_version,
