@@ -29,6 +29,16 @@ _BODIES: dict[str, list[tuple[str, Any]]] = {
             },
         ),
         ("Only the policy", {"policy": "default"}),
+        (
+            "With constraints",
+            {
+                "policy": "default",
+                "prompt": "Summarise this contract clause.",
+                "max_cost_usd": 0.01,
+                "max_latency_ms": 5000,
+                "require": {"tier": "small"},
+            },
+        ),
     ],
     "feedback": [
         (
