@@ -194,7 +194,7 @@ def signals_namespace(signals: EscalationSignals) -> Namespace | None:
 
     >>> signals_namespace(EscalationSignals(agree=False, answer="C")).features
     (('agree=false', 1.0), ('chars_le_2', 1.0), ('log_chars', 0.6931471805599453), \
-('final=C', 1.0), ('final_kind=choice', 1.0))
+('final=C', 1.0), ('final_kind=choice', 1.0), ('final=C&agree=false', 1.0))
     >>> signals_namespace(EscalationSignals()) is None
     True
     """
@@ -209,7 +209,13 @@ def signals_namespace(signals: EscalationSignals) -> Namespace | None:
     if length is not None:
         features += [(_length_bucket(length), 1.0), ("log_chars", math.log1p(length))]
     if signals.answer is not None:
-        features += _text_features(signals.answer)
+        text = _text_features(signals.answer)
+        features += text
+        # Which choice was made matters most when two answers disagree (models favour some
+        # positions when unsure), and an additive learner cannot form the conjunction itself.
+        choice = [name for name, _ in text if name.startswith("final=")]
+        if choice and signals.agree is not None:
+            features.append((f"{choice[0]}&agree={str(signals.agree).lower()}", 1.0))
     return Namespace(NAMESPACE, tuple(features)) if features else None
 
 
