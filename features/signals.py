@@ -93,6 +93,9 @@ class EscalationSignals:
     ``judge_score`` and ``confidence`` lie in [0, 1]; ``agree`` says whether two cheap answers
     agree; ``answer_chars`` is the answer's length (taken from ``answer`` when only the text is
     given); ``answer`` is the text, turned into features and never stored by this code.
+    ``probe_answer`` is a second cheap model's answer to the same prompt: with both texts the
+    router decides agreement itself (:func:`answers_agree`) unless ``agree`` is given, and which
+    choice each answer made becomes a feature.
 
     >>> EscalationSignals(judge_score=0.8, agree=False).agree
     False
@@ -107,6 +110,7 @@ class EscalationSignals:
     agree: bool | None = None
     answer_chars: int | None = None
     answer: str | None = None
+    probe_answer: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("judge_score", "confidence"):
@@ -132,14 +136,26 @@ class EscalationSignals:
                 "The signal answer_chars must be a whole number of characters between 0 and "
                 f"{MAX_ANSWER_LENGTH}; got {self.answer_chars!r}."
             )
-        if self.answer is not None:
-            if not isinstance(self.answer, str):
-                raise FeatureError(f"The signal answer must be text; got {self.answer!r}.")
-            if len(self.answer) > MAX_ANSWER_CHARS:
+        for name in ("answer", "probe_answer"):
+            text = getattr(self, name)
+            if text is None:
+                continue
+            if not isinstance(text, str):
+                raise FeatureError(f"The signal {name} must be text; got {text!r}.")
+            if len(text) > MAX_ANSWER_CHARS:
                 raise FeatureError(
-                    f"The signal answer is {len(self.answer)} characters long; at most "
+                    f"The signal {name} is {len(text)} characters long; at most "
                     f"{MAX_ANSWER_CHARS} are accepted."
                 )
+
+    @property
+    def agreement(self) -> bool | None:
+        """``agree`` if given, else whether ``answer`` and ``probe_answer`` agree, if both are."""
+        if self.agree is not None:
+            return self.agree
+        if self.answer is None or self.probe_answer is None:
+            return None
+        return answers_agree(self.answer, self.probe_answer)
 
     @property
     def length(self) -> int | None:
@@ -195,6 +211,8 @@ def signals_namespace(signals: EscalationSignals) -> Namespace | None:
     >>> signals_namespace(EscalationSignals(agree=False, answer="C")).features
     (('agree=false', 1.0), ('chars_le_2', 1.0), ('log_chars', 0.6931471805599453), \
 ('final=C', 1.0), ('final_kind=choice', 1.0), ('final=C&agree=false', 1.0))
+    >>> signals_namespace(EscalationSignals(answer="A", probe_answer="B) Sarah")).features[0]
+    ('agree=false', 1.0)
     >>> signals_namespace(EscalationSignals()) is None
     True
     """
@@ -203,8 +221,9 @@ def signals_namespace(signals: EscalationSignals) -> Namespace | None:
         if score is not None:
             cell = min(int(score * _SCORE_BUCKETS), _SCORE_BUCKETS - 1)
             features += [(name, float(score)), (f"{name}_q{cell}", 1.0)]
-    if signals.agree is not None:
-        features.append(("agree", 1.0) if signals.agree else ("agree=false", 1.0))
+    agree = signals.agreement
+    if agree is not None:
+        features.append(("agree", 1.0) if agree else ("agree=false", 1.0))
     length = signals.length
     if length is not None:
         features += [(_length_bucket(length), 1.0), ("log_chars", math.log1p(length))]
@@ -214,8 +233,11 @@ def signals_namespace(signals: EscalationSignals) -> Namespace | None:
         # Which choice was made matters most when two answers disagree (models favour some
         # positions when unsure), and an additive learner cannot form the conjunction itself.
         choice = [name for name, _ in text if name.startswith("final=")]
-        if choice and signals.agree is not None:
-            features.append((f"{choice[0]}&agree={str(signals.agree).lower()}", 1.0))
+        if choice and agree is not None:
+            features.append((f"{choice[0]}&agree={str(agree).lower()}", 1.0))
+        probe = _choice(signals.probe_answer)
+        if choice and probe is not None:
+            features.append((f"{choice[0]}&probe={probe}", 1.0))
     return Namespace(NAMESPACE, tuple(features)) if features else None
 
 
@@ -271,6 +293,13 @@ def _text_features(answer: str) -> list[tuple[str, float]]:
         # A handful of letters: the choice itself is a feature (models favour some positions).
         features.append((f"final={value}", 1.0))
     return [*features, (f"final_kind={kind}", 1.0)]
+
+
+def _choice(answer: str | None) -> str | None:
+    if answer is None or not answer.strip():
+        return None
+    kind, _, value = final_answer(answer).partition(":")
+    return value if kind == "choice" else None
 
 
 def _length_bucket(length: int) -> str:

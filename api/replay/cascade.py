@@ -1,8 +1,8 @@
 """``bandit-router replay --cascade``: simulate a learned cascade on a dataset with responses.
 
 The escalation signals are computed from the models' recorded answers by the router's own
-feature code (:mod:`features.signals`), as an application would send them: the first answer's
-text, and whether it agrees with the probe's.
+feature code (:mod:`features.signals`) from what an application would send: the first answer's
+text and the probe's (whether they agree is decided by that code).
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from features import ARM_NAMESPACES, CONTEXT_NAMESPACES
 from features.signals import (
     ESCALATION_NAMESPACES,
     EscalationSignals,
-    answers_agree,
     escalation_context,
 )
 
@@ -83,9 +82,8 @@ def cascade_events(
             )
         escalation = {}
         for model in spec.first:
-            answer = row.responses[model]
-            agree = None if spec.probe is None else answers_agree(answer, row.responses[spec.probe])
-            signals = EscalationSignals(agree=agree, answer=answer)
+            probe = None if spec.probe is None else row.responses[spec.probe]
+            signals = EscalationSignals(answer=row.responses[model], probe_answer=probe)
             escalation[model] = escalation_context(event.context, signals, model)
         cascade.append(
             CascadeEvent(event.id, event.context, event.outcomes, escalation, event.source)

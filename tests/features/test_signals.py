@@ -96,6 +96,7 @@ def test_no_answer_text_leaks_into_feature_names(answer: str) -> None:
         "empty",
         "log_chars",
         *(f"final={c}" for c in "ABCDE"),
+        *(f"final={c}&agree={a}" for c in "ABCDE" for a in ("true", "false")),
         *(f"final_kind={k}" for k in ("choice", "number", "text")),
     }
     for name, value in namespace.features:
@@ -159,3 +160,16 @@ def test_without_caller_features_there_is_no_joint_namespace() -> None:
     assert [ns.name for ns in context.namespaces] == ["signals", "first"]
     with pytest.raises(FeatureError, match="first model must be a non-empty model id"):
         escalation_context(Context(), EscalationSignals(), "")
+
+
+def test_with_both_answers_the_router_decides_agreement_itself() -> None:
+    names = _names(EscalationSignals(answer="C", probe_answer="(c) the moon"))
+    assert {"agree", "final=C&agree=true", "final=C&probe=C"} <= names
+    names = _names(EscalationSignals(answer="A", probe_answer="B"))
+    assert {"agree=false", "final=A&agree=false", "final=A&probe=B"} <= names
+    # A caller's own agreement wins over the router's reading of the texts.
+    assert "agree" in _names(EscalationSignals(agree=True, answer="A", probe_answer="B"))
+    # The probe's text alone says nothing about the first answer.
+    assert signals_namespace(EscalationSignals(probe_answer="B")) is None
+    with pytest.raises(FeatureError, match="The signal probe_answer must be text"):
+        EscalationSignals(probe_answer=3)  # type: ignore[arg-type]
