@@ -88,8 +88,7 @@ def replay_cascade(
         raise ValueError(f"The first-stage arms {[a.id for a in first_arms]} are not {spec.first}.")
     if tuple(a.id for a in escalation_arms) != spec.escalation_arms:
         raise ValueError(
-            f"The escalation arms {[a.id for a in escalation_arms]} are not "
-            f"{spec.escalation_arms}."
+            f"The escalation arms {[a.id for a in escalation_arms]} are not {spec.escalation_arms}."
         )
     first = Learner(first_policy)
     second = Learner(escalation_policy)
@@ -100,9 +99,7 @@ def replay_cascade(
             event = train[int(position)]
             prefix = f"{seed}:{pass_index}:{event.id}"
             one = first.decide(f"{prefix}:first", event.context, first_arms)
-            two = second.decide(
-                f"{prefix}:escalate", event.escalation[one.model], escalation_arms
-            )
+            two = second.decide(f"{prefix}:escalate", event.escalation[one.model], escalation_arms)
             step = _play(event, spec, rule, one.model, two.model)
             for learner, decision in ((second, two), (first, one)):
                 learner.learn(_interaction(decision, step.reward))

@@ -45,7 +45,9 @@ def parse_cascade(text: str) -> CascadeSpec:
         raise ValueError(f"The cascade must be a JSON object; got {text!r}.")
     unknown = sorted(set(data) - {"first", "probe", "escalate"})
     if unknown:
-        raise ValueError(f"The cascade has unknown keys {unknown}; it takes first, probe, escalate.")
+        raise ValueError(
+            f"The cascade has unknown keys {unknown}; it takes first, probe, escalate."
+        )
     if "first" not in data or "escalate" not in data:
         raise ValueError(f"The cascade {text!r} needs both 'first' and 'escalate'.")
     return CascadeSpec(

@@ -122,6 +122,10 @@ def test_bad_cascade_json_is_refused_with_a_sentence(text: str, message: str) ->
 def test_responses_are_read_and_must_be_text(tmp_path: Path) -> None:
     rows = load_dataset(_dataset(tmp_path / "ok.jsonl.gz", n=3))
     assert set(rows[0].responses) == {"cheap", "probe", "strong"}
-    bad = {"id": "a", "prompt": "p", "models": {"m": {"quality": 1, "cost_usd": 0, "response": 1}}}
+    bad: dict[str, object] = {
+        "id": "a",
+        "prompt": "p",
+        "models": {"m": {"quality": 1, "cost_usd": 0, "response": 1}},
+    }
     with pytest.raises(DatasetError, match="the response of model 'm' must be text"):
         load_dataset(_write(tmp_path / "bad.jsonl.gz", [bad]))

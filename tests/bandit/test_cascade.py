@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from bandit.cascade import ACCEPT, ACCEPT_ARM, CascadeSpec, cascade_reward
-from bandit.cascade_replay import CascadeEvent, replay_cascade
+from bandit.cascade_replay import CascadeEvent, CascadeResult, replay_cascade
 from bandit.factory import make_policy
 from bandit.replay import Outcome
 from bandit.reward import RewardRule
@@ -118,7 +118,9 @@ def _events(
     return events
 
 
-def _replay(spec: CascadeSpec, train: list[CascadeEvent], holdout: list[CascadeEvent], w: float):  # type: ignore[no-untyped-def]
+def _replay(
+    spec: CascadeSpec, train: list[CascadeEvent], holdout: list[CascadeEvent], w: float
+) -> CascadeResult:
     settings = ExplorationSettings(seed=3)
     return replay_cascade(
         train,
@@ -185,8 +187,19 @@ def test_only_the_calls_made_are_read() -> None:
 
 def test_arms_must_follow_the_spec() -> None:
     spec = CascadeSpec(first=(CHEAP,), escalate=(STRONG,))
-    policy = make_policy(ExplorationSettings(algorithm="uniform"), context_namespaces=(), arm_namespaces=())
+    policy = make_policy(
+        ExplorationSettings(algorithm="uniform"), context_namespaces=(), arm_namespaces=()
+    )
     with pytest.raises(ValueError, match="escalation arms"):
         replay_cascade(
-            [], [], spec, (_arm(CHEAP),), (_arm(STRONG),), RewardRule(), policy, policy, passes=1, seed=0
+            [],
+            [],
+            spec,
+            (_arm(CHEAP),),
+            (_arm(STRONG),),
+            RewardRule(),
+            policy,
+            policy,
+            passes=1,
+            seed=0,
         )

@@ -41,7 +41,9 @@ def _names(signals: EscalationSignals) -> set[str]:
     ],
 )
 def test_scores_outside_zero_one_are_refused_with_a_sentence(field: str, value: object) -> None:
-    with pytest.raises(FeatureError, match=rf"^The signal {field} must be a number between 0 and 1; got .*\.$"):
+    with pytest.raises(
+        FeatureError, match=rf"^The signal {field} must be a number between 0 and 1; got .*\.$"
+    ):
         EscalationSignals(**{field: value})  # type: ignore[arg-type]
 
 
