@@ -206,6 +206,12 @@ def _add_replay(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         default="text,embedding,task",
         help="comma-separated from text, words, embedding, task (default: text,embedding,task)",
     )
+    replay.add_argument(
+        "--cascade",
+        metavar="JSON",
+        help='also simulate a learned cascade, e.g. \'{"first": ["yi"], "probe": "mixtral", '
+        '"escalate": ["gpt-4"]}\' (the dataset must carry each model\'s response)',
+    )
     replay.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -393,6 +399,7 @@ def _replay(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
+    from api.replay.cascade import cascade_lines, parse_cascade
     from api.replay.dataset import load_dataset
     from api.replay.plot import plot_report
     from api.replay.report import to_json, to_table
@@ -424,6 +431,7 @@ def _replay(args: argparse.Namespace) -> int:
                 text="text" in chosen, words="words" in chosen, embedding="embedding" in chosen
             ),
             task_feature="task" in chosen,
+            cascade=None if args.cascade is None else parse_cascade(args.cascade),
         )
         rows = load_dataset(args.dataset)
     except (ValueError, OSError) as error:  # DatasetError is a ValueError
@@ -436,8 +444,16 @@ def _replay(args: argparse.Namespace) -> int:
         def advance(events: int) -> None:
             bar.update(events)
 
-        report = run_replay(rows, options, embedder=embedder, progress=advance)
+        try:
+            report = run_replay(rows, options, embedder=embedder, progress=advance)
+        except ValueError as error:  # e.g. a cascade on a dataset without responses
+            print(f"bandit-router replay: {error}", file=sys.stderr)
+            return 2
     print(to_table(report, str(args.dataset)))
+    if options.cascade is not None:
+        best = report.baselines.per_model[report.baselines.best_single_model]
+        cascades = [(r.cost_weight, r.cascade) for r in report.runs if r.cascade is not None]
+        print("\n".join(cascade_lines(cascades, best.mean_quality, best.mean_cost_usd)))
     rates = sorted(run.events_per_second for run in report.runs)
     print(
         f"\nreplay speed: median {rates[len(rates) // 2]:,.0f} events/s over "

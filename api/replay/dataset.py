@@ -5,7 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,8 @@ class DatasetRow:
     prompt: str
     source: str
     outcomes: dict[str, Outcome]
+    #: Each model's answer, for the models whose row carries an optional ``response``.
+    responses: dict[str, str] = field(default_factory=dict)
 
 
 def load_dataset(path: Path) -> list[DatasetRow]:
@@ -69,11 +71,22 @@ def _row(line: str, where: str) -> DatasetRow:
         }
         if not outcomes:
             raise DatasetError(f"{where}: the row scores no model.")
+        responses = {}
+        for model, values in data["models"].items():
+            response = values.get("response")
+            if response is None:
+                continue
+            if not isinstance(response, str):
+                raise DatasetError(
+                    f"{where}: the response of model {model!r} must be text, got {response!r}."
+                )
+            responses[str(model)] = response
         return DatasetRow(
             id=str(data["id"]),
             prompt=str(data["prompt"]),
             source=str(data.get("source") or ""),
             outcomes=outcomes,
+            responses=responses,
         )
     except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as error:
         raise DatasetError(f"{where}: not a replay row ({error!r}).") from error

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
+from api.replay.cascade import cascade_json
 from api.replay.runner import ReplayReport
 from bandit.replay import Point, Summary
 
@@ -57,6 +58,11 @@ def to_json(report: ReplayReport, dataset: str) -> dict[str, Any]:
                 "supervised_reference": _point(run.supervised),
                 "events_per_second": run.events_per_second,
                 "learning_curve": [asdict(point) for point in run.result.curve],
+                **(
+                    {"cascade": cascade_json(run.cascade, options.cascade, run.cost_weight)}
+                    if run.cascade is not None and options.cascade is not None
+                    else {}
+                ),
             }
             for run in report.runs
         ],

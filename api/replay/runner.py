@@ -6,8 +6,11 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from api.replay.cascade import cascade_events, run_cascade
 from api.replay.dataset import DatasetRow
 from api.replay.defaults import COST_WEIGHTS
+from bandit.cascade import CascadeSpec
+from bandit.cascade_replay import CascadeResult
 from bandit.factory import make_policy
 from bandit.replay import (
     Baselines,
@@ -51,6 +54,8 @@ class ReplayOptions:
     )
     #: Pass each row's ``source`` as the caller feature ``task``, as an application would.
     task_feature: bool = True
+    #: Also simulate this cascade at every cost weight (the dataset must carry responses).
+    cascade: CascadeSpec | None = None
 
     def __post_init__(self) -> None:
         if not self.cost_weights:
@@ -70,6 +75,7 @@ class CostWeightRun:
     #: The full-information ridge router on the same holdout prompts.
     supervised: Point
     learn_seconds: float
+    cascade: CascadeResult | None = None
 
     @property
     def events_per_second(self) -> float:
@@ -146,6 +152,7 @@ def run_replay(
     reference = _fit_reference(train, models)
     hasher, router = reference
     holdout_matrix = hasher.transform([e.context for e in holdout])
+    cascaded = cascade_events(rows, events, options.cascade) if options.cascade else []
 
     runs = []
     for cost_weight in options.cost_weights:
@@ -173,7 +180,19 @@ def run_replay(
             sum(e.outcomes[m].cost_usd for e, m in zip(holdout, chosen, strict=True))
             / len(holdout),
         )
-        runs.append(CostWeightRun(cost_weight, result, supervised, learn_seconds))
+        cascade = None
+        if options.cascade is not None:
+            cascade = run_cascade(
+                [e for e in cascaded if not in_holdout(e.id, options.seed, options.holdout)],
+                [e for e in cascaded if in_holdout(e.id, options.seed, options.holdout)],
+                options.cascade,
+                replay_arms,
+                cost_weight,
+                options.exploration,
+                passes=options.passes,
+                seed=options.seed,
+            )
+        runs.append(CostWeightRun(cost_weight, result, supervised, learn_seconds, cascade))
     return ReplayReport(
         events=len(events),
         train_events=len(train),
