@@ -8,7 +8,8 @@ first of them is the reference window for feature shift and reward drops.
 Per decision: *reward* is the joined reward; *quality* the joined quality, or before the join
 the latest feedback score; *cost* and *latency* the joined values, or the first reported ones;
 a *fallback* is a decision with feedback reporting an error or a retry on another model
-(``fallback``), or one that a later decision names as ``fallback_of``; a *success* has quality at or above the success threshold.
+(``fallback``), or one that a later decision names as ``fallback_of``; a *success* has
+quality at or above the success threshold.
 
 Feature shift compares binary presence of the reference window's 50 most frequent context
 features (``namespace^feature``) by PSI; a feature absent from the reference is not tracked.
