@@ -86,7 +86,7 @@ def test_policy_constraints_apply_to_every_request_and_a_request_only_tightens_t
         "require": {},
     }
     for ask in (None, 1.0):
-        body = {"policy": "rr-policy", "prompt": "short"}
+        body: dict[str, object] = {"policy": "rr-policy", "prompt": "short"}
         if ask is not None:
             body["max_cost_usd"] = ask
         routed = client.post("/v1/route", json=body).json()
