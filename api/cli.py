@@ -244,6 +244,7 @@ def _serve(args: argparse.Namespace) -> int:
     from api.app import create_app
     from api.settings import Settings
     from storage.engine import describe_location
+    from storage.server_lock import ServerLockedError, lock_for_serving
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -254,6 +255,11 @@ def _serve(args: argparse.Namespace) -> int:
         snapshot_seconds=args.snapshot_seconds,
         bootstrap=not args.no_bootstrap,
     )
+    try:
+        lock = lock_for_serving(settings.database_url)
+    except ServerLockedError as error:
+        print(f"bandit-router serve: {error}", file=sys.stderr)
+        return 1
     try:
         listener = _listen(settings.host, settings.port)
     except OSError as error:
@@ -269,7 +275,11 @@ def _serve(args: argparse.Namespace) -> int:
     print(f"data: {describe_location(settings.database_url)}", flush=True)
     print(f"API docs: {address}/schema", flush=True)
     server = uvicorn.Server(uvicorn.Config(create_app(settings), log_level="warning"))
-    server.run(sockets=[listener])
+    try:
+        server.run(sockets=[listener])
+    finally:
+        if lock is not None:
+            lock.release()
     return 0
 
 

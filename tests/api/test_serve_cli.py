@@ -47,3 +47,41 @@ def test_a_taken_port_is_a_one_line_error(tmp_path: Path) -> None:
     assert completed.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in completed.stderr
     assert "Traceback" not in completed.stderr
+
+
+def _serve(database: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "api.cli",
+            "serve",
+            "--port",
+            "0",
+            "--database-url",
+            f"sqlite:///{database}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_a_second_server_on_a_sqlite_file_in_use_refuses_to_start(tmp_path: Path) -> None:
+    database = tmp_path / "router.db"
+    first = start_server(f"sqlite:///{database}", tmp_path)
+    try:
+        refused = _serve(database)
+        assert refused.returncode == 1
+        assert refused.stderr.strip() == (
+            f"bandit-router serve: another bandit-router server is using the SQLite file "
+            f"{database.resolve()}; SQLite serves from one process (use PostgreSQL to run "
+            "several)"
+        )
+        assert httpx.get(f"{first.url}/health", timeout=5).status_code == 200
+    finally:
+        # Killed with -9, the first server leaves no lock behind: the next one starts.
+        first.kill()
+    second = start_server(f"sqlite:///{database}", tmp_path)
+    second.stop()
