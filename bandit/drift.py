@@ -10,7 +10,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats  # type: ignore[import-untyped]
 
 __all__ = [
     "PSI_EPSILON",
@@ -129,6 +128,10 @@ def reward_drop(
     if ref.var() == 0.0 and cur.var() == 0.0:
         p_value = 0.0 if drop > 0.0 else 1.0
     else:
+        # Imported here: scipy.stats takes most of a second to import, and only the drift
+        # report (in a child process) needs it, not a server's start-up.
+        from scipy import stats  # type: ignore[import-untyped]
+
         result = stats.ttest_ind(ref, cur, equal_var=False, alternative="greater")
         p_value = float(result.pvalue)
     return RewardDrop(

@@ -33,8 +33,6 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from scipy import stats  # type: ignore[import-untyped]
-
 __all__ = [
     "ArmAccumulator",
     "ArmStats",
@@ -344,5 +342,10 @@ def sample_ratio_mismatch(n_candidate: int, n_control: int, share: float) -> flo
         return 1.0 if n_control == 0 else 0.0
     if share == 0.0:
         return 1.0 if n_candidate == 0 else 0.0
-    result = stats.chisquare([n_candidate, n_control], f_exp=[total * share, total * (1 - share)])
-    return float(result.pvalue)
+    expected_candidate, expected_control = total * share, total * (1.0 - share)
+    statistic = (n_candidate - expected_candidate) ** 2 / expected_candidate + (
+        n_control - expected_control
+    ) ** 2 / expected_control
+    # Two cells: one degree of freedom, whose chi-squared survival function is
+    # erfc(sqrt(x / 2)) exactly. No scipy here: it took 0.65 s of every server's start-up.
+    return math.erfc(math.sqrt(statistic / 2.0))

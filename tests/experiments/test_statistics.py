@@ -168,3 +168,19 @@ def test_srm_at_full_rollout_flags_any_control_decision() -> None:
     assert sample_ratio_mismatch(500, 0, 1.0) == 1.0
     assert sample_ratio_mismatch(500, 1, 1.0) == 0.0
     assert sample_ratio_mismatch(0, 0, 0.1) == 1.0
+
+
+@pytest.mark.parametrize(
+    ("n_candidate", "n_control", "share"),
+    [(13, 87, 0.1), (130, 870, 0.1), (0, 50, 0.25), (400, 600, 0.5), (1, 999, 0.001), (5, 5, 0.9)],
+)
+def test_srm_p_value_is_scipys_chi_squared_test(
+    n_candidate: int, n_control: int, share: float
+) -> None:
+    total = n_candidate + n_control
+    expected = stats.chisquare(
+        [n_candidate, n_control], f_exp=[total * share, total * (1 - share)]
+    ).pvalue
+    assert sample_ratio_mismatch(n_candidate, n_control, share) == pytest.approx(
+        float(expected), rel=1e-9, abs=1e-300
+    )
