@@ -19,6 +19,8 @@ import math
 from dataclasses import dataclass
 from typing import Literal, get_args
 
+from bandit.cascade import ESCALATION_SUFFIX
+
 __all__ = [
     "SCOPES",
     "ApiKey",
@@ -85,7 +87,11 @@ class ApiKey:
         return scope in self.scopes or "admin" in self.scopes
 
     def may_use(self, policy: str) -> bool:
-        return self.policies is None or policy in self.policies
+        """A key for a policy may also use the policy that learns its escalations."""
+        if self.policies is None or policy in self.policies:
+            return True
+        parent = policy.removesuffix(ESCALATION_SUFFIX)
+        return parent != policy and parent in self.policies
 
     @property
     def unlimited(self) -> bool:

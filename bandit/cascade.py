@@ -24,7 +24,14 @@ from dataclasses import dataclass
 from bandit.reward import Observation, RewardRule, join
 from bandit.types import Arm, Namespace
 
-__all__ = ["ACCEPT", "ACCEPT_ARM", "CascadeSpec", "cascade_reward"]
+__all__ = [
+    "ACCEPT",
+    "ACCEPT_ARM",
+    "ESCALATION_SUFFIX",
+    "CascadeSpec",
+    "cascade_reward",
+    "escalation_policy_name",
+]
 
 #: The escalation arm that keeps the first answer.
 ACCEPT = "accept"
@@ -115,3 +122,16 @@ def cascade_reward(rule: RewardRule, quality: float, costs_usd: Iterable[float])
     joined = join(rule, [Observation("cascade", 0.0, 0, quality, math.fsum(costs), None)])
     assert joined.reward is not None  # a score is always present
     return joined.reward
+
+
+#: The policy that learns policy ``p``'s escalation decisions is ``p`` + this suffix.
+ESCALATION_SUFFIX = ".escalation"
+
+
+def escalation_policy_name(policy: str) -> str:
+    """The name of the policy that learns ``policy``'s escalation decisions.
+
+    >>> escalation_policy_name("support")
+    'support.escalation'
+    """
+    return policy + ESCALATION_SUFFIX

@@ -78,6 +78,8 @@ class RoutingNotes:
     cooldowns_ignored: bool = False
     #: Models already tried for this request, in order (a fallback chain's earlier attempts).
     tried: tuple[str, ...] = ()
+    #: The prompt's estimated tokens, which the cost limit was held against.
+    prompt_tokens: float = 0.0
 
 
 def routing_pmf(share: float, incumbent_pmf: Sequence[float]) -> tuple[float, tuple[float, ...]]:
@@ -118,19 +120,21 @@ def decide(
     default_output_tokens: float = DEFAULT_OUTPUT_TOKENS,
     already_tried: Mapping[str, str] | None = None,
     overlay: Overlay | None = None,
+    exempt: frozenset[str] = frozenset(),
 ) -> Routed:
     """Choose among the eligible ``candidates`` with ``learner`` and an optional experiment.
 
     Models in ``already_tried`` (id -> reason: a fallback chain's earlier attempts) and those
     the constraints exclude are left out; so are models cooling down after failures, unless
     every eligible model is, when routing somewhere beats refusing every request. With nothing
-    left: ``NoEligibleModelError`` naming every model's exclusion.
+    left: ``NoEligibleModelError`` naming every model's exclusion. No constraint applies to the
+    arms in ``exempt`` (a cascade's ``accept``, which makes no call).
     """
     facts = [c.facts for c in candidates]
     excluded = dict(already_tried or {})
     excluded.update(
         exclusions(
-            [f for f in facts if f.id not in excluded],
+            [f for f in facts if f.id not in excluded and f.id not in exempt],
             constraints,
             prompt_tokens=prompt_tokens,
             default_output_tokens=default_output_tokens,

@@ -217,20 +217,31 @@ def window_closed_by(rule: RewardRule, observation: Observation) -> bool:
     return observation.score is not None and rule.source(observation.source).weight > 0.0
 
 
-def join(rule: RewardRule, observations: Sequence[Observation]) -> JoinedReward:
+def join(
+    rule: RewardRule, observations: Sequence[Observation], *, prior_cost_usd: float = 0.0
+) -> JoinedReward:
     """Combine the in-window ``observations`` of one decision into its reward.
+
+    ``prior_cost_usd`` is what was spent on the request before this decision (a cascade's
+    first calls): it is added to the reported cost, so an escalation pays for both calls.
 
     >>> rule = RewardRule(cost_weight=10.0)
     >>> join(rule, [Observation("user", 0.0, 1, score=0.8, cost_usd=0.01)]).reward
     0.7000000000000001
     >>> join(rule, [Observation("app", 0.0, 1, error=True, cost_usd=0.01)]).quality
     0.0
+    >>> join(rule, [Observation("user", 0.0, 1, score=1.0)], prior_cost_usd=0.02).cost_usd
+    0.02
     """
+    if not (math.isfinite(prior_cost_usd) and prior_cost_usd >= 0.0):
+        raise ValueError(f"prior_cost_usd must be a non-negative number, got {prior_cost_usd!r}.")
     ordered = sorted(observations, key=lambda o: (o.at, o.seq))
     quality = _quality(rule, ordered)
     if quality is None and any(o.error for o in ordered):
         quality = rule.error_reward
     cost = next((o.cost_usd for o in ordered if o.cost_usd is not None), None)
+    if prior_cost_usd > 0.0:
+        cost = (cost or 0.0) + prior_cost_usd
     latency = next((o.latency_ms for o in ordered if o.latency_ms is not None), None)
     base = quality if quality is not None else rule.default_reward
     if base is None:

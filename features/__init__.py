@@ -13,11 +13,20 @@ from features.embedding import Embedder, WordLlamaEmbedder, embedding_namespace
 from features.errors import FeatureError
 from features.mapping import Scalar
 from features.sanitize import safe_token
+from features.signals import ESCALATION_NAMESPACES
 from features.text import text_namespaces
+
+
+def context_namespaces(*, escalation: bool) -> tuple[str, ...]:
+    """The context namespaces a policy's learner crosses with the arms: a cascade's
+    escalation decisions add the signals about the first answer."""
+    return (*CONTEXT_NAMESPACES, *ESCALATION_NAMESPACES) if escalation else CONTEXT_NAMESPACES
+
 
 __all__ = [
     "ARM_NAMESPACES",
     "CONTEXT_NAMESPACES",
+    "ESCALATION_NAMESPACES",
     "MAX_CALLER_FEATURES",
     "Embedder",
     "FeatureError",
@@ -26,6 +35,7 @@ __all__ = [
     "WordLlamaEmbedder",
     "arm_for_model",
     "caller_namespace",
+    "context_namespaces",
     "embedding_namespace",
     "extract_context",
     "safe_token",

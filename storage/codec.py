@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
+from bandit.cascade import CascadeSpec
 from bandit.decide import RoutingNotes
 from bandit.eligibility import Constraints
 from bandit.review import Design, ReviewSettings
@@ -103,6 +104,14 @@ def config_to_json(config: PolicyConfig) -> dict[str, Any]:
         "store_prompts": config.store_prompts,
         "retention_days": config.retention_days,
         "constraints": constraints_to_json(config.constraints),
+        "cascade": None
+        if config.cascade is None
+        else {
+            "first": list(config.cascade.first),
+            "escalate": list(config.cascade.escalate),
+            "probe": config.cascade.probe,
+        },
+        "escalation_for": config.escalation_for,
         "review": {
             "rate": config.review.rate,
             "design": config.review.design,
@@ -159,6 +168,17 @@ def config_from_json(data: dict[str, Any]) -> PolicyConfig:
         review=_review(data.get("review")),
         # Configs stored before routing rules existed constrained nothing.
         constraints=constraints_from_json(data.get("constraints") or {}),
+        # Configs stored before cascades existed had none.
+        cascade=_cascade(data.get("cascade")),
+        escalation_for=data.get("escalation_for"),
+    )
+
+
+def _cascade(data: dict[str, Any] | None) -> CascadeSpec | None:
+    if data is None:
+        return None
+    return CascadeSpec(
+        first=tuple(data["first"]), escalate=tuple(data["escalate"]), probe=data.get("probe")
     )
 
 
@@ -183,6 +203,7 @@ def routing_to_json(notes: RoutingNotes) -> dict[str, Any]:
         "fallbacks": list(notes.fallbacks),
         "cooldowns_ignored": notes.cooldowns_ignored,
         "tried": list(notes.tried),
+        "prompt_tokens": notes.prompt_tokens,
     }
 
 
@@ -193,6 +214,7 @@ def routing_from_json(data: dict[str, Any]) -> RoutingNotes:
         fallbacks=tuple(str(m) for m in data.get("fallbacks") or ()),
         cooldowns_ignored=bool(data.get("cooldowns_ignored", False)),
         tried=tuple(str(m) for m in data.get("tried") or ()),
+        prompt_tokens=float(data.get("prompt_tokens") or 0.0),
     )
 
 

@@ -57,6 +57,8 @@ async def insert_decision(connection: AsyncConnection, *, decision: DecisionReco
             "trace_id": decision.trace_id,
             "routing": None if decision.routing is None else routing_to_json(decision.routing),
             "fallback_of": decision.fallback_of,
+            "escalation_of": decision.escalation_of,
+            "prior_cost_usd": decision.prior_cost_usd,
         },
     )
 
@@ -134,6 +136,8 @@ def decision_from_row(
         trace_id=row.trace_id,
         routing=None if row.routing is None else routing_from_json(row.routing),
         fallback_of=row.fallback_of,
+        escalation_of=row.escalation_of,
+        prior_cost_usd=row.prior_cost_usd,
     )
 
 

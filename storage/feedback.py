@@ -11,7 +11,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bandit.errors import ConflictError, NotFoundError
-from bandit.reward import Observation, RewardRule, join, window_closed_by
+from bandit.reward import JoinedReward, Observation, RewardRule, join, window_closed_by
 from storage import _sql
 from storage.decisions import feedback_from_row
 from storage.records import FeedbackInput, FeedbackRecord
@@ -124,7 +124,7 @@ async def join_decision(
     connection: AsyncConnection, *, decision_id: str, policy: str, rule: RewardRule, now: float
 ) -> float | None:
     """Close the decision's window: store its reward (or mark it skipped) exactly once."""
-    joined = join(rule, await _observations(connection, decision_id))
+    joined = await _join(connection, decision_id, rule)
     status = SKIPPED if joined.reward is None else JOINED
     closed = await connection.execute(
         update(_sql.decisions)
@@ -219,7 +219,7 @@ async def void_feedback(
     changed: int | None = None
     # Late feedback was never joined, and an open window will be joined without it anyway.
     if not row.late and decision.join_status != OPEN:
-        joined = join(rule, await _observations(connection, row.decision_id))
+        joined = await _join(connection, row.decision_id, rule)
         reward = (
             await connection.execute(select(r).where(r.c.decision_id == row.decision_id))
         ).first()
@@ -262,6 +262,15 @@ async def void_feedback(
         )
     stored = (await connection.execute(select(f).where(f.c.id == feedback_id))).one()
     return VoidOutcome(feedback_from_row(stored), decision.policy, changed)
+
+
+async def _join(connection: AsyncConnection, decision_id: str, rule: RewardRule) -> JoinedReward:
+    """The decision's reward from its counting feedback and what was spent before it."""
+    d = _sql.decisions
+    prior = (
+        await connection.execute(select(d.c.prior_cost_usd).where(d.c.id == decision_id))
+    ).scalar_one_or_none()
+    return join(rule, await _observations(connection, decision_id), prior_cost_usd=prior or 0.0)
 
 
 async def _observations(connection: AsyncConnection, decision_id: str) -> list[Observation]:

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from bandit.cascade import CascadeSpec
 from bandit.decide import RoutingNotes
 from bandit.eligibility import Constraints
 from bandit.review import ReviewSettings
@@ -79,6 +80,10 @@ class PolicyConfig:
     review: ReviewSettings = field(default_factory=ReviewSettings)
     #: Limits every request of the policy meets; a request may only tighten them.
     constraints: Constraints = field(default_factory=Constraints)
+    #: Routes start at a cheap model and may escalate (see ``bandit.cascade``).
+    cascade: CascadeSpec | None = None
+    #: Set on the policy that learns another policy's escalation decisions (its name).
+    escalation_for: str | None = None
 
     def __post_init__(self) -> None:
         low, high = RETENTION_DAYS_RANGE
@@ -90,6 +95,17 @@ class PolicyConfig:
             )
         if self.constraints.allowed_models is not None:
             raise ValueError("A policy limits its models with `models`, not allowed_models.")
+        if self.cascade is not None:
+            cascade = self.cascade
+            named = [*cascade.first, *cascade.escalate]
+            named += [] if cascade.probe is None else [cascade.probe]
+            outside = [m for m in named if m not in self.models]
+            if outside:
+                raise ValueError(
+                    f"The cascade names models that are not models of the policy: {outside}."
+                )
+            if self.escalation_for is not None:
+                raise ValueError("A policy that learns escalations cannot define a cascade.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +200,10 @@ class DecisionRecord:
     routing: RoutingNotes | None = None
     #: The decision whose model failed, when this one is a fallback attempt for it.
     fallback_of: str | None = None
+    #: The cascade's first decision, when this one is its escalation.
+    escalation_of: str | None = None
+    #: USD spent on the request before this decision; added to its reported cost.
+    prior_cost_usd: float | None = None
 
     @property
     def chosen_model(self) -> str:

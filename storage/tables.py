@@ -131,6 +131,11 @@ class DecisionRow(SQLModel, table=True):
     routing: dict[str, Any] | None = _json_column(nullable=True)
     #: The decision whose model failed, when this decision is a fallback attempt for it.
     fallback_of: str | None = Field(default=None, max_length=128, index=True)
+    #: The cascade's first decision, when this decision is its escalation.
+    escalation_of: str | None = Field(default=None, max_length=128, index=True)
+    #: USD spent on the request before this decision (a cascade's first calls): the join
+    #: adds it to the reported cost.
+    prior_cost_usd: float | None = None
 
 
 class FeedbackRow(SQLModel, table=True):

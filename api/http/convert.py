@@ -7,13 +7,16 @@ from collections.abc import Mapping
 
 from api.http import schemas
 from api.service.learning import PolicyStatus
+from api.service.router import CascadeStep, Escalation
+from bandit.cascade import CascadeSpec
 from bandit.decide import RoutingNotes
 from bandit.eligibility import Constraints
 from bandit.errors import InvalidInputError
 from bandit.review import ReviewSettings
 from bandit.reward import RewardRule, SourceRule
 from bandit.settings import ExplorationSettings
-from features import FeatureSettings
+from features import FeatureError, FeatureSettings
+from features.signals import EscalationSignals
 from storage.records import (
     DecisionRecord,
     FeedbackInput,
@@ -26,6 +29,7 @@ from storage.records import (
 __all__ = [
     "constraints_in",
     "decision_out",
+    "escalation_in",
     "feedback_in",
     "feedback_out",
     "model_out",
@@ -41,7 +45,7 @@ def _ranking(decision: DecisionRecord) -> list[schemas.RankedModel]:
     return [schemas.RankedModel(model=arm.id, probability=p) for arm, p in ranked]
 
 
-def route_out(decision: DecisionRecord) -> schemas.RouteOut:
+def route_out(decision: DecisionRecord, step: CascadeStep | None = None) -> schemas.RouteOut:
     return schemas.RouteOut(
         decision_id=decision.id,
         model=decision.chosen_model,
@@ -56,7 +60,35 @@ def route_out(decision: DecisionRecord) -> schemas.RouteOut:
         fallbacks=[] if decision.routing is None else list(decision.routing.fallbacks),
         excluded={} if decision.routing is None else dict(decision.routing.excluded),
         fallback_of=decision.fallback_of,
+        cascade=None
+        if step is None
+        else schemas.CascadeStepOut(
+            stage=step.stage,
+            escalation_policy=step.escalation_policy,
+            probe=step.probe,
+            escalation_of=step.escalation_of,
+        ),
     )
+
+
+def escalation_in(body: schemas.EscalateIn) -> Escalation:
+    """The wire question as a value; a bad signal is a 422 naming it."""
+    signals = body.signals
+    try:
+        return Escalation(
+            of=body.from_,
+            signals=EscalationSignals(
+                judge_score=_finite("judge_score", signals.judge_score),
+                confidence=_finite("confidence", signals.confidence),
+                agree=signals.agree,
+                answer_chars=signals.answer_chars,
+                answer=signals.answer,
+                probe_answer=signals.probe_answer,
+            ),
+            cost_usd=_finite("escalate.cost_usd", body.cost_usd),
+        )
+    except FeatureError as error:
+        raise InvalidInputError(str(error)) from error
 
 
 def _finite(name: str, value: float | None) -> float | None:
@@ -149,6 +181,8 @@ def decision_out(decision: DecisionRecord) -> schemas.DecisionOut:
         response=decision.response,
         routing=None if decision.routing is None else _routing_out(decision.routing),
         fallback_of=decision.fallback_of,
+        escalation_of=decision.escalation_of,
+        prior_cost_usd=decision.prior_cost_usd,
     )
 
 
@@ -248,6 +282,13 @@ def policy_config(body: schemas.PolicyIn) -> PolicyConfig:
                 body.constraints.max_latency_ms,
                 body.constraints.require,
             ),
+            cascade=None
+            if body.cascade is None
+            else CascadeSpec(
+                first=tuple(body.cascade.first),
+                escalate=tuple(body.cascade.escalate),
+                probe=body.cascade.probe,
+            ),
         )
     except InvalidInputError:
         raise
@@ -298,6 +339,14 @@ def policy_out(record: PolicyRecord, status: PolicyStatus) -> schemas.PolicyOut:
             max_latency_ms=config.constraints.max_latency_ms,
             require=dict(config.constraints.require),
         ),
+        cascade=None
+        if config.cascade is None
+        else schemas.CascadeIn(
+            first=list(config.cascade.first),
+            escalate=list(config.cascade.escalate),
+            probe=config.cascade.probe,
+        ),
+        escalation_for=config.escalation_for,
         created_at=record.created_at,
         updated_at=record.updated_at,
         learner=schemas.LearnerOut(

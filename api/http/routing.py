@@ -12,7 +12,14 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from api.http import schemas
 from api.http.access import access, require_policy
-from api.http.convert import constraints_in, decision_out, feedback_in, feedback_out, route_out
+from api.http.convert import (
+    constraints_in,
+    decision_out,
+    escalation_in,
+    feedback_in,
+    feedback_out,
+    route_out,
+)
 from api.http.examples import body_examples, path_example
 from api.service.router import RouteRequest, RouterService
 from bandit.access import ApiKey
@@ -57,9 +64,10 @@ class RoutingController(Controller):
                 constraints=constraints_in(data.max_cost_usd, data.max_latency_ms, data.require),
                 allowed_models=caller.models,
                 fallback_of=data.fallback_of,
+                escalate=None if data.escalate is None else escalation_in(data.escalate),
             )
         )
-        return route_out(decision)
+        return route_out(decision, router.cascade_step(decision))
 
     @post(
         "/feedback",

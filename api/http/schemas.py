@@ -21,14 +21,18 @@ from bandit.reward import (
     MAX_WAIT_SECONDS,
 )
 from bandit.settings import MAX_BITS, MIN_BITS, Algorithm, ExplorationSettings
+from features.signals import MAX_ANSWER_CHARS, MAX_ANSWER_LENGTH
 from storage.records import MAX_USD_PER_MTOK
 
 __all__ = [
     "AuditEntryOut",
+    "CascadeIn",
+    "CascadeStepOut",
     "ConstraintsIn",
     "CreatedKeyOut",
     "DecisionOut",
     "ErrorOut",
+    "EscalateIn",
     "EstimateOut",
     "EvaluationOut",
     "ExplorationIn",
@@ -60,6 +64,7 @@ __all__ = [
     "RouteIn",
     "RouteOut",
     "RoutingOut",
+    "SignalsIn",
     "SourceIn",
     "StatusOut",
     "TargetOut",
@@ -130,6 +135,60 @@ Require = Annotated[
 ]
 
 
+Unit = Annotated[float, Meta(ge=0.0, le=1.0)]
+AnswerText = Annotated[str, Meta(max_length=MAX_ANSWER_CHARS)]
+
+
+class SignalsIn(Struct, forbid_unknown_fields=True):
+    """What the application knows about the first answer; every field is optional. The
+    answer texts are turned into features and never stored (unless the policy stores
+    prompts)."""
+
+    #: A judge's score of the first answer.
+    judge_score: Unit | None = None
+    #: The first model's own confidence.
+    confidence: Unit | None = None
+    #: Whether two cheap answers agree (the router decides it from both texts if left out).
+    agree: bool | None = None
+    #: The first answer's length in characters (taken from ``answer`` when only it is sent).
+    answer_chars: Annotated[int, Meta(ge=0, le=MAX_ANSWER_LENGTH)] | None = None
+    answer: AnswerText | None = None
+    #: The probe model's answer to the same prompt, when the cascade has a probe.
+    probe_answer: AnswerText | None = None
+
+
+class EscalateIn(Struct, forbid_unknown_fields=True):
+    """Ask a cascade's escalation question about a first-stage decision."""
+
+    from_: Identifier = msgspec.field(name="from")
+    signals: SignalsIn = msgspec.field(default_factory=SignalsIn)
+    #: USD already spent on the request (the first call and the probe's). Omitted: the cost
+    #: reported so far in feedback on the first decision.
+    cost_usd: CostUsd | None = None
+
+
+class CascadeIn(Struct, forbid_unknown_fields=True):
+    """Routes start at ``first`` (one model, or the bandit's choice among several); an
+    optional ``probe`` answers too; the escalation decision picks ``accept`` or one of
+    ``escalate``."""
+
+    first: Annotated[list[str], Meta(min_length=1, max_length=32)]
+    escalate: Annotated[list[str], Meta(min_length=1, max_length=32)]
+    probe: str | None = None
+
+
+class CascadeStepOut(Struct):
+    """Where a routed request stands in its policy's cascade."""
+
+    stage: Literal["first", "escalation"]
+    #: The policy that learns the escalation decisions.
+    escalation_policy: str
+    #: The model to ask beside the first (first stage only).
+    probe: str | None = None
+    #: The first-stage decision this escalation is about (escalation only).
+    escalation_of: str | None = None
+
+
 class ConstraintsIn(Struct, forbid_unknown_fields=True):
     """Limits every request of a policy meets; a request may only tighten them."""
 
@@ -173,6 +232,9 @@ class RouteIn(Struct, forbid_unknown_fields=True):
     #: This request retries decision ``fallback_of``, whose model failed: the router chooses
     #: among the models not yet tried, and the new decision is learned and counted on its own.
     fallback_of: Identifier | None = None
+    #: Ask the policy's cascade whether to keep a first answer or escalate: the answer's
+    #: ``model`` is ``"accept"`` or a stronger model.
+    escalate: EscalateIn | None = None
 
 
 class RankedModel(Struct):
@@ -197,6 +259,8 @@ class RouteOut(Struct):
     #: Models of the policy that were not eligible for this request, and why.
     excluded: dict[str, str] = msgspec.field(default_factory=dict)
     fallback_of: str | None = None
+    #: Null unless the policy defines a cascade.
+    cascade: CascadeStepOut | None = None
 
 
 class FeedbackIn(Struct, forbid_unknown_fields=True):
@@ -272,6 +336,9 @@ class DecisionOut(Struct):
     #: Null for decisions logged before routing rules existed.
     routing: RoutingOut | None = None
     fallback_of: str | None = None
+    escalation_of: str | None = None
+    #: USD spent on the request before this decision, added to its cost in the reward.
+    prior_cost_usd: float | None = None
 
 
 class ModelIn(Struct, forbid_unknown_fields=True):
@@ -370,6 +437,7 @@ class PolicyIn(Struct, forbid_unknown_fields=True):
     retention_days: Annotated[int, Meta(ge=1, le=3650)] | None = None
     review: ReviewIn = msgspec.field(default_factory=ReviewIn)
     constraints: ConstraintsIn = msgspec.field(default_factory=ConstraintsIn)
+    cascade: CascadeIn | None = None
 
 
 class LearnerOut(Struct):
@@ -406,6 +474,9 @@ class PolicyOut(Struct):
     learner: LearnerOut
     review: ReviewIn = msgspec.field(default_factory=ReviewIn)
     constraints: ConstraintsIn = msgspec.field(default_factory=ConstraintsIn)
+    cascade: CascadeIn | None = None
+    #: Set on a policy that learns another policy's escalation decisions (its name).
+    escalation_for: str | None = None
 
 
 class HealthOut(Struct):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -9,7 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from api.service.catalog import Catalog
 from api.service.clock import Clock
 from api.service.learning import LearningHost
-from bandit.errors import InvalidInputError
+from bandit.cascade import escalation_policy_name
+from bandit.eligibility import Constraints
+from bandit.errors import ConflictError, InvalidInputError
 from features import FeatureError, arm_for_model
 from storage.audit import record_audit
 from storage.catalog import put_model, put_policy
@@ -86,7 +89,41 @@ class AdminService:
     async def put_policy(
         self, name: str, config: PolicyConfig, *, actor: str = SERVICE_ACTOR
     ) -> PolicyRecord:
-        """Create or replace policy ``name`` and rebuild its learner from the log."""
+        """Create or replace policy ``name`` and rebuild its learner from the log.
+
+        A policy with a cascade gets (or updates) the policy that learns its escalation
+        decisions, ``<name>.escalation``, with the same reward, exploration and features; that
+        policy changes only through its cascade.
+        """
+        stored = self._catalog.policies.get(name)
+        if stored is not None and stored.config.escalation_for is not None:
+            raise ConflictError(
+                f"Policy {name!r} learns the escalations of policy "
+                f"{stored.config.escalation_for!r}; change it through that policy's cascade."
+            )
+        record = await self._put_policy(name, config, actor=actor)
+        if config.cascade is not None:
+            companion = escalation_policy_name(name)
+            existing = self._catalog.policies.get(companion)
+            if existing is not None and existing.config.escalation_for != name:
+                raise ConflictError(
+                    f"Policy {companion!r} exists and is not the escalation policy of {name!r}; "
+                    "rename it before giving this policy a cascade."
+                )
+            await self._put_policy(
+                companion,
+                dataclasses.replace(
+                    config,
+                    models=config.cascade.escalate,
+                    cascade=None,
+                    constraints=Constraints(),
+                    escalation_for=name,
+                ),
+                actor=actor,
+            )
+        return record
+
+    async def _put_policy(self, name: str, config: PolicyConfig, *, actor: str) -> PolicyRecord:
         if not config.models:
             raise InvalidInputError(f"Policy {name!r} needs at least one model.")
         if len(set(config.models)) != len(config.models):

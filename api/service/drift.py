@@ -35,7 +35,7 @@ from bandit.errors import InvalidInputError
 from bandit.factory import make_policy
 from bandit.settings import ExplorationSettings
 from bandit.types import Arm, Context
-from features import ARM_NAMESPACES, CONTEXT_NAMESPACES
+from features import ARM_NAMESPACES, context_namespaces
 from storage.engine import create_engine
 from storage.export import ExportRange, iter_decisions
 from storage.learning_log import recent_snapshots
@@ -245,6 +245,7 @@ class DriftService:
             query,
             record.revision,
             record.config.exploration,
+            record.config.escalation_for is not None,
         )
 
 
@@ -254,10 +255,13 @@ def drift_report(
     query: DriftQuery,
     revision: int,
     exploration: ExplorationSettings,
+    escalation: bool = False,
 ) -> DriftReport:
-    """The whole report, synchronous: read the log through a new engine, then summarise."""
+    """The whole report, synchronous: read the log through a new engine, then summarise.
+
+    ``escalation``: the policy learns a cascade's escalation decisions (more namespaces)."""
     read, snapshots = asyncio.run(_read_all(database_url, policy, query, revision))
-    return _report(policy, query, read, revision, exploration, snapshots)
+    return _report(policy, query, read, revision, exploration, snapshots, escalation)
 
 
 async def _read_all(
@@ -404,6 +408,7 @@ def _report(
     revision: int,
     exploration: ExplorationSettings,
     snapshots: Sequence[tuple[int, bytes]],
+    escalation: bool = False,
 ) -> DriftReport:
     rows = read.rows
     by_bucket: dict[int, list[_Row]] = {}
@@ -483,7 +488,7 @@ def _report(
             if query.group_by is not None
         },
         flags=tuple(flags),
-        pmf_change=_pmf_change(revision, exploration, snapshots, list(read.probes)),
+        pmf_change=_pmf_change(revision, exploration, snapshots, list(read.probes), escalation),
     )
 
 
@@ -514,12 +519,13 @@ def _pmf_change(
     exploration: ExplorationSettings,
     snapshots: Sequence[tuple[int, bytes]],
     probes: Sequence[tuple[Context, tuple[Arm, ...]]],
+    escalation: bool = False,
 ) -> PmfChange:
     pmfs: list[list[tuple[float, ...]]] = []
     for _, data in snapshots:
         policy = make_policy(
             exploration,
-            context_namespaces=CONTEXT_NAMESPACES,
+            context_namespaces=context_namespaces(escalation=escalation),
             arm_namespaces=ARM_NAMESPACES,
             snapshot=data,
         )

@@ -29,7 +29,7 @@ from bandit.ope import Estimate, LoggedDecision, doubly_robust, ips, snips
 from bandit.review import ModelQuality, ReviewedDecision, reviewed_quality
 from bandit.settings import ExplorationSettings
 from bandit.types import Arm, Context
-from features import ARM_NAMESPACES, CONTEXT_NAMESPACES
+from features import ARM_NAMESPACES, context_namespaces
 from storage.engine import create_engine
 from storage.evaluation import RewardedDecision, rewarded_decisions
 from storage.records import PolicyConfig
@@ -285,7 +285,9 @@ def _alternatives(
     built = []
     for name, settings, dropped, shift in candidates:
         policy = make_policy(
-            settings, context_namespaces=CONTEXT_NAMESPACES, arm_namespaces=ARM_NAMESPACES
+            settings,
+            context_namespaces=context_namespaces(escalation=config.escalation_for is not None),
+            arm_namespaces=ARM_NAMESPACES,
         )
         steps = [
             LoggedStep(

@@ -18,7 +18,7 @@ from bandit.factory import make_policy
 from bandit.learner import Learner
 from bandit.reward import RewardRule
 from bandit.types import Interaction
-from features import ARM_NAMESPACES, CONTEXT_NAMESPACES
+from features import ARM_NAMESPACES, context_namespaces
 from storage.learning_log import Quarantined, Snapshot, interactions_after
 from storage.records import PolicyRecord
 
@@ -74,7 +74,7 @@ def build_learner(
 ) -> PolicyLearner:
     policy = make_policy(
         record.config.exploration,
-        context_namespaces=CONTEXT_NAMESPACES,
+        context_namespaces=context_namespaces(escalation=record.config.escalation_for is not None),
         arm_namespaces=ARM_NAMESPACES,
         snapshot=None if snapshot is None else snapshot.data,
     )

@@ -6,8 +6,8 @@ import hashlib
 import hmac
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -15,6 +15,7 @@ from api.service.catalog import Catalog
 from api.service.clock import Clock, new_id
 from api.service.learning import LearningHost
 from api.telemetry.sink import DecisionTraced, FeedbackScored, NullSink, TelemetrySink
+from bandit.cascade import ACCEPT, ACCEPT_ARM, escalation_policy_name
 from bandit.decide import Candidate, Overlay, RoutingNotes, decide
 from bandit.eligibility import Constraints, ModelFacts
 from bandit.errors import ConflictError, InvalidInputError, LimitExceededError, NotFoundError
@@ -22,7 +23,9 @@ from bandit.review import sample_for_review
 from bandit.types import Arm
 from experiments import assign_candidate
 from features import Embedder, FeatureError, arm_for_model, extract_context
+from features.signals import EscalationSignals, escalation_context
 from features.size import estimate_tokens
+from storage.codec import constraints_from_json
 from storage.decisions import decision_policy, find_decision, get_decision, insert_decision
 from storage.feedback import OPEN, record_feedback
 from storage.records import (
@@ -35,7 +38,15 @@ from storage.records import (
 )
 from storage.writer import GroupCommitter
 
-__all__ = ["Assigner", "ModelObserver", "Observed", "RouteRequest", "RouterService"]
+__all__ = [
+    "Assigner",
+    "CascadeStep",
+    "Escalation",
+    "ModelObserver",
+    "Observed",
+    "RouteRequest",
+    "RouterService",
+]
 
 #: ``(experiment id, unit id, share) -> goes to the candidate``; injectable to test SRM.
 Assigner = Callable[[str, str, float], bool]
@@ -68,6 +79,29 @@ class _NothingObserved:
 
 
 @dataclass(frozen=True, slots=True)
+class Escalation:
+    """Keep the first answer of decision ``of``, or escalate? ``cost_usd``: what the request
+    already cost (None: what feedback on the first decision reported so far)."""
+
+    of: str
+    signals: EscalationSignals
+    cost_usd: float | None = None
+
+    def canonical(self) -> dict[str, object]:
+        return {"of": self.of, "signals": asdict(self.signals), "cost_usd": self.cost_usd}
+
+
+@dataclass(frozen=True, slots=True)
+class CascadeStep:
+    """Where a decision stands in its policy's cascade (see ``RouterService.cascade_step``)."""
+
+    stage: Literal["first", "escalation"]
+    escalation_policy: str
+    probe: str | None = None
+    escalation_of: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class RouteRequest:
     policy: str = "default"
     prompt: str | None = None
@@ -82,6 +116,8 @@ class RouteRequest:
     allowed_models: frozenset[str] | None = None
     #: The decision whose model failed, when this request is its fallback attempt.
     fallback_of: str | None = None
+    #: A cascade's escalation question about a first-stage decision.
+    escalate: Escalation | None = None
 
     def fingerprint(self, key: bytes) -> str:
         """A hash of what was asked, to tell a retry from a different request with the same id.
@@ -101,6 +137,7 @@ class RouteRequest:
                 if self.allowed_models is None
                 else sorted(self.allowed_models),
                 "fallback_of": self.fallback_of,
+                "escalate": None if self.escalate is None else self.escalate.canonical(),
             },
             sort_keys=True,
             separators=(",", ":"),
@@ -153,6 +190,14 @@ class RouterService:
                 stored = await find_decision(connection, decision_id=request.decision_id)
             if stored is not None:
                 return _same_request(stored, fingerprint)
+        if request.escalate is not None:
+            return await self._escalate(policy, request, request.escalate, fingerprint)
+        if policy.config.escalation_for is not None:
+            raise InvalidInputError(
+                f"Policy {policy.name!r} learns the escalations of policy "
+                f"{policy.config.escalation_for!r}: route to that policy, and ask it with "
+                "escalate."
+            )
         tried = await self._tried(request)
         constraints = policy.config.constraints.tightened(request.constraints).tightened(
             Constraints(allowed_models=request.allowed_models), by="API key"
@@ -170,6 +215,7 @@ class RouterService:
         observed = self._observer.observations(policy.name)
         live = self._learning.learner(policy.name)
         decision_id = request.decision_id or new_id()
+        prompt_tokens = 0.0 if request.prompt is None else estimate_tokens(request.prompt)
         experiment = self._catalog.experiments.get(policy.name)
         overlay: Overlay | None = None
         # An experiment splits the policy's own traffic; a caller that restricts the
@@ -194,7 +240,7 @@ class RouterService:
             [self._candidate(m, observed) for m in self._models(policy, request.candidates)],
             policy=policy.name,
             constraints=constraints,
-            prompt_tokens=0.0 if request.prompt is None else estimate_tokens(request.prompt),
+            prompt_tokens=prompt_tokens,
             already_tried={
                 model: f"{model}: already tried for this request (fallback of "
                 f"{request.fallback_of!r})."
@@ -245,20 +291,140 @@ class RouterService:
                 fallbacks=routed.fallbacks,
                 cooldowns_ignored=routed.cooldowns_ignored,
                 tried=tried,
+                prompt_tokens=prompt_tokens,
             ),
             fallback_of=request.fallback_of,
         )
+        return await self._log(record, fingerprint)
+
+    async def _log(self, record: DecisionRecord, fingerprint: str) -> DecisionRecord:
+        """Log ``record`` durably; a racing retry with the same id gets the stored one."""
 
         async def log(connection: AsyncConnection) -> DecisionRecord | None:
             if await insert_decision(connection, decision=record):
                 return None
-            return await find_decision(connection, decision_id=decision_id)
+            return await find_decision(connection, decision_id=record.id)
 
         raced = await self._committer.run(log)
         if raced is not None:
             return _same_request(raced, fingerprint)
         self._telemetry.emit(DecisionTraced(record))
         return record
+
+    async def _escalate(
+        self, policy: PolicyRecord, request: RouteRequest, ask: Escalation, fingerprint: str
+    ) -> DecisionRecord:
+        """The cascade's second decision: keep the first answer (``accept``) or escalate.
+
+        It is a decision of the policy that learns ``policy``'s escalations, with a context of
+        the first decision's context plus the signals, and with what the request already
+        cost carried into its reward.
+        """
+        cascade = policy.config.cascade
+        if cascade is None:
+            raise InvalidInputError(
+                f"Policy {policy.name!r} defines no cascade: there is nothing to escalate to."
+            )
+        if request.prompt is not None or request.features or request.candidates is not None:
+            raise InvalidInputError(
+                "An escalation takes its context from the first decision: send no prompt, "
+                "features or candidates with escalate."
+            )
+        if request.fallback_of is not None or not request.constraints.empty:
+            raise InvalidInputError(
+                "An escalation keeps the first decision's constraints: send no fallback_of, "
+                "max_cost_usd, max_latency_ms or require with escalate."
+            )
+        async with self._engine.connect() as connection:
+            first = await find_decision(connection, decision_id=ask.of, with_outcome=True)
+        if first is None or first.policy != policy.name:
+            raise NotFoundError(
+                f"Decision {ask.of!r} (escalate.from) is not a decision of policy {policy.name!r}."
+            )
+        escalation_policy = self._catalog.policy(escalation_policy_name(policy.name))
+        try:
+            context = escalation_context(first.context, ask.signals, first.chosen_model)
+        except FeatureError as error:
+            raise InvalidInputError(str(error)) from error
+        observed = self._observer.observations(policy.name)
+        notes = first.routing
+        constraints = (
+            Constraints() if notes is None else constraints_from_json(dict(notes.constraints))
+        ).tightened(Constraints(allowed_models=request.allowed_models), by="API key")
+        accept = Candidate(ACCEPT_ARM, ModelFacts(ACCEPT, 0.0, 0.0))
+        stronger = [
+            self._candidate(self._catalog.model(m), observed)
+            for m in cascade.escalate
+            if self._catalog.model(m).status != "retired"
+        ]
+        live = self._learning.learner(escalation_policy.name)
+        decision_id = request.decision_id or new_id()
+        prompt_tokens = 0.0 if notes is None else notes.prompt_tokens
+        routed = decide(
+            live.learner,
+            decision_id,
+            context,
+            [accept, *stronger],
+            policy=escalation_policy.name,
+            constraints=constraints,
+            prompt_tokens=prompt_tokens,
+            exempt=frozenset({ACCEPT}),
+        )
+        prior = ask.cost_usd
+        if prior is None:
+            prior = next((f.cost_usd for f in first.feedback if f.cost_usd is not None), 0.0)
+        now = self._clock()
+        wait = escalation_policy.config.reward.wait_seconds
+        record = DecisionRecord(
+            id=decision_id,
+            policy=escalation_policy.name,
+            policy_revision=live.revision,
+            policy_version=live.version,
+            learned_count=live.learner.learned,
+            request_hash=fingerprint,
+            context=context,
+            arms=routed.arms,
+            pmf=routed.pmf,
+            chosen_index=routed.chosen,
+            caller_features=dict(first.caller_features),
+            prompt_hash=first.prompt_hash,
+            prompt=None,
+            experiment=None,
+            created_at=now,
+            join_status=OPEN,
+            window_closes_at=now + wait if wait > 0 else None,
+            review_probability=sample_for_review(
+                escalation_policy.config.review, decision_id, routed.model
+            ),
+            trace_id=None if self._name_trace is None else self._name_trace(decision_id),
+            routing=RoutingNotes(
+                constraints=constraints.as_dict(),
+                excluded=routed.excluded,
+                fallbacks=tuple(m for m in routed.fallbacks if m != ACCEPT),
+                cooldowns_ignored=routed.cooldowns_ignored,
+                prompt_tokens=prompt_tokens,
+            ),
+            escalation_of=first.id,
+            prior_cost_usd=prior,
+        )
+        return await self._log(record, fingerprint)
+
+    def cascade_step(self, decision: DecisionRecord) -> CascadeStep | None:
+        """The decision's place in a cascade; None when its policy has none."""
+        if decision.escalation_of is not None:
+            return CascadeStep(
+                "escalation",
+                escalation_policy=decision.policy,
+                escalation_of=decision.escalation_of,
+            )
+        policy = self._catalog.policies.get(decision.policy)
+        if policy is None or policy.config.cascade is None:
+            return None
+        return CascadeStep(
+            "first",
+            escalation_policy=escalation_policy_name(policy.name),
+            probe=policy.config.cascade.probe,
+        )
 
     async def feedback(self, feedback: FeedbackInput, *, export: bool = True) -> FeedbackRecord:
         """Store feedback durably (idempotent by key) and let the learner know.
@@ -297,7 +463,10 @@ class RouterService:
         return policy
 
     def _models(self, policy: PolicyRecord, requested: tuple[str, ...] | None) -> list[ModelSpec]:
-        active = [m for m in policy.config.models if self._catalog.model(m).status != "retired"]
+        # A cascade's routes start at its first-stage models; escalation picks the others.
+        cascade = policy.config.cascade
+        listed = policy.config.models if cascade is None else cascade.first
+        active = [m for m in listed if self._catalog.model(m).status != "retired"]
         if requested is not None:
             if len(requested) > self._max_candidates:
                 raise LimitExceededError(
