@@ -29,6 +29,7 @@ from bandit.errors import InvalidInputError
 from bandit.types import Namespace
 from bandit.vw_policy import vw_cost
 from storage import _sql
+from storage.codec import routing_to_json
 from storage.decisions import decision_from_row, feedback_from_row, reward_from_row
 from storage.records import DecisionRecord, FeedbackRecord, RewardRecord
 
@@ -204,6 +205,10 @@ def jsonl_line(decision: DecisionRecord) -> str:
             "experiment": None if decision.experiment is None else dict(decision.experiment),
             "join_status": decision.join_status,
             "review_probability": decision.review_probability,
+            "routing": None if decision.routing is None else routing_to_json(decision.routing),
+            "fallback_of": decision.fallback_of,
+            "escalation_of": decision.escalation_of,
+            "prior_cost_usd": decision.prior_cost_usd,
             "feedback": [
                 {
                     "feedback_id": f.id,
