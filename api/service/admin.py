@@ -23,6 +23,9 @@ from storage.writer import GroupCommitter
 
 __all__ = ["EXAMPLE_MODELS", "SERVICE_ACTOR", "AdminService"]
 
+#: The longest policy name the database holds.
+MAX_POLICY_NAME = 128
+
 #: The audit log's key id for changes the service makes by itself (tests, internal calls).
 SERVICE_ACTOR = "service"
 
@@ -101,15 +104,21 @@ class AdminService:
                 f"Policy {name!r} learns the escalations of policy "
                 f"{stored.config.escalation_for!r}; change it through that policy's cascade."
             )
-        record = await self._put_policy(name, config, actor=actor)
+        companion = escalation_policy_name(name)
         if config.cascade is not None:
-            companion = escalation_policy_name(name)
+            if len(companion) > MAX_POLICY_NAME:
+                raise InvalidInputError(
+                    f"Policy name {name!r} is too long for a cascade: its escalation policy "
+                    f"{companion!r} would exceed {MAX_POLICY_NAME} characters."
+                )
             existing = self._catalog.policies.get(companion)
             if existing is not None and existing.config.escalation_for != name:
                 raise ConflictError(
                     f"Policy {companion!r} exists and is not the escalation policy of {name!r}; "
                     "rename it before giving this policy a cascade."
                 )
+        record = await self._put_policy(name, config, actor=actor)
+        if config.cascade is not None:
             await self._put_policy(
                 companion,
                 dataclasses.replace(

@@ -188,3 +188,16 @@ def test_the_escalation_policy_learns_to_escalate_only_when_the_answers_disagree
         shares[agree] = picks.count("cc-strong") / len(picks)
     assert shares[False] > 0.7, shares
     assert shares[True] < 0.3, shares
+
+
+def test_a_cascade_needs_room_for_its_escalation_policys_name(client: httpx.Client) -> None:
+    _setup(client, "cc-room")
+    name = "c" * 120
+    body = client.get("/v1/policies/cc-room").json()
+    refused = client.put(
+        f"/v1/policies/{name}",
+        json={"models": body["models"], "cascade": body["cascade"]},
+    )
+    assert refused.status_code == 422
+    assert "too long for a cascade" in refused.json()["detail"]
+    assert client.get(f"/v1/policies/{name}").status_code == 404
