@@ -40,6 +40,7 @@ from api.service.experiments import ExperimentService
 from api.service.keyring import KeyRing
 from api.service.keys import KeyService
 from api.service.learning import LearningHost
+from api.service.model_health import ModelHealth
 from api.service.offload import HeavyJobs, JobRunner, ProcessRunner, ThreadRunner
 from api.service.rate_limit import RateLimiter
 from api.service.reviews import ReviewService
@@ -74,6 +75,8 @@ class Services:
     keys: KeyService
     heavy_jobs: HeavyJobs
     reviews: ReviewService
+    #: Which models each policy cools down, and their observed latency and output length.
+    model_health: ModelHealth
     #: Langfuse export and score import; None when Langfuse is not configured.
     langfuse: LangfuseLink | None = None
 
@@ -179,8 +182,11 @@ async def open_services(
                         "(readable by this user only). Send it as 'Authorization: Bearer <key>'.",
                         written.resolve(),
                     )
+            model_health = ModelHealth(engine, catalog, clock)
+            await model_health.refresh()
             learning.start()
             keyring.start()
+            model_health.start()
             if link is not None:
                 link.exporter.start()
                 if link.poller is not None:
@@ -204,9 +210,11 @@ async def open_services(
                     keys,
                     heavy_jobs,
                     ReviewService(engine, committer, catalog, clock),
+                    model_health,
                     link,
                 )
             finally:
+                await model_health.close()
                 if link is not None:
                     if link.poller is not None:
                         await link.poller.close()
@@ -279,6 +287,7 @@ def create_app(
                     "drift",
                     "keys",
                     "reviews",
+                    "model_health",
                     "langfuse",
                 )
             },

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
+from bandit.health import HealthSettings
 from bandit.review import Design, ReviewSettings
 from bandit.reward import (
     DEFAULT_REWARD_RANGE,
@@ -101,6 +102,12 @@ def config_to_json(config: PolicyConfig) -> dict[str, Any]:
             "design": config.review.design,
             "per_model": dict(sorted(config.review.per_model.items())),
         },
+        "health": {
+            "window_seconds": config.health.window_seconds,
+            "min_calls": config.health.min_calls,
+            "max_error_rate": config.health.max_error_rate,
+            "cooldown_seconds": config.health.cooldown_seconds,
+        },
     }
 
 
@@ -150,6 +157,8 @@ def config_from_json(data: dict[str, Any]) -> PolicyConfig:
         retention_days=data.get("retention_days"),
         # Configs stored before the setting existed sampled nothing for review.
         review=_review(data.get("review")),
+        # Configs stored before the setting existed take the default health rule.
+        health=_health(data.get("health")),
     )
 
 
@@ -160,6 +169,17 @@ def _review(data: dict[str, Any] | None) -> ReviewSettings:
         rate=float(data["rate"]),
         design=cast(Design, data["design"]),
         per_model={str(m): float(r) for m, r in data["per_model"].items()},
+    )
+
+
+def _health(data: dict[str, Any] | None) -> HealthSettings:
+    if data is None:
+        return HealthSettings()
+    return HealthSettings(
+        window_seconds=float(data["window_seconds"]),
+        min_calls=int(data["min_calls"]),
+        max_error_rate=float(data["max_error_rate"]),
+        cooldown_seconds=float(data["cooldown_seconds"]),
     )
 
 

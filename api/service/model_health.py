@@ -1,0 +1,177 @@
+"""Model health and observed usage per policy, refreshed from the database every second.
+
+The database is the truth: every server process counts the same calls and failures in the
+decision log and applies each policy's ``HealthSettings`` to them (``bandit.health``), so
+processes agree on which models cool down to within one refresh. What a process keeps in
+memory is only each model's last cooldown, which decides where its fresh window starts after
+a re-admission. A process that starts while a model cools, or just after, counts the full
+window and may cool it once more than the others: never for longer than one cooldown.
+
+Latency and output length change slowly and their query reads an hour: they are refreshed
+every ``usage_seconds``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from api.service.catalog import Catalog
+from api.service.clock import Clock
+from api.telemetry.background import BackgroundLoop
+from bandit.health import (
+    CallOutcomes,
+    Cooldown,
+    HealthSettings,
+    ModelObservation,
+    Usage,
+    assess,
+    observe,
+    window_start,
+)
+from storage.model_stats import call_outcomes, model_usage
+
+__all__ = ["USAGE_SAMPLE", "USAGE_WINDOW_SECONDS", "ModelHealth"]
+
+_log = logging.getLogger(__name__)
+
+#: Latency and output length are read from the last hour of feedback ...
+USAGE_WINDOW_SECONDS = 3600.0
+#: ... at most this many of each model's newest feedback.
+USAGE_SAMPLE = 1000
+
+_NO_CALLS = CallOutcomes()
+_EMPTY: Mapping[str, ModelObservation] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class _View:
+    observations: Mapping[str, ModelObservation]
+    #: When the first cooldown in ``observations`` ends: the view is rebuilt from then on.
+    expires_at: float
+
+
+class ModelHealth(BackgroundLoop):
+    """Per policy, which models cool down and what latency and output length each showed.
+
+    ``refresh()`` reads the database now (tests call it); ``start()`` runs it every
+    ``seconds`` until ``close()``.
+    """
+
+    task_name = "model-health"
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        catalog: Catalog,
+        clock: Clock,
+        *,
+        seconds: float = 1.0,
+        usage_seconds: float = 30.0,
+    ) -> None:
+        super().__init__(seconds=seconds)
+        self._engine = engine
+        self._catalog = catalog
+        self._clock = clock
+        self._usage_seconds = usage_seconds
+        self._usage: Mapping[str, Usage] = {}
+        self._usage_at: float | None = None
+        #: Per policy, each model's last cooldown (active, or still shortening its window).
+        self._cooldowns: dict[str, dict[str, Cooldown]] = {}
+        self._views: dict[str, _View] = {}
+        #: Why the last refresh failed; None when it succeeded.
+        self.last_error: str | None = None
+
+    def observations(self, policy: str) -> Mapping[str, ModelObservation]:
+        """What ``policy`` knows of each model it has observed (read-only; a model absent
+        has nothing observed). A model is excluded while ``cooldown_until`` is set: no
+        cooldown that has ended by the clock is ever returned."""
+        view = self._views.get(policy)
+        if view is None:
+            return _EMPTY
+        now = self._clock()
+        if now >= view.expires_at:
+            view = self._view(policy, now)
+        return view.observations
+
+    def cooldowns(self, policy: str) -> list[Cooldown]:
+        """The models ``policy`` leaves out now, by model id."""
+        now = self._clock()
+        return sorted(
+            (c for c in self._cooldowns.get(policy, {}).values() if c.active_at(now)),
+            key=lambda c: c.model,
+        )
+
+    async def refresh(self) -> None:
+        """Count every policy's calls in the database now and update its cooldowns."""
+        now = self._clock()
+        policies = {name: record.config.health for name, record in self._catalog.policies.items()}
+        async with self._engine.connect() as connection:
+            if self._usage_at is None or now - self._usage_at >= self._usage_seconds:
+                self._usage = await model_usage(
+                    connection, since=now - USAGE_WINDOW_SECONDS, until=now, limit=USAGE_SAMPLE
+                )
+                self._usage_at = now
+            # Policies with the same windows share one count: usually every policy.
+            counted: dict[tuple[float, tuple[tuple[str, float], ...]], dict[str, CallOutcomes]]
+            counted = {}
+            cooldowns: dict[str, dict[str, Cooldown]] = {}
+            for name, settings in policies.items():
+                previous = self._cooldowns.get(name, {})
+                starts = _starts(settings, previous, now)
+                key = (now - settings.window_seconds, tuple(sorted(starts.items())))
+                if key not in counted:
+                    counted[key] = await call_outcomes(
+                        connection, since=key[0], until=now, since_by_model=starts
+                    )
+                outcomes = counted[key]
+                kept: dict[str, Cooldown] = {}
+                for model in sorted(set(outcomes) | set(previous)):
+                    cooldown = assess(
+                        settings,
+                        model,
+                        outcomes.get(model, _NO_CALLS),
+                        previous=previous.get(model),
+                        now=now,
+                    )
+                    if cooldown is not None:
+                        if cooldown is not previous.get(model):
+                            _log.warning("policy %r: %s", name, cooldown.reason)
+                        kept[model] = cooldown
+                cooldowns[name] = kept
+        self._cooldowns = cooldowns
+        self._views = {name: self._view(name, now) for name in cooldowns}
+
+    def _view(self, policy: str, now: float) -> _View:
+        cooldowns = {m: c for m, c in self._cooldowns.get(policy, {}).items() if c.active_at(now)}
+        models = sorted(set(self._usage) | set(cooldowns))
+        view = _View(
+            observations=MappingProxyType(
+                {m: observe(self._usage.get(m), cooldowns.get(m), now) for m in models}
+            ),
+            expires_at=min((c.until for c in cooldowns.values()), default=float("inf")),
+        )
+        self._views[policy] = view
+        return view
+
+    def _round_failed(self, error: str) -> None:
+        # Keep the last cooldowns: a database hiccup neither cools nor re-admits anything
+        # (observations() still re-admits a model whose cooldown has ended).
+        self.last_error = f"Refreshing model health failed: {error}"
+        _log.warning("%s", self.last_error)
+
+    def _round_succeeded(self) -> None:
+        self.last_error = None
+
+
+def _starts(
+    settings: HealthSettings, previous: Mapping[str, Cooldown], now: float
+) -> dict[str, float]:
+    """The models whose window starts later than ``window_seconds`` ago (a re-admission)."""
+    default = now - settings.window_seconds
+    starts = {m: window_start(settings, c, now) for m, c in previous.items()}
+    return {m: at for m, at in starts.items() if at > default}
