@@ -182,7 +182,9 @@ async def open_services(
                         "(readable by this user only). Send it as 'Authorization: Bearer <key>'.",
                         written.resolve(),
                     )
-            model_health = ModelHealth(engine, catalog, clock)
+            model_health = ModelHealth(
+                engine, catalog, clock, seconds=settings.model_health_seconds
+            )
             await model_health.refresh()
             learning.start()
             keyring.start()

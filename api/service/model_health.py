@@ -45,6 +45,7 @@ USAGE_WINDOW_SECONDS = 3600.0
 USAGE_SAMPLE = 1000
 
 _NO_CALLS = CallOutcomes()
+_UNKNOWN = ModelObservation()
 _EMPTY: Mapping[str, ModelObservation] = MappingProxyType({})
 
 
@@ -87,9 +88,10 @@ class ModelHealth(BackgroundLoop):
         self.last_error: str | None = None
 
     def observations(self, policy: str) -> Mapping[str, ModelObservation]:
-        """What ``policy`` knows of each model it has observed (read-only; a model absent
-        has nothing observed). A model is excluded while ``cooldown_until`` is set: no
-        cooldown that has ended by the clock is ever returned."""
+        """What ``policy`` knows of each model (read-only): a model is absent when nothing is
+        known of it (no cooldown, too few reports for a p95 or a mean output length). A model
+        is to be left out while its ``cooldown_until`` is set: no cooldown that has ended by
+        the clock is ever returned."""
         view = self._views.get(policy)
         if view is None:
             return _EMPTY
@@ -106,12 +108,13 @@ class ModelHealth(BackgroundLoop):
             key=lambda c: c.model,
         )
 
-    async def refresh(self) -> None:
-        """Count every policy's calls in the database now and update its cooldowns."""
+    async def refresh(self, *, usage: bool = True) -> None:
+        """Count every policy's calls in the database now and update its cooldowns; read the
+        models' latency and output length too (``usage=False``: only when due)."""
         now = self._clock()
         policies = {name: record.config.health for name, record in self._catalog.policies.items()}
         async with self._engine.connect() as connection:
-            if self._usage_at is None or now - self._usage_at >= self._usage_seconds:
+            if usage or self._usage_at is None or now - self._usage_at >= self._usage_seconds:
                 self._usage = await model_usage(
                     connection, since=now - USAGE_WINDOW_SECONDS, until=now, limit=USAGE_SAMPLE
                 )
@@ -149,14 +152,16 @@ class ModelHealth(BackgroundLoop):
     def _view(self, policy: str, now: float) -> _View:
         cooldowns = {m: c for m, c in self._cooldowns.get(policy, {}).items() if c.active_at(now)}
         models = sorted(set(self._usage) | set(cooldowns))
+        observed = {m: observe(self._usage.get(m), cooldowns.get(m), now) for m in models}
         view = _View(
-            observations=MappingProxyType(
-                {m: observe(self._usage.get(m), cooldowns.get(m), now) for m in models}
-            ),
+            observations=MappingProxyType({m: o for m, o in observed.items() if o != _UNKNOWN}),
             expires_at=min((c.until for c in cooldowns.values()), default=float("inf")),
         )
         self._views[policy] = view
         return view
+
+    async def _round(self) -> None:
+        await self.refresh(usage=False)
 
     def _round_failed(self, error: str) -> None:
         # Keep the last cooldowns: a database hiccup neither cools nor re-admits anything
