@@ -166,8 +166,13 @@ class ModelHealth(BackgroundLoop):
     def _round_failed(self, error: str) -> None:
         # Keep the last cooldowns: a database hiccup neither cools nor re-admits anything
         # (observations() still re-admits a model whose cooldown has ended).
-        self.last_error = f"Refreshing model health failed: {error}"
-        _log.warning("%s", self.last_error)
+        failure = (
+            f"Refreshing model health failed ({error}); cooldowns stay as they were, "
+            "and end on time."
+        )
+        if failure != self.last_error:  # once per kind of failure, not every second
+            _log.warning("%s", failure)
+        self.last_error = failure
 
     def _round_succeeded(self) -> None:
         self.last_error = None

@@ -3,6 +3,7 @@ re-admits it, and every process reading the database agrees."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -125,3 +126,26 @@ async def test_observed_latency_and_output_length(services: Services, clock: Fak
     assert slow.cooldown_until is None
     assert health.observations("q")["slow"] == slow  # a model's usage is the model's
     assert health.observations("no such policy") == {}
+
+
+async def test_a_failed_refresh_is_a_problem_and_keeps_the_cooldowns(clock: FakeClock) -> None:
+    from api.service.catalog import Catalog
+    from storage.engine import create_engine
+    from storage.records import PolicyRecord
+
+    # Nothing listens on port 1: every refresh fails at once.
+    engine = create_engine("postgresql://postgres@127.0.0.1:1/none")
+    catalog = Catalog(policies={"p": PolicyRecord("p", 1, PolicyConfig(models=("fast",)), 0, 0)})
+    health = ModelHealth(engine, catalog, clock, seconds=0.01)
+    health.start()
+    try:
+        for _ in range(500):
+            if health.last_error is not None:
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        await health.close()
+        await engine.dispose()
+    assert health.last_error is not None
+    assert health.last_error.startswith("Refreshing model health failed (")
+    assert health.observations("p") == {}
