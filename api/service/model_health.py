@@ -84,14 +84,17 @@ class ModelHealth(BackgroundLoop):
         #: Per policy, each model's last cooldown (active, or still shortening its window).
         self._cooldowns: dict[str, dict[str, Cooldown]] = {}
         self._views: dict[str, _View] = {}
+        #: Per policy, the models it may route to: its own and its experiment's candidate.
+        self._models: dict[str, frozenset[str]] = {}
         #: Why the last refresh failed; None when it succeeded.
         self.last_error: str | None = None
 
     def observations(self, policy: str) -> Mapping[str, ModelObservation]:
-        """What ``policy`` knows of each model (read-only): a model is absent when nothing is
-        known of it (no cooldown, too few reports for a p95 or a mean output length). A model
-        is to be left out while its ``cooldown_until`` is set: no cooldown that has ended by
-        the clock is ever returned."""
+        """What ``policy`` knows of each model it may route to (its models and its
+        experiment's candidate), read-only. A model is absent when nothing is known of it (no
+        cooldown, too few reports for a p95 or a mean output length). A model is to be left
+        out while its ``cooldown_until`` is set: no cooldown that has ended by the clock is
+        ever returned."""
         view = self._views.get(policy)
         if view is None:
             return _EMPTY
@@ -113,6 +116,7 @@ class ModelHealth(BackgroundLoop):
         models' latency and output length too (``usage=False``: only when due)."""
         now = self._clock()
         policies = {name: record.config.health for name, record in self._catalog.policies.items()}
+        self._models = {name: self._routable(name) for name in policies}
         async with self._engine.connect() as connection:
             if usage or self._usage_at is None or now - self._usage_at >= self._usage_seconds:
                 self._usage = await model_usage(
@@ -133,7 +137,7 @@ class ModelHealth(BackgroundLoop):
                     )
                 outcomes = counted[key]
                 kept: dict[str, Cooldown] = {}
-                for model in sorted(set(outcomes) | set(previous)):
+                for model in sorted((set(outcomes) | set(previous)) & self._models[name]):
                     cooldown = assess(
                         settings,
                         model,
@@ -151,7 +155,8 @@ class ModelHealth(BackgroundLoop):
 
     def _view(self, policy: str, now: float) -> _View:
         cooldowns = {m: c for m, c in self._cooldowns.get(policy, {}).items() if c.active_at(now)}
-        models = sorted(set(self._usage) | set(cooldowns))
+        routable = self._models.get(policy, frozenset())
+        models = sorted((set(self._usage) | set(cooldowns)) & routable)
         observed = {m: observe(self._usage.get(m), cooldowns.get(m), now) for m in models}
         view = _View(
             observations=MappingProxyType({m: o for m, o in observed.items() if o != _UNKNOWN}),
@@ -162,6 +167,13 @@ class ModelHealth(BackgroundLoop):
 
     async def _round(self) -> None:
         await self.refresh(usage=False)
+
+    def _routable(self, policy: str) -> frozenset[str]:
+        models = set(self._catalog.policies[policy].config.models)
+        experiment = self._catalog.experiments.get(policy)
+        if experiment is not None:
+            models.add(experiment.spec.candidate)
+        return frozenset(models)
 
     def _round_failed(self, error: str) -> None:
         # Keep the last cooldowns: a database hiccup neither cools nor re-admits anything

@@ -149,3 +149,15 @@ async def test_a_failed_refresh_is_a_problem_and_keeps_the_cooldowns(clock: Fake
     assert health.last_error is not None
     assert health.last_error.startswith("Refreshing model health failed (")
     assert health.observations("p") == {}
+
+
+async def test_a_policy_sees_only_the_models_it_may_route_to(
+    services: Services, clock: FakeClock
+) -> None:
+    await services.admin.put_policy("r", PolicyConfig(models=("slow",), health=HEALTH))
+    for _ in range(3):
+        await _call(services, "fast", error="503")
+    await services.model_health.refresh()
+    assert [c.model for c in services.model_health.cooldowns("p")] == ["fast"]
+    assert services.model_health.cooldowns("r") == []
+    assert "fast" not in services.model_health.observations("r")
