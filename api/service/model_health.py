@@ -1,8 +1,10 @@
 """Model health and observed usage per policy, refreshed from the database every second.
 
-The database is the truth: every server process counts the same calls and failures in the
-decision log and applies each policy's ``HealthSettings`` to them (``bandit.health``), so
-processes agree on which models cool down to within one refresh. What a process keeps in
+A model's health is the model's: its calls and failures are counted over every policy's
+decisions, and each policy's ``HealthSettings`` judge them (``bandit.health``); policies with
+the same settings share one count and one verdict, so a refresh makes one query per distinct
+settings, however many policies there are. The database is the truth: every server process
+counts the same calls, so processes agree on which models cool down to within one refresh. What a process keeps in
 memory is only each model's last cooldown, which decides where its fresh window starts after
 a re-admission. A process that starts while a model cools, or just after, counts the full
 window and may cool it once more than the others: never for longer than one cooldown.
@@ -81,8 +83,10 @@ class ModelHealth(BackgroundLoop):
         self._usage_seconds = usage_seconds
         self._usage: Mapping[str, Usage] = {}
         self._usage_at: float | None = None
-        #: Per policy, each model's last cooldown (active, or still shortening its window).
-        self._cooldowns: dict[str, dict[str, Cooldown]] = {}
+        #: Per health settings, each model's last cooldown (active, or still shortening its
+        #: window).
+        self._cooldowns: dict[HealthSettings, dict[str, Cooldown]] = {}
+        self._settings: dict[str, HealthSettings] = {}
         self._views: dict[str, _View] = {}
         #: Per policy, the models it may route to: its own and its experiment's candidate.
         self._models: dict[str, frozenset[str]] = {}
@@ -105,11 +109,18 @@ class ModelHealth(BackgroundLoop):
 
     def cooldowns(self, policy: str) -> list[Cooldown]:
         """The models ``policy`` leaves out now, by model id."""
-        now = self._clock()
-        return sorted(
-            (c for c in self._cooldowns.get(policy, {}).values() if c.active_at(now)),
-            key=lambda c: c.model,
-        )
+        return sorted(self._active(policy, self._clock()).values(), key=lambda c: c.model)
+
+    def _active(self, policy: str, now: float) -> dict[str, Cooldown]:
+        settings = self._settings.get(policy)
+        if settings is None:
+            return {}
+        routable = self._models.get(policy, frozenset())
+        return {
+            m: c
+            for m, c in self._cooldowns.get(settings, {}).items()
+            if m in routable and c.active_at(now)
+        }
 
     async def refresh(self, *, usage: bool = True) -> None:
         """Count every policy's calls in the database now and update its cooldowns; read the
@@ -123,21 +134,19 @@ class ModelHealth(BackgroundLoop):
                     connection, since=now - USAGE_WINDOW_SECONDS, until=now, limit=USAGE_SAMPLE
                 )
                 self._usage_at = now
-            # Policies with the same windows share one count: usually every policy.
-            counted: dict[tuple[float, tuple[tuple[str, float], ...]], dict[str, CallOutcomes]]
-            counted = {}
-            cooldowns: dict[str, dict[str, Cooldown]] = {}
-            for name, settings in policies.items():
-                previous = self._cooldowns.get(name, {})
-                starts = _starts(settings, previous, now)
-                key = (now - settings.window_seconds, tuple(sorted(starts.items())))
-                if key not in counted:
-                    counted[key] = await call_outcomes(
-                        connection, since=key[0], until=now, since_by_model=starts
-                    )
-                outcomes = counted[key]
+            # A model's health is the model's: policies with the same settings share one count
+            # and one verdict (usually every policy: one query a second, however many).
+            cooldowns: dict[HealthSettings, dict[str, Cooldown]] = {}
+            for settings in sorted(set(policies.values()), key=repr):
+                previous = self._cooldowns.get(settings, {})
+                outcomes = await call_outcomes(
+                    connection,
+                    since=now - settings.window_seconds,
+                    until=now,
+                    since_by_model=_starts(settings, previous, now),
+                )
                 kept: dict[str, Cooldown] = {}
-                for model in sorted((set(outcomes) | set(previous)) & self._models[name]):
+                for model in sorted(set(outcomes) | set(previous)):
                     cooldown = assess(
                         settings,
                         model,
@@ -147,14 +156,15 @@ class ModelHealth(BackgroundLoop):
                     )
                     if cooldown is not None:
                         if cooldown is not previous.get(model):
-                            _log.warning("policy %r: %s", name, cooldown.reason)
+                            _log.warning("%s", cooldown.reason)
                         kept[model] = cooldown
-                cooldowns[name] = kept
+                cooldowns[settings] = kept
         self._cooldowns = cooldowns
-        self._views = {name: self._view(name, now) for name in cooldowns}
+        self._settings = policies
+        self._views = {name: self._view(name, now) for name in policies}
 
     def _view(self, policy: str, now: float) -> _View:
-        cooldowns = {m: c for m, c in self._cooldowns.get(policy, {}).items() if c.active_at(now)}
+        cooldowns = self._active(policy, now)
         routable = self._models.get(policy, frozenset())
         models = sorted((set(self._usage) | set(cooldowns)) & routable)
         observed = {m: observe(self._usage.get(m), cooldowns.get(m), now) for m in models}
