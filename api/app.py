@@ -40,6 +40,7 @@ from api.service.experiments import ExperimentService
 from api.service.keyring import KeyRing
 from api.service.keys import KeyService
 from api.service.learning import LearningHost
+from api.service.model_health import ModelHealth
 from api.service.offload import HeavyJobs, JobRunner, ProcessRunner, ThreadRunner
 from api.service.rate_limit import RateLimiter
 from api.service.reviews import ReviewService
@@ -74,6 +75,8 @@ class Services:
     keys: KeyService
     heavy_jobs: HeavyJobs
     reviews: ReviewService
+    #: Which models each policy cools down, and their observed latency and output length.
+    model_health: ModelHealth
     #: Langfuse export and score import; None when Langfuse is not configured.
     langfuse: LangfuseLink | None = None
 
@@ -136,6 +139,11 @@ async def open_services(
                 if client is None or settings.langfuse is None
                 else LangfuseExporter(client, queue_size=settings.langfuse.queue_size)
             )
+            # Cooldowns, observed latency and output length: routing's eligibility reads them.
+            model_health = ModelHealth(
+                engine, catalog, clock, seconds=settings.model_health_seconds
+            )
+            await model_health.refresh()
             router = RouterService(
                 engine,
                 committer,
@@ -147,6 +155,7 @@ async def open_services(
                 embedder=embedder,
                 telemetry=exporter,
                 name_trace=None if exporter is None else trace_id_for,
+                observer=model_health,
             )
             link: LangfuseLink | None = None
             if client is not None and exporter is not None and settings.langfuse is not None:
@@ -181,6 +190,7 @@ async def open_services(
                     )
             learning.start()
             keyring.start()
+            model_health.start()
             if link is not None:
                 link.exporter.start()
                 if link.poller is not None:
@@ -204,9 +214,11 @@ async def open_services(
                     keys,
                     heavy_jobs,
                     ReviewService(engine, committer, catalog, clock),
+                    model_health,
                     link,
                 )
             finally:
+                await model_health.close()
                 if link is not None:
                     if link.poller is not None:
                         await link.poller.close()
@@ -279,6 +291,7 @@ def create_app(
                     "drift",
                     "keys",
                     "reviews",
+                    "model_health",
                     "langfuse",
                 )
             },

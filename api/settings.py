@@ -74,6 +74,8 @@ class Settings:
     snapshot_seconds: float = 30.0
     #: How often the learning loop looks for closed reward windows and new rewards.
     learn_interval_seconds: float = 1.0
+    #: How often model health (which models cool down) is read from the database.
+    model_health_seconds: float = 1.0
     max_candidates: int = 50
     #: Ceiling on the number of policies: each keeps a learner in memory (4 MB at 18 bits).
     max_policies: int = 1000

@@ -7,6 +7,7 @@ from typing import Any, cast
 from bandit.cascade import CascadeSpec
 from bandit.decide import RoutingNotes
 from bandit.eligibility import Constraints
+from bandit.health import HealthSettings
 from bandit.review import Design, ReviewSettings
 from bandit.reward import (
     DEFAULT_REWARD_RANGE,
@@ -117,6 +118,12 @@ def config_to_json(config: PolicyConfig) -> dict[str, Any]:
             "design": config.review.design,
             "per_model": dict(sorted(config.review.per_model.items())),
         },
+        "health": {
+            "window_seconds": config.health.window_seconds,
+            "min_calls": config.health.min_calls,
+            "max_error_rate": config.health.max_error_rate,
+            "cooldown_seconds": config.health.cooldown_seconds,
+        },
     }
 
 
@@ -171,6 +178,8 @@ def config_from_json(data: dict[str, Any]) -> PolicyConfig:
         # Configs stored before cascades existed had none.
         cascade=_cascade(data.get("cascade")),
         escalation_for=data.get("escalation_for"),
+        # Configs stored before the setting existed take the default health rule.
+        health=_health(data.get("health")),
     )
 
 
@@ -225,6 +234,17 @@ def _review(data: dict[str, Any] | None) -> ReviewSettings:
         rate=float(data["rate"]),
         design=cast(Design, data["design"]),
         per_model={str(m): float(r) for m, r in data["per_model"].items()},
+    )
+
+
+def _health(data: dict[str, Any] | None) -> HealthSettings:
+    if data is None:
+        return HealthSettings()
+    return HealthSettings(
+        window_seconds=float(data["window_seconds"]),
+        min_calls=int(data["min_calls"]),
+        max_error_rate=float(data["max_error_rate"]),
+        cooldown_seconds=float(data["cooldown_seconds"]),
     )
 
 

@@ -159,6 +159,8 @@ def feedback_from_row(row: Any, *, created: bool = True) -> FeedbackRecord:
         voided_at=row.voided_at,
         reviewer=row.reviewer,
         comment=row.comment,
+        input_tokens=row.input_tokens,
+        output_tokens=row.output_tokens,
     )
 
 

@@ -220,6 +220,8 @@ def jsonl_line(decision: DecisionRecord) -> str:
                     "fallback": f.fallback,
                     "reviewer": f.reviewer,
                     "comment": f.comment,
+                    "input_tokens": f.input_tokens,
+                    "output_tokens": f.output_tokens,
                     "late": f.late,
                     "created_at": f.created_at,
                 }

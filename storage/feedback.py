@@ -37,7 +37,7 @@ def payload_hash(feedback: FeedbackInput) -> str:
     fields = asdict(feedback)
     # Fields added later are left out while unset, so a retry of feedback stored before they
     # existed still hashes the same.
-    for name in ("reviewer", "comment"):
+    for name in ("reviewer", "comment", "input_tokens", "output_tokens"):
         if fields[name] is None:
             del fields[name]
     canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"))
@@ -99,6 +99,8 @@ async def record_feedback(
         "fallback": feedback.fallback,
         "reviewer": feedback.reviewer,
         "comment": feedback.comment,
+        "input_tokens": feedback.input_tokens,
+        "output_tokens": feedback.output_tokens,
         "idempotency_key": feedback.idempotency_key,
         "payload_hash": digest,
         "late": late,

@@ -10,6 +10,7 @@ from typing import Any, Literal
 from bandit.cascade import CascadeSpec
 from bandit.decide import RoutingNotes
 from bandit.eligibility import Constraints
+from bandit.health import HealthSettings
 from bandit.review import ReviewSettings
 from bandit.reward import RewardRule
 from bandit.settings import ExplorationSettings
@@ -17,6 +18,7 @@ from bandit.types import Arm, Context
 from features import FeatureSettings
 
 __all__ = [
+    "MAX_TOKENS",
     "MAX_USD_PER_MTOK",
     "RETENTION_DAYS_RANGE",
     "DecisionRecord",
@@ -38,6 +40,8 @@ RETENTION_DAYS_RANGE = (1, 3650)
 #: Highest accepted price, USD per million tokens (today's dearest models cost well under 1000):
 #: a price of 1e308 overflowed the arm features and made every route of its policies a 500.
 MAX_USD_PER_MTOK = 100_000.0
+#: Most tokens one call may report, input or output: far beyond any context window.
+MAX_TOKENS = 10_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +88,8 @@ class PolicyConfig:
     cascade: CascadeSpec | None = None
     #: Set on the policy that learns another policy's escalation decisions (its name).
     escalation_for: str | None = None
+    #: When a model whose calls fail is cooled down, and for how long.
+    health: HealthSettings = field(default_factory=HealthSettings)
 
     def __post_init__(self) -> None:
         low, high = RETENTION_DAYS_RANGE
@@ -133,6 +139,9 @@ class FeedbackInput:
     #: Who scored (a reviewer's name), for agreement between reviewers.
     reviewer: str | None = None
     comment: str | None = None
+    #: Tokens the call consumed and produced, as the model's provider counted them.
+    input_tokens: int | None = None
+    output_tokens: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +164,8 @@ class FeedbackRecord:
     voided_at: float | None = None
     reviewer: str | None = None
     comment: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -142,6 +142,8 @@ class FeedbackRow(SQLModel, table=True):
     __tablename__ = "feedback"
     __table_args__ = (
         UniqueConstraint("idempotency_key", name="uq_feedback_idempotency_key"),
+        # Model health and observed latency read the last minutes (or hour) of feedback.
+        Index("ix_feedback_created", "created_at"),
         {"sqlite_autoincrement": True},
     )
     seq: int | None = Field(default=None, primary_key=True)
@@ -164,6 +166,9 @@ class FeedbackRow(SQLModel, table=True):
     #: Who scored, for agreement between reviewers; the comment they left.
     reviewer: str | None = Field(default=None, max_length=128)
     comment: str | None = Field(default=None, max_length=2000)
+    #: Tokens the call consumed and produced (observed output length, for cost estimates).
+    input_tokens: int | None = None
+    output_tokens: int | None = None
 
 
 class RewardRow(SQLModel, table=True):

@@ -17,6 +17,7 @@ from api.http.examples import body_examples, path_example
 from api.service.admin import AdminService
 from api.service.catalog import Catalog
 from api.service.learning import LearningHost
+from api.service.model_health import ModelHealth
 from bandit.access import ApiKey
 from bandit.errors import ForbiddenError, InvalidInputError
 from storage.records import PolicyRecord
@@ -85,6 +86,7 @@ class PolicyController(Controller):
         data: JSONBody[Annotated[schemas.PolicyIn, body_examples("policy")]],
         admin: NamedDependency[AdminService],
         learning: NamedDependency[LearningHost],
+        model_health: NamedDependency[ModelHealth],
         caller: NamedDependency[ApiKey],
     ) -> Response[schemas.PolicyOut]:
         """Create or replace a policy; every call is a new revision (learner rebuilt from log)."""
@@ -93,18 +95,19 @@ class PolicyController(Controller):
             _identifier("policy", name), policy_config(data), actor=caller.id
         )
         status = HTTP_201_CREATED if record.revision == 1 else HTTP_200_OK
-        return Response(await _policy_out(record, learning), status_code=status)
+        return Response(await _policy_out(record, learning, model_health), status_code=status)
 
     @get("/", **access("read"))
     async def list_policies(
         self,
         catalog: NamedDependency[Catalog],
         learning: NamedDependency[LearningHost],
+        model_health: NamedDependency[ModelHealth],
         caller: NamedDependency[ApiKey],
     ) -> list[schemas.PolicyOut]:
         """The policies this key may see."""
         return [
-            await _policy_out(record, learning)
+            await _policy_out(record, learning, model_health)
             for name, record in sorted(catalog.policies.items())
             if caller.may_use(name)
         ]
@@ -115,14 +118,19 @@ class PolicyController(Controller):
         name: FromPath[Annotated[str, path_example("name")]],
         catalog: NamedDependency[Catalog],
         learning: NamedDependency[LearningHost],
+        model_health: NamedDependency[ModelHealth],
         caller: NamedDependency[ApiKey],
     ) -> schemas.PolicyOut:
         require_policy(caller, name)
-        return await _policy_out(catalog.policy(name), learning)
+        return await _policy_out(catalog.policy(name), learning, model_health)
 
 
-async def _policy_out(record: PolicyRecord, learning: LearningHost) -> schemas.PolicyOut:
-    return policy_out(record, await learning.status(record.name))
+async def _policy_out(
+    record: PolicyRecord, learning: LearningHost, model_health: ModelHealth
+) -> schemas.PolicyOut:
+    return policy_out(
+        record, await learning.status(record.name), model_health.cooldowns(record.name)
+    )
 
 
 def _identifier(kind: str, value: str) -> str:

@@ -12,6 +12,7 @@ from bandit.cascade import CascadeSpec
 from bandit.decide import RoutingNotes
 from bandit.eligibility import Constraints
 from bandit.errors import InvalidInputError
+from bandit.health import Cooldown, HealthSettings
 from bandit.review import ReviewSettings
 from bandit.reward import RewardRule, SourceRule
 from bandit.settings import ExplorationSettings
@@ -106,11 +107,13 @@ def feedback_in(body: schemas.FeedbackIn) -> FeedbackInput:
         and body.cost_usd is None
         and body.latency_ms is None
         and body.error is None
+        and body.input_tokens is None
+        and body.output_tokens is None
         and not body.fallback
     ):
         raise InvalidInputError(
-            "Feedback must carry at least one of score, stars, cost_usd, latency_ms, error "
-            "or fallback."
+            "Feedback must carry at least one of score, stars, cost_usd, latency_ms, error, "
+            "input_tokens, output_tokens or fallback."
         )
     return FeedbackInput(
         decision_id=body.decision_id,
@@ -123,6 +126,8 @@ def feedback_in(body: schemas.FeedbackIn) -> FeedbackInput:
         fallback=body.fallback,
         reviewer=body.reviewer,
         comment=body.comment,
+        input_tokens=body.input_tokens,
+        output_tokens=body.output_tokens,
     )
 
 
@@ -144,6 +149,8 @@ def feedback_out(record: FeedbackRecord) -> schemas.FeedbackOut:
         voided_at=record.voided_at,
         reviewer=record.reviewer,
         comment=record.comment,
+        input_tokens=record.input_tokens,
+        output_tokens=record.output_tokens,
     )
 
 
@@ -289,6 +296,12 @@ def policy_config(body: schemas.PolicyIn) -> PolicyConfig:
                 escalate=tuple(body.cascade.escalate),
                 probe=body.cascade.probe,
             ),
+            health=HealthSettings(
+                window_seconds=body.health.window_seconds,
+                min_calls=body.health.min_calls,
+                max_error_rate=body.health.max_error_rate,
+                cooldown_seconds=body.health.cooldown_seconds,
+            ),
         )
     except InvalidInputError:
         raise
@@ -296,7 +309,9 @@ def policy_config(body: schemas.PolicyIn) -> PolicyConfig:
         raise InvalidInputError(str(error)) from error
 
 
-def policy_out(record: PolicyRecord, status: PolicyStatus) -> schemas.PolicyOut:
+def policy_out(
+    record: PolicyRecord, status: PolicyStatus, cooldowns: list[Cooldown] | None = None
+) -> schemas.PolicyOut:
     config = record.config
     reward, exploration = config.reward, config.exploration
     return schemas.PolicyOut(
@@ -363,4 +378,14 @@ def policy_out(record: PolicyRecord, status: PolicyStatus) -> schemas.PolicyOut:
             design=config.review.design,
             per_model=dict(sorted(config.review.per_model.items())),
         ),
+        health=schemas.ModelHealthIn(
+            window_seconds=config.health.window_seconds,
+            min_calls=config.health.min_calls,
+            max_error_rate=config.health.max_error_rate,
+            cooldown_seconds=config.health.cooldown_seconds,
+        ),
+        cooldowns=[
+            schemas.CooldownOut(model=c.model, since=c.started_at, until=c.until, reason=c.reason)
+            for c in cooldowns or ()
+        ],
     )

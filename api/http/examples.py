@@ -57,6 +57,17 @@ _BODIES: dict[str, list[tuple[str, Any]]] = {
             {"decision_id": EXAMPLE_DECISION_ID, "stars": 4, "source": "reviewer"},
         ),
         ("A failed call", {"decision_id": EXAMPLE_DECISION_ID, "error": "HTTP 503 from provider"}),
+        (
+            "The application's report of a call, with its tokens",
+            {
+                "decision_id": EXAMPLE_DECISION_ID,
+                "source": "app",
+                "latency_ms": 820,
+                "cost_usd": 0.0004,
+                "input_tokens": 1200,
+                "output_tokens": 340,
+            },
+        ),
     ],
     "model": [
         (
@@ -73,7 +84,19 @@ _BODIES: dict[str, list[tuple[str, Any]]] = {
         (
             "Two models, a cost weight",
             {"models": ["gpt-4o", "gpt-4o-mini"], "reward": {"cost_weight": 25}},
-        )
+        ),
+        (
+            "Cool a model down for a minute when most of 10 calls in 2 minutes fail",
+            {
+                "models": ["gpt-4o", "gpt-4o-mini"],
+                "health": {
+                    "window_seconds": 120,
+                    "min_calls": 10,
+                    "max_error_rate": 0.5,
+                    "cooldown_seconds": 60,
+                },
+            },
+        ),
     ],
     "experiment": [
         (

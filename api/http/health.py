@@ -13,6 +13,7 @@ from api.http.access import access, public
 from api.http.schemas import HealthOut, LangfuseStatusOut, StatusOut
 from api.service.catalog import Catalog
 from api.service.learning import LearningHost
+from api.service.model_health import ModelHealth
 from api.telemetry.langfuse_link import LangfuseLink
 
 __all__ = ["health", "status"]
@@ -21,7 +22,9 @@ __all__ = ["health", "status"]
 _DATABASE_TIMEOUT_SECONDS = 5.0
 
 
-async def _problems(engine: AsyncEngine, learning: LearningHost) -> list[str]:
+async def _problems(
+    engine: AsyncEngine, learning: LearningHost, model_health: ModelHealth
+) -> list[str]:
     problems: list[str] = []
     try:
         async with asyncio.timeout(_DATABASE_TIMEOUT_SECONDS), engine.connect() as connection:
@@ -29,16 +32,20 @@ async def _problems(engine: AsyncEngine, learning: LearningHost) -> list[str]:
     except Exception as error:  # any failure to answer is what this check reports
         problems.append(f"The database does not answer: {error!r}.")
     problems += learning.problems()
+    if model_health.last_error is not None:  # cooldowns are stale: none starts or ends early
+        problems.append(model_health.last_error)
     return problems
 
 
 @get("/health", tags=["health"], opt=public())
 async def health(
-    engine: NamedDependency[AsyncEngine], learning: NamedDependency[LearningHost]
+    engine: NamedDependency[AsyncEngine],
+    learning: NamedDependency[LearningHost],
+    model_health: NamedDependency[ModelHealth],
 ) -> HealthOut:
     """Always 200: ``ok``, or ``degraded`` when the database does not answer or learning
     fails. Open to everybody, so it says nothing more; details are in ``GET /v1/status``."""
-    problems = await _problems(engine, learning)
+    problems = await _problems(engine, learning, model_health)
     return HealthOut(status="degraded" if problems else "ok")
 
 
@@ -48,9 +55,10 @@ async def status(
     learning: NamedDependency[LearningHost],
     catalog: NamedDependency[Catalog],
     langfuse: NamedDependency[LangfuseLink | None],
+    model_health: NamedDependency[ModelHealth],
 ) -> StatusOut:
     """The service's health with its reasons, and what Langfuse export dropped."""
-    problems = await _problems(engine, learning)
+    problems = await _problems(engine, learning, model_health)
     return StatusOut(
         status="degraded" if problems else "ok",
         database=engine.dialect.name,

@@ -8,6 +8,7 @@ import msgspec
 from msgspec import Meta, Struct
 
 from bandit.eligibility import MAX_REQUIRED_TAGS
+from bandit.health import MAX_COOLDOWN_SECONDS, MAX_MIN_CALLS, MAX_WINDOW_SECONDS, HealthSettings
 from bandit.review import MAX_PER_MODEL, Design
 from bandit.reward import (
     DEFAULT_REWARD_RANGE,
@@ -22,13 +23,14 @@ from bandit.reward import (
 )
 from bandit.settings import MAX_BITS, MIN_BITS, Algorithm, ExplorationSettings
 from features.signals import MAX_ANSWER_CHARS, MAX_ANSWER_LENGTH
-from storage.records import MAX_USD_PER_MTOK
+from storage.records import MAX_TOKENS, MAX_USD_PER_MTOK
 
 __all__ = [
     "AuditEntryOut",
     "CascadeIn",
     "CascadeStepOut",
     "ConstraintsIn",
+    "CooldownOut",
     "CreatedKeyOut",
     "DecisionOut",
     "ErrorOut",
@@ -44,6 +46,7 @@ __all__ = [
     "KeyOut",
     "LangfuseStatusOut",
     "LearnerOut",
+    "ModelHealthIn",
     "ModelIn",
     "ModelOut",
     "PolicyIn",
@@ -75,6 +78,7 @@ __all__ = [
 ]
 
 _EXPLORATION = ExplorationSettings()
+_HEALTH = HealthSettings()
 
 NonNegative = Annotated[float, Meta(ge=0.0)]
 RewardValue = Annotated[
@@ -103,6 +107,9 @@ Price = Annotated[
         le=MAX_USD_PER_MTOK,
         description=f"USD per million tokens, 0 to {MAX_USD_PER_MTOK:g}.",
     ),
+]
+Tokens = Annotated[
+    int, Meta(ge=0, le=MAX_TOKENS, description=f"Tokens of one call, 0 to {MAX_TOKENS}.")
 ]
 Identifier = Annotated[str, Meta(min_length=1, max_length=128, pattern=r"^[^\s/]+$")]
 FeatureValue = str | float | bool
@@ -278,6 +285,10 @@ class FeedbackIn(Struct, forbid_unknown_fields=True):
     #: Who scored (a reviewer's name or id): reviewers' agreement is measured per decision.
     reviewer: Annotated[str, Meta(min_length=1, max_length=128)] | None = None
     comment: Annotated[str, Meta(max_length=2000)] | None = None
+    #: Tokens the call consumed and produced, as the provider counted them: the observed
+    #: output length estimates what a model will cost.
+    input_tokens: Tokens | None = None
+    output_tokens: Tokens | None = None
 
 
 class FeedbackOut(Struct):
@@ -299,6 +310,8 @@ class FeedbackOut(Struct):
     voided_at: float | None = None
     reviewer: str | None = None
     comment: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
 
 
 class RewardOut(Struct):
@@ -427,6 +440,32 @@ class ReviewIn(Struct, forbid_unknown_fields=True):
     )
 
 
+class ModelHealthIn(Struct, forbid_unknown_fields=True):
+    """A model cools down (routing leaves it out for ``cooldown_seconds``) when at least
+    ``min_calls`` of its calls got feedback in the last ``window_seconds`` and more than
+    ``max_error_rate`` of them reported an ``error``; it is re-admitted by itself. A call is
+    a decision with feedback, counted once. ``max_error_rate`` 1 turns cooling off."""
+
+    window_seconds: Annotated[
+        float, Meta(gt=0.0, le=MAX_WINDOW_SECONDS, description="At most a day.")
+    ] = _HEALTH.window_seconds
+    min_calls: Annotated[int, Meta(ge=1, le=MAX_MIN_CALLS)] = _HEALTH.min_calls
+    max_error_rate: Annotated[float, Meta(ge=0.0, le=1.0)] = _HEALTH.max_error_rate
+    cooldown_seconds: Annotated[
+        float, Meta(gt=0.0, le=MAX_COOLDOWN_SECONDS, description="At most a day.")
+    ] = _HEALTH.cooldown_seconds
+
+
+class CooldownOut(Struct):
+    """A model the policy leaves out of routing until ``until`` (epoch seconds)."""
+
+    model: str
+    since: float
+    until: float
+    #: A sentence: the failures that cooled it, and the last error.
+    reason: str
+
+
 class PolicyIn(Struct, forbid_unknown_fields=True):
     models: list[str]
     reward: RewardIn = msgspec.field(default_factory=RewardIn)
@@ -438,6 +477,7 @@ class PolicyIn(Struct, forbid_unknown_fields=True):
     review: ReviewIn = msgspec.field(default_factory=ReviewIn)
     constraints: ConstraintsIn = msgspec.field(default_factory=ConstraintsIn)
     cascade: CascadeIn | None = None
+    health: ModelHealthIn = msgspec.field(default_factory=ModelHealthIn)
 
 
 class LearnerOut(Struct):
@@ -477,6 +517,9 @@ class PolicyOut(Struct):
     cascade: CascadeIn | None = None
     #: Set on a policy that learns another policy's escalation decisions (its name).
     escalation_for: str | None = None
+    health: ModelHealthIn = msgspec.field(default_factory=ModelHealthIn)
+    #: The models cooling down now (left out of routing), with why and until when.
+    cooldowns: list[CooldownOut] = msgspec.field(default_factory=list)
 
 
 class HealthOut(Struct):

@@ -3,6 +3,8 @@ key; the 422 that names each exclusion; fallbacks and fallback chains; what a de
 
 from __future__ import annotations
 
+import time
+
 import httpx
 
 MODELS = {
@@ -184,3 +186,43 @@ def test_a_retry_with_the_same_decision_id_but_other_constraints_is_a_conflict(
     assert again["model"] == first["model"]
     other = client.post("/v1/route", json={**body, "max_cost_usd": 0.5})
     assert other.status_code == 409
+
+
+def test_a_model_cooling_down_after_errors_is_not_routed_to_until_it_is_re_admitted(
+    client: httpx.Client,
+) -> None:
+    health = {"window_seconds": 60, "min_calls": 3, "max_error_rate": 0.5, "cooldown_seconds": 3}
+    _setup(client, "rr-health", health=health)
+    for _ in range(3):
+        failed = client.post(
+            "/v1/route", json={"policy": "rr-health", "candidates": ["rr-us-large"]}
+        ).json()
+        client.post(
+            "/v1/feedback",
+            json={"decision_id": failed["decision_id"], "error": "HTTP 503", "source": "app"},
+        )
+    deadline = time.monotonic() + 10
+    while True:
+        routed = client.post("/v1/route", json={"policy": "rr-health", "prompt": "hi"}).json()
+        if "rr-us-large" in routed["excluded"] or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert "rr-us-large is cooling down until" in routed["excluded"]["rr-us-large"]
+    for _ in range(10):
+        routed = client.post("/v1/route", json={"policy": "rr-health", "prompt": "hi"}).json()
+        assert routed["model"] != "rr-us-large"
+        assert "rr-us-large" not in routed["fallbacks"]
+    # Asked for it alone, the cooling model is still served: refusing every request would be
+    # worse than a model that may have recovered (and the decision says so).
+    alone = client.post(
+        "/v1/route", json={"policy": "rr-health", "candidates": ["rr-us-large"]}
+    ).json()
+    assert alone["model"] == "rr-us-large"
+    assert client.get(f"/v1/decisions/{alone['decision_id']}").json()["routing"][
+        "cooldowns_ignored"
+    ]
+    deadline = time.monotonic() + 15
+    while "rr-us-large" in routed["excluded"] and time.monotonic() < deadline:
+        time.sleep(0.3)
+        routed = client.post("/v1/route", json={"policy": "rr-health", "prompt": "hi"}).json()
+    assert routed["excluded"] == {}
