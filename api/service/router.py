@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -36,6 +37,7 @@ from storage.records import (
     ModelSpec,
     PolicyRecord,
 )
+from storage.reviews import store_response
 from storage.writer import GroupCommitter
 
 __all__ = [
@@ -407,7 +409,16 @@ class RouterService:
             escalation_of=first.id,
             prior_cost_usd=prior,
         )
-        return await self._log(record, fingerprint)
+        logged = await self._log(record, fingerprint)
+        answer = ask.signals.answer
+        if policy.config.store_prompts and answer is not None and first.response is None:
+            # A policy that stores prompts keeps the first answer too, for its reviewers.
+            async def keep(connection: AsyncConnection) -> None:
+                with contextlib.suppress(ConflictError):  # an answer posted meanwhile stays
+                    await store_response(connection, decision_id=first.id, text=answer, now=now)
+
+            await self._committer.run(keep)
+        return logged
 
     def cascade_step(self, decision: DecisionRecord) -> CascadeStep | None:
         """The decision's place in a cascade; None when its policy has none."""

@@ -201,3 +201,30 @@ def test_a_cascade_needs_room_for_its_escalation_policys_name(client: httpx.Clie
     assert refused.status_code == 422
     assert "too long for a cascade" in refused.json()["detail"]
     assert client.get(f"/v1/policies/{name}").status_code == 404
+
+
+def test_the_first_answer_is_kept_only_where_the_policy_stores_prompts(
+    client: httpx.Client,
+) -> None:
+    for policy, stores in (("cc-keep", True), ("cc-drop", False)):
+        _setup(client, policy)
+        body = client.get(f"/v1/policies/{policy}").json()
+        put = client.put(
+            f"/v1/policies/{policy}",
+            json={"models": body["models"], "cascade": body["cascade"], "store_prompts": stores},
+        )
+        assert put.status_code == 200, put.text
+        first = client.post("/v1/route", json={"policy": policy, "prompt": "q"}).json()
+        asked = client.post(
+            "/v1/route",
+            json={
+                "policy": policy,
+                "escalate": {"from": first["decision_id"], "signals": {"answer": "It is 4."}},
+            },
+        )
+        assert asked.status_code == 200, asked.text
+        stored = client.get(f"/v1/decisions/{first['decision_id']}").json()
+        assert stored["response"] == ("It is 4." if stores else None)
+        escalation = client.get(f"/v1/decisions/{asked.json()['decision_id']}").json()
+        assert escalation["prompt"] is None
+        assert escalation["response"] is None
