@@ -32,6 +32,7 @@ from api.pages.dashboard import dashboard
 from api.pages.review import review
 from api.service.admin import AdminService
 from api.service.catalog import Catalog
+from api.service.catalog_sync import CatalogSync
 from api.service.clock import Clock, wall_clock
 from api.service.drift import DriftService
 from api.service.embedder import LazyEmbedder
@@ -44,6 +45,7 @@ from api.service.model_health import ModelHealth
 from api.service.offload import HeavyJobs, JobRunner, ProcessRunner, ThreadRunner
 from api.service.rate_limit import RateLimiter
 from api.service.reviews import ReviewService
+from api.service.roles import RoleKeeper
 from api.service.router import RouterService
 from api.settings import Settings
 from api.telemetry import LangfuseExporter, trace_id_for
@@ -51,6 +53,7 @@ from api.telemetry.langfuse_link import LangfuseLink, open_client
 from api.telemetry.langfuse_queues import QueueFeeder
 from api.telemetry.langfuse_scores import ScorePoller
 from storage.engine import create_engine
+from storage.leader import lease_for
 from storage.meta import prompt_hash_key
 from storage.migrate import upgrade
 from storage.writer import GroupCommitter
@@ -77,6 +80,8 @@ class Services:
     reviews: ReviewService
     #: Which models each policy cools down, and their observed latency and output length.
     model_health: ModelHealth
+    roles: RoleKeeper
+    catalog_sync: CatalogSync
     #: Langfuse export and score import; None when Langfuse is not configured.
     langfuse: LangfuseLink | None = None
 
@@ -108,6 +113,9 @@ async def open_services(
         await catalog.load(engine)
         keyring = KeyRing(engine, clock, env_admin_secret=settings.admin_key)
         await keyring.refresh()
+        # The learner role first: only the learner bootstraps, joins and snapshots.
+        roles = RoleKeeper(lease_for(engine), seconds=settings.role_seconds)
+        await roles.check()
         learning = LearningHost(
             engine,
             committer,
@@ -118,6 +126,7 @@ async def open_services(
             snapshot_seconds=settings.snapshot_seconds,
             database_url=settings.database_url,
             relearn_in_process_max=settings.relearn_in_process_max,
+            leading=roles.is_learner,
         )
         try:
             for record in catalog.policies.values():
@@ -125,7 +134,7 @@ async def open_services(
             admin = AdminService(
                 committer, catalog, learning, clock, max_policies=settings.max_policies
             )
-            if settings.bootstrap:
+            if settings.bootstrap and roles.is_learner():
                 await admin.bootstrap()
             experiments = ExperimentService(engine, committer, catalog, admin, clock)
             await experiments.load()
@@ -156,6 +165,7 @@ async def open_services(
                 telemetry=exporter,
                 name_trace=None if exporter is None else trace_id_for,
                 observer=model_health,
+                leading=roles.is_learner,
             )
             link: LangfuseLink | None = None
             if client is not None and exporter is not None and settings.langfuse is not None:
@@ -188,7 +198,13 @@ async def open_services(
                         "(readable by this user only). Send it as 'Authorization: Bearer <key>'.",
                         written.resolve(),
                     )
+            catalog_sync = CatalogSync(
+                engine, catalog, learning, experiments, seconds=settings.catalog_sync_seconds
+            )
+            await catalog_sync.sync()
             learning.start()
+            roles.start()
+            catalog_sync.start()
             keyring.start()
             model_health.start()
             if link is not None:
@@ -215,9 +231,12 @@ async def open_services(
                     heavy_jobs,
                     ReviewService(engine, committer, catalog, clock),
                     model_health,
+                    roles,
+                    catalog_sync,
                     link,
                 )
             finally:
+                await catalog_sync.close()
                 await model_health.close()
                 if link is not None:
                     if link.poller is not None:
@@ -231,6 +250,7 @@ async def open_services(
                     processes.close()  # reports still running answer no one now
                 await learning.close()
         finally:
+            await roles.close()
             await committer.close()
     finally:
         await engine.dispose()
@@ -292,6 +312,8 @@ def create_app(
                     "keys",
                     "reviews",
                     "model_health",
+                    "roles",
+                    "catalog_sync",
                     "langfuse",
                 )
             },

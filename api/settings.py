@@ -74,6 +74,10 @@ class Settings:
     snapshot_seconds: float = 30.0
     #: How often the learning loop looks for closed reward windows and new rewards.
     learn_interval_seconds: float = 1.0
+    #: How often a server asks for (or checks it still holds) the learner role.
+    role_seconds: float = 1.0
+    #: How often a server checks the database for catalog changes made through another one.
+    catalog_sync_seconds: float = 0.5
     #: How often model health (which models cool down) is read from the database.
     model_health_seconds: float = 1.0
     max_candidates: int = 50

@@ -12,7 +12,15 @@ from storage import _sql
 from storage.codec import config_from_json, config_to_json
 from storage.records import MAX_USD_PER_MTOK, ModelSpec, PolicyConfig, PolicyRecord
 
-__all__ = ["get_model", "get_policy", "list_models", "list_policies", "put_model", "put_policy"]
+__all__ = [
+    "catalog_state",
+    "get_model",
+    "get_policy",
+    "list_models",
+    "list_policies",
+    "put_model",
+    "put_policy",
+]
 
 
 def _model(row: Any) -> ModelSpec:
@@ -134,3 +142,23 @@ async def _unknown_models(connection: AsyncConnection, model_ids: tuple[str, ...
     rows = await connection.execute(select(_sql.models.c.id).where(_sql.models.c.id.in_(model_ids)))
     known = {row.id for row in rows}
     return [model for model in model_ids if model not in known]
+
+
+async def catalog_state(connection: AsyncConnection) -> tuple[object, ...]:
+    """A cheap fingerprint of models, policies and experiments, read in one statement: it
+    changes whenever any of them does, so servers reload their catalog only then."""
+    m, p, e, t = _sql.models, _sql.policies, _sql.experiments, _sql.experiment_transitions
+    row = (
+        await connection.execute(
+            select(
+                select(func.count()).select_from(m).scalar_subquery(),
+                select(func.max(m.c.updated_at)).scalar_subquery(),
+                select(func.count()).select_from(p).scalar_subquery(),
+                select(func.coalesce(func.sum(p.c.revision), 0)).scalar_subquery(),
+                select(func.count()).select_from(e).scalar_subquery(),
+                select(func.max(e.c.updated_at)).scalar_subquery(),
+                select(func.max(t.c.seq)).scalar_subquery(),
+            )
+        )
+    ).one()
+    return tuple(row)

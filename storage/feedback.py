@@ -51,8 +51,12 @@ async def record_feedback(
     feedback_id: str,
     rule_for: Callable[[str], RewardRule],
     now: float,
+    join_now: bool = True,
 ) -> FeedbackRecord:
     """Store ``feedback``; join the decision's reward when this feedback closes its window.
+
+    With ``join_now=False`` (a process that is not the learner) a closing feedback only marks
+    the window due now, and the learner joins it: one process assigns the join order.
 
     Feedback after the window is stored with ``late=True`` and never learned. A reused
     idempotency key returns the stored feedback, or raises ``ConflictError`` when the
@@ -113,9 +117,21 @@ async def record_feedback(
         Observation(feedback.source, now, 0, feedback.score, error=feedback.error is not None),
     )
     if not late and closes:
-        await join_decision(
-            connection, decision_id=feedback.decision_id, policy=decision.policy, rule=rule, now=now
-        )
+        if join_now:
+            await join_decision(
+                connection,
+                decision_id=feedback.decision_id,
+                policy=decision.policy,
+                rule=rule,
+                now=now,
+            )
+        else:
+            d = _sql.decisions
+            await connection.execute(
+                update(d)
+                .where(d.c.id == feedback.decision_id, d.c.join_status == OPEN)
+                .values(window_closes_at=now)
+            )
     row = (
         await connection.execute(select(_sql.feedback).where(_sql.feedback.c.id == feedback_id))
     ).one()

@@ -8,6 +8,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -29,8 +30,17 @@ def head_revision() -> str:
     return head
 
 
+#: Servers starting together on one PostgreSQL database migrate one at a time.
+_MIGRATION_LOCK_KEY = 0x6D696772617465  # "migrate"
+
+
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
     async with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # Released at the end of this transaction, after the migration committed.
+            await connection.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY}
+            )
         await connection.run_sync(lambda c: command.upgrade(alembic_config(c), revision))
 
 

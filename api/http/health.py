@@ -12,8 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from api.http.access import access, public
 from api.http.schemas import HealthOut, LangfuseStatusOut, StatusOut
 from api.service.catalog import Catalog
+from api.service.catalog_sync import CatalogSync
 from api.service.learning import LearningHost
 from api.service.model_health import ModelHealth
+from api.service.roles import RoleKeeper
 from api.telemetry.langfuse_link import LangfuseLink
 
 __all__ = ["health", "status"]
@@ -56,15 +58,27 @@ async def status(
     catalog: NamedDependency[Catalog],
     langfuse: NamedDependency[LangfuseLink | None],
     model_health: NamedDependency[ModelHealth],
+    roles: NamedDependency[RoleKeeper],
+    catalog_sync: NamedDependency[CatalogSync],
 ) -> StatusOut:
-    """The service's health with its reasons, and what Langfuse export dropped."""
+    """The service's health with its reasons, this process's role and what it learned, and
+    what Langfuse export dropped."""
     problems = await _problems(engine, learning, model_health)
+    problems += [e for e in (roles.last_error, catalog_sync.last_error) if e is not None]
+    learned = {
+        name: live.learner.learned
+        for name in sorted(catalog.policies)
+        if (live := learning.current(name)) is not None
+    }
     return StatusOut(
         status="degraded" if problems else "ok",
         database=engine.dialect.name,
         policies=len(catalog.policies),
         problems=problems,
         langfuse=None if langfuse is None else _langfuse_status(langfuse),
+        role=roles.role,
+        learned_interactions=sum(learned.values()),
+        learned_by_policy=learned,
     )
 
 

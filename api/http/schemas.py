@@ -563,6 +563,12 @@ class StatusOut(Struct):
     problems: list[str]
     #: Export and import counts; null when Langfuse is off.
     langfuse: LangfuseStatusOut | None = None
+    #: ``learner``: this process joins rewards, writes snapshots and runs experiment checks
+    #: (one process at a time); ``follower``: it routes and learns the joined rewards.
+    role: Literal["learner", "follower"] = "learner"
+    #: Interactions this process's learners hold (their live revisions), in all and per policy.
+    learned_interactions: int = 0
+    learned_by_policy: dict[str, int] = msgspec.field(default_factory=dict)
 
 
 Scope = Literal["route", "feedback", "review", "read", "admin"]

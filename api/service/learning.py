@@ -114,7 +114,11 @@ class LearningHost:
         snapshot_seconds: float,
         database_url: str | None = None,
         relearn_in_process_max: int = 2000,
+        leading: Callable[[], bool] = lambda: True,
     ) -> None:
+        """``leading`` says whether this process holds the learner role now: only the learner
+        joins closed windows, writes snapshots and runs ``after_step`` and retention; every
+        process learns the joined rewards from the log."""
         self._engine = engine
         self._committer = committer
         self._catalog = catalog
@@ -124,6 +128,7 @@ class LearningHost:
         self._snapshot_seconds = snapshot_seconds
         self._database_url = database_url
         self._in_process_max = relearn_in_process_max
+        self._leading = leading
         self._executor: ProcessPoolExecutor | None = None
         self._learners: dict[str, PolicyLearner] = {}
         #: Bumped by every rollback and state-changing void of a policy: a rebuild that began
@@ -473,22 +478,27 @@ class LearningHost:
         ``_IDLE_CHECK_SECONDS`` otherwise: its checks read every joined decision of an
         experiment, which is wasted work when nothing new has arrived.
         """
-        try:
-            await self._join_due_windows()
-        except Exception:  # the joins are retried next round; learning what is joined goes on
-            _log.exception("joining closed reward windows failed; retrying next round")
+        leading = self._leading()
+        if leading:
+            try:
+                await self._join_due_windows()
+            except Exception:  # retried next round; learning what is joined goes on
+                _log.exception("joining closed reward windows failed; retrying next round")
         learned = 0
         for live in list(self._learners.values()):
             try:
                 learned += await catch_up(
                     self._engine, live, set_aside=self._set_aside, now=self._clock()
                 )
-                await self._maybe_snapshot(live, force=force_snapshot)
+                if leading:
+                    await self._maybe_snapshot(live, force=force_snapshot)
             except Exception as error:  # one policy's failure must not stop the others
                 live.last_error = f"{type(error).__name__}: {error}"
                 _log.exception("policy %s: learning round failed; retrying next round", live.name)
             else:
                 live.last_error = None
+        if not leading:
+            return
         now = self._clock()
         idle_check_due = now - self._last_after_step >= _IDLE_CHECK_SECONDS
         if self.after_step is not None and (learned or idle_check_due):

@@ -163,6 +163,7 @@ class RouterService:
         telemetry: TelemetrySink | None = None,
         name_trace: Callable[[str], str] | None = None,
         observer: ModelObserver | None = None,
+        leading: Callable[[], bool] = lambda: True,
     ) -> None:
         """``telemetry`` receives every new decision and feedback; ``name_trace`` gives the
         trace id a decision names (Langfuse on) and is None when there is none."""
@@ -179,6 +180,8 @@ class RouterService:
         self._telemetry: TelemetrySink = telemetry or NullSink()
         self._name_trace = name_trace
         self._observer: ModelObserver = observer or _NothingObserved()
+        #: Whether this process holds the learner role (which alone joins rewards).
+        self._leading = leading
 
     async def route(self, request: RouteRequest) -> DecisionRecord:
         """Choose a model and log the decision durably before returning it.
@@ -453,6 +456,7 @@ class RouterService:
                 feedback_id=feedback_id,
                 rule_for=catalog.reward_rule,
                 now=now,
+                join_now=self._leading(),
             )
 
         stored = await self._committer.run(store)

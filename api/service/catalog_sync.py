@@ -1,0 +1,73 @@
+"""Keep this process's catalog and learners in step with changes made through other processes.
+
+Several servers share one PostgreSQL database: a model, policy or experiment changed through
+one must be in force in all. Each server reads a fingerprint of the catalog every
+``seconds`` (one cheap statement) and, when it changed, reloads the catalog and brings its
+learners to the policies' current revisions.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from api.service.catalog import Catalog
+from api.service.experiments import ExperimentService
+from api.service.learning import LearningHost
+from api.telemetry.background import BackgroundLoop
+from storage.catalog import catalog_state
+
+__all__ = ["CatalogSync"]
+
+_log = logging.getLogger(__name__)
+
+
+class CatalogSync(BackgroundLoop):
+    task_name = "catalog-sync"
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        catalog: Catalog,
+        learning: LearningHost,
+        experiments: ExperimentService,
+        *,
+        seconds: float,
+    ) -> None:
+        super().__init__(seconds=seconds)
+        self._engine = engine
+        self._catalog = catalog
+        self._learning = learning
+        self._experiments = experiments
+        self._seen: tuple[object, ...] | None = None
+        #: Why the last sync failed; None once one succeeds (``/v1/status``).
+        self.last_error: str | None = None
+
+    async def sync(self) -> bool:
+        """Reload if anything changed; True when it did."""
+        async with self._engine.connect() as connection:
+            state = await catalog_state(connection)
+        if state == self._seen:
+            return False
+        await self._catalog.load(self._engine)
+        await self._experiments.load()
+        for record in list(self._catalog.policies.values()):
+            live = self._learning.current(record.name)
+            if live is None:
+                await self._learning.load(record)
+            elif live.revision < record.revision:
+                # Changed through another process: learn the new revision from the log.
+                await self._learning.rebuild(record)
+        self._seen = state
+        return True
+
+    async def _round(self) -> None:
+        await self.sync()
+
+    def _round_failed(self, error: str) -> None:
+        self.last_error = f"Reading catalog changes failed: {error}"
+        _log.warning("%s", self.last_error)
+
+    def _round_succeeded(self) -> None:
+        self.last_error = None
