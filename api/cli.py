@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
-import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from api.cli_keys import add_keys_parser, run_keys
 from api.cli_langfuse import add_langfuse_parser, run_langfuse
+from api.cli_serve import add_serve_parser, run_serve
 from api.service_client import ServiceError, fetch_json, open_service, quote
 
 __all__ = ["main"]
@@ -25,35 +24,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="bandit-router", description="A self-hosted LLM router that learns."
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="run the HTTP service")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument(
-        "--port", type=int, default=8000, help="0 lets the OS pick a free port (printed)"
-    )
-    serve.add_argument(
-        "--database-url",
-        help="SQLite or PostgreSQL URL (default: $BANDIT_ROUTER_DATABASE_URL, "
-        "else sqlite:///./var/bandit-router.db)",
-    )
-    serve.add_argument(
-        "--snapshot-every",
-        type=int,
-        default=1000,
-        metavar="N",
-        help="persist the learner after N new interactions (default 1000)",
-    )
-    serve.add_argument(
-        "--snapshot-seconds",
-        type=float,
-        default=30.0,
-        metavar="T",
-        help="... or after T seconds with anything new (default 30)",
-    )
-    serve.add_argument(
-        "--no-bootstrap",
-        action="store_true",
-        help="do not create the example catalog and default policy",
-    )
+    add_serve_parser(commands)
     _add_replay(commands)
     _add_experiments(commands)
     evaluate = commands.add_parser(
@@ -218,7 +189,7 @@ def _add_replay(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     commands = {
-        "serve": _serve,
+        "serve": run_serve,
         "replay": _replay,
         "experiments": _experiments,
         "evaluate": _evaluate,
@@ -234,69 +205,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         name = f"{args.command} {action}" if action else args.command
         print(f"bandit-router {name}: {error}", file=sys.stderr)
         return 1
-
-
-def _serve(args: argparse.Namespace) -> int:
-    import dataclasses
-
-    import uvicorn
-
-    from api.app import create_app
-    from api.settings import Settings
-    from storage.engine import describe_location
-    from storage.server_lock import ServerLockedError, lock_for_serving
-
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    settings = dataclasses.replace(
-        Settings.from_environment(database_url=args.database_url, host=args.host, port=args.port),
-        snapshot_every=args.snapshot_every,
-        snapshot_seconds=args.snapshot_seconds,
-        bootstrap=not args.no_bootstrap,
-    )
-    try:
-        lock = lock_for_serving(settings.database_url)
-    except ServerLockedError as error:
-        print(f"bandit-router serve: {error}", file=sys.stderr)
-        return 1
-    try:
-        listener = _listen(settings.host, settings.port)
-    except OSError as error:
-        print(
-            f"bandit-router serve: cannot listen on {settings.host}:{settings.port}: {error}",
-            file=sys.stderr,
-        )
-        return 1
-    # The socket is bound before the app starts, so the port printed here (the one the OS
-    # picked for --port 0) is already ours.
-    address = f"http://{_url_host(settings.host)}:{listener.getsockname()[1]}"
-    print(f"bandit-router listening on {address}", flush=True)
-    print(f"data: {describe_location(settings.database_url)}", flush=True)
-    print(f"API docs: {address}/schema", flush=True)
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), log_level="warning"))
-    try:
-        server.run(sockets=[listener])
-    finally:
-        if lock is not None:
-            lock.release()
-    return 0
-
-
-def _listen(host: str, port: int) -> socket.socket:
-    family, kind, protocol, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-    listener = socket.socket(family, kind, protocol)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        listener.bind(address)
-    except OSError:
-        listener.close()
-        raise
-    return listener
-
-
-def _url_host(host: str) -> str:
-    return f"[{host}]" if ":" in host else host
 
 
 def _evaluate(args: argparse.Namespace) -> int:

@@ -6,6 +6,8 @@ reward is learned exactly once, and the survivors' pmfs equal a rebuild from the
 from __future__ import annotations
 
 import itertools
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -189,3 +191,42 @@ def test_three_servers_are_one_service_and_survive_the_learners_death(
 def _learned_count(client: httpx.Client) -> int:
     learner = client.get(f"/v1/policies/{POLICY}").json()["learner"]
     return int(learner["learned_interactions"])
+
+
+def test_serve_workers_shares_one_port_among_a_learner_and_followers(tmp_path: Path) -> None:
+    with fresh_postgres_database() as url:
+        server = start_server(url, tmp_path, "--workers", "2")
+        try:
+            roles: set[str] = set()
+            deadline = time.monotonic() + 30
+            while roles != {"learner", "follower"} and time.monotonic() < deadline:
+                # A new connection each time: the kernel hands it to either worker.
+                roles.add(str(_status(server)["role"]))
+            assert roles == {"learner", "follower"}
+        finally:
+            server.stop()
+
+
+def test_workers_need_postgresql(tmp_path: Path) -> None:
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "api.cli",
+            "serve",
+            "--port",
+            "0",
+            "--workers",
+            "2",
+            "--database-url",
+            f"sqlite:///{tmp_path / 'router.db'}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert completed.returncode == 1
+    assert completed.stderr.strip() == (
+        "bandit-router serve: --workers needs PostgreSQL; SQLite serves from one process"
+    )

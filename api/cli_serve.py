@@ -1,0 +1,180 @@
+"""``bandit-router serve``: the HTTP service, in one process or ``--workers N``."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import os
+import socket
+import sys
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from litestar import Litestar
+
+    from api.settings import Settings
+
+__all__ = ["add_serve_parser", "run_serve", "worker_app"]
+
+#: How ``serve --workers N`` hands its options to the worker processes it spawns.
+_WORKER_OPTIONS = "BANDIT_ROUTER_WORKER_OPTIONS"
+
+
+def add_serve_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    serve = commands.add_parser(
+        "serve",
+        help="run the HTTP service",
+        epilog="example: bandit-router serve --port 8000 --database-url "
+        "postgresql://router@db/router --workers 2",
+    )
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument(
+        "--port", type=int, default=8000, help="0 lets the OS pick a free port (printed)"
+    )
+    serve.add_argument(
+        "--database-url",
+        help="SQLite or PostgreSQL URL (default: $BANDIT_ROUTER_DATABASE_URL, "
+        "else sqlite:///./var/bandit-router.db)",
+    )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="server processes sharing the port (PostgreSQL only; default 1)",
+    )
+    serve.add_argument(
+        "--snapshot-every",
+        type=int,
+        default=1000,
+        metavar="N",
+        help="persist the learner after N new interactions (default 1000)",
+    )
+    serve.add_argument(
+        "--snapshot-seconds",
+        type=float,
+        default=30.0,
+        metavar="T",
+        help="... or after T seconds with anything new (default 30)",
+    )
+    serve.add_argument(
+        "--no-bootstrap",
+        action="store_true",
+        help="do not create the example catalog and default policy",
+    )
+
+
+def _settings(options: dict[str, Any]) -> Settings:
+    from api.settings import Settings
+
+    return dataclasses.replace(
+        Settings.from_environment(
+            database_url=options["database_url"], host=options["host"], port=options["port"]
+        ),
+        snapshot_every=options["snapshot_every"],
+        snapshot_seconds=options["snapshot_seconds"],
+        bootstrap=options["bootstrap"],
+    )
+
+
+def worker_app() -> Litestar:
+    """The app of one ``--workers`` process (uvicorn imports and calls it in each)."""
+    from api.app import create_app
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    return create_app(_settings(json.loads(os.environ[_WORKER_OPTIONS])))
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from api.app import create_app
+    from storage.engine import describe_location
+    from storage.server_lock import ServerLockedError, lock_for_serving
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    options = {
+        "database_url": args.database_url,
+        "host": args.host,
+        "port": args.port,
+        "snapshot_every": args.snapshot_every,
+        "snapshot_seconds": args.snapshot_seconds,
+        "bootstrap": not args.no_bootstrap,
+    }
+    settings = _settings(options)
+    if args.workers < 1:
+        print(
+            f"bandit-router serve: --workers must be at least 1, got {args.workers}",
+            file=sys.stderr,
+        )
+        return 1
+    try:
+        lock = lock_for_serving(settings.database_url)
+    except ServerLockedError as error:
+        print(f"bandit-router serve: {error}", file=sys.stderr)
+        return 1
+    if lock is not None and args.workers > 1:
+        lock.release()
+        print(
+            "bandit-router serve: --workers needs PostgreSQL; SQLite serves from one process",
+            file=sys.stderr,
+        )
+        return 1
+    try:
+        listener = _listen(settings.host, settings.port)
+    except OSError as error:
+        print(
+            f"bandit-router serve: cannot listen on {settings.host}:{settings.port}: {error}",
+            file=sys.stderr,
+        )
+        return 1
+    # The socket is bound before the app starts, so the port printed here (the one the OS
+    # picked for --port 0) is already ours.
+    address = f"http://{_url_host(settings.host)}:{listener.getsockname()[1]}"
+    print(f"bandit-router listening on {address}", flush=True)
+    print(f"data: {describe_location(settings.database_url)}", flush=True)
+    print(f"API docs: {address}/schema", flush=True)
+    try:
+        if args.workers == 1:
+            server = uvicorn.Server(uvicorn.Config(create_app(settings), log_level="warning"))
+            server.run(sockets=[listener])
+        else:
+            from uvicorn.supervisors import Multiprocess
+
+            # Each worker is a whole server (it routes, learns, may hold the learner role);
+            # they share the database and, through the kernel, this socket.
+            options["database_url"] = settings.database_url
+            os.environ[_WORKER_OPTIONS] = json.dumps(options)
+            config = uvicorn.Config(
+                "api.cli_serve:worker_app",
+                factory=True,
+                workers=args.workers,
+                log_level="warning",
+            )
+            Multiprocess(config, sockets=[listener]).run()
+    finally:
+        if lock is not None:
+            lock.release()
+    return 0
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    family, kind, protocol, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    listener = socket.socket(family, kind, protocol)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind(address)
+    except OSError:
+        listener.close()
+        raise
+    return listener
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
