@@ -15,6 +15,13 @@ The first stage learns from its own answer, as any routing decision does (its qu
 cost weight times its cost): that outcome is observed whatever the escalation did, whereas the
 cascade's reward would make the first stage pay for the escalation decision's exploration (in
 replays a first stage so taught sometimes settled on the worse cheap model for every task).
+
+Serving a cascade takes these pieces: the first decision is ``Learner.decide`` over the arms
+of ``spec.first`` on the request's context; the escalation question carries the first
+decision's id and the signals, and its decision is ``Learner.decide`` over ``ACCEPT_ARM`` and
+the arms of ``spec.escalate`` on ``features.signals.escalation_context(request context,
+signals, first model)``, a policy built with the context namespaces ``CONTEXT_NAMESPACES +
+ESCALATION_NAMESPACES``; its reward is :func:`cascade_reward` over the costs of every call.
 """
 
 from __future__ import annotations
