@@ -9,10 +9,19 @@ so each logs an exact pmf and can be evaluated offline on its own:
 2. the **escalation** decision sees the request's context, the signals about the first answer
    and the first model's id, and picks ``accept`` (keep the first answer) or a stronger model.
 
-Both learn from the same reward: the quality of the answer finally kept minus the cost weight
-times the cost of every call made (first model, probe, escalation). The first stage learns from
-the whole cascade's reward because a first model is worth what it leads to: a cheap answer
-that is often escalated costs both calls.
+The escalation decision learns from the cascade's reward: the quality of the answer finally
+kept minus the cost weight times the cost of every call made (first model, probe, escalation).
+The first stage learns from its own answer, as any routing decision does (its quality less the
+cost weight times its cost): that outcome is observed whatever the escalation did, whereas the
+cascade's reward would make the first stage pay for the escalation decision's exploration (in
+replays a first stage so taught sometimes settled on the worse cheap model for every task).
+
+Serving a cascade takes these pieces: the first decision is ``Learner.decide`` over the arms
+of ``spec.first`` on the request's context; the escalation question carries the first
+decision's id and the signals, and its decision is ``Learner.decide`` over ``ACCEPT_ARM`` and
+the arms of ``spec.escalate`` on ``features.signals.escalation_context(request context,
+signals, first model)``, a policy built with the context namespaces ``CONTEXT_NAMESPACES +
+ESCALATION_NAMESPACES``; its reward is :func:`cascade_reward` over the costs of every call.
 """
 
 from __future__ import annotations

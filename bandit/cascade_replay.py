@@ -65,6 +65,8 @@ class _Step:
     quality: float
     cost_usd: float
     reward: float
+    #: The first answer's own reward: the first stage's learning signal.
+    first_reward: float
     source: str | None
 
 
@@ -101,8 +103,8 @@ def replay_cascade(
             one = first.decide(f"{prefix}:first", event.context, first_arms)
             two = second.decide(f"{prefix}:escalate", event.escalation[one.model], escalation_arms)
             step = _play(event, spec, rule, one.model, two.model)
-            for learner, decision in ((second, two), (first, one)):
-                learner.learn(_interaction(decision, step.reward))
+            second.learn(_interaction(two, step.reward))
+            first.learn(_interaction(one, step.first_reward))
             online.append(step)
             if progress is not None:
                 progress(1)
@@ -132,6 +134,7 @@ def _play(event: CascadeEvent, spec: CascadeSpec, rule: RewardRule, first: str, 
         quality=quality,
         cost_usd=math.fsum(costs),
         reward=cascade_reward(rule, quality, costs),
+        first_reward=cascade_reward(rule, answer.quality, costs[:1]),
         source=event.source,
     )
 

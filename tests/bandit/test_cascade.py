@@ -153,7 +153,7 @@ def test_the_learner_escalates_exactly_where_it_pays() -> None:
     assert never.holdout.mean_quality < 0.8
 
 
-def test_the_first_stage_learns_which_cheap_model_leads_to_the_best_cascade() -> None:
+def test_the_first_stage_learns_the_better_cheap_model() -> None:
     spec = CascadeSpec(first=(OTHER, CHEAP), escalate=(STRONG,), probe=PROBE)
     train = _events(1500, 0, Counter(), Counter())
     holdout = _events(600, 1, Counter(), Counter())
