@@ -11,6 +11,7 @@ from typing import Any
 
 from litestar import Litestar
 from litestar.di import Provide
+from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -27,6 +28,7 @@ from api.http.health import health, status
 from api.http.keys import AuditController, KeyController
 from api.http.reviews import ReviewController
 from api.http.routing import RoutingController
+from api.http.shedding import LoadShedder
 from api.http.undo import UndoController
 from api.pages.dashboard import dashboard
 from api.pages.review import review
@@ -319,6 +321,8 @@ def create_app(
             },
         },
         exception_handlers=exception_handlers,
+        # Past this many requests at once the excess gets an immediate 503, not a queue.
+        middleware=[DefineMiddleware(LoadShedder, max_in_flight=settings.max_in_flight)],
         # Every JSON body is decoded strictly (no "0.5" -> 0.5) and checked in one place.
         request_class=StrictRequest,
         before_request=refuse_nul_in_url,

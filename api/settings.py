@@ -15,6 +15,7 @@ __all__ = ["LangfuseSettings", "Settings", "langfuse_settings"]
 ENV_DATABASE_URL = "BANDIT_ROUTER_DATABASE_URL"
 ENV_ADMIN_KEY = "BANDIT_ROUTER_ADMIN_KEY"
 ENV_MAX_POLICIES = "BANDIT_ROUTER_MAX_POLICIES"
+ENV_MAX_IN_FLIGHT = "BANDIT_ROUTER_MAX_IN_FLIGHT"
 #: The Langfuse SDK's own variable names.
 ENV_LANGFUSE_PUBLIC_KEY = "LANGFUSE_PUBLIC_KEY"
 ENV_LANGFUSE_SECRET_KEY = "LANGFUSE_SECRET_KEY"  # noqa: S105 - a variable name, not a secret
@@ -74,6 +75,9 @@ class Settings:
     snapshot_seconds: float = 30.0
     #: How often the learning loop looks for closed reward windows and new rewards.
     learn_interval_seconds: float = 1.0
+    #: HTTP requests one process handles at once; beyond it, 503 with ``Retry-After`` at once
+    #: (``BANDIT_ROUTER_MAX_IN_FLIGHT``). Far above what a few hundred busy connections need.
+    max_in_flight: int = 1000
     #: How often a server asks for (or checks it still holds) the learner role.
     role_seconds: float = 1.0
     #: How often a server checks the database for catalog changes made through another one.
@@ -132,6 +136,14 @@ class Settings:
             admin_key=admin_key,
             langfuse=langfuse_settings(environ),
         )
+        in_flight = environ.get(ENV_MAX_IN_FLIGHT)
+        if in_flight is not None:
+            if not in_flight.isdigit() or not 1 <= int(in_flight) <= 1_000_000:
+                raise ValueError(
+                    f"{ENV_MAX_IN_FLIGHT} must be a whole number from 1 to 1000000, "
+                    f"got {in_flight!r}."
+                )
+            settings = dataclasses.replace(settings, max_in_flight=int(in_flight))
         max_policies = environ.get(ENV_MAX_POLICIES)
         if max_policies is None:
             return settings

@@ -50,9 +50,8 @@ def main() -> None:
     parser.add_argument("--decisions", type=int, default=2000)
     parser.add_argument("--postgres", help="an empty PostgreSQL database URL")
     args = parser.parse_args()
-    prompts = [
-        json.loads(line)["prompt"] for line in gzip.open(DATASET, "rt", encoding="utf-8")
-    ][: args.decisions]
+    with gzip.open(DATASET, "rt", encoding="utf-8") as lines:
+        prompts = [json.loads(line)["prompt"] for line in lines][: args.decisions]
     with tempfile.TemporaryDirectory() as folder:
         workdir = Path(folder)
         database = workdir / "router.db"
