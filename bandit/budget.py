@@ -25,9 +25,9 @@ from typing import Any, Protocol
 import numpy as np
 
 from bandit.pmf import with_floor
-from bandit.sampling import seed_for
+from bandit.sampling import sample_index, seed_for
 from bandit.settings import ExplorationSettings
-from bandit.types import Arm, Context, Interaction, Pmf
+from bandit.types import Arm, Context, Interaction, Namespace, Pmf
 
 __all__ = [
     "Budget",
@@ -37,6 +37,7 @@ __all__ = [
     "CostModel",
     "DualController",
     "RewardRegressor",
+    "SpendCurve",
     "is_budget_snapshot",
     "split_snapshot",
     "squarecb_pmf",
@@ -113,7 +114,8 @@ def _check_positive(name: str, value: float, ceiling: float) -> None:
 
 @dataclass(frozen=True, slots=True)
 class ControllerSettings:
-    """How the dual-ascent controller moves the cost weight.
+    """How the dual-ascent controller moves the cost weight, and how the greedy policy's
+    spend curve is averaged.
 
     The controller works on the *normalised* multiplier ``nu = cost_weight * budget_usd``: the
     reward an arm must gain to be worth one budget's worth of extra spend. It is free of the
@@ -122,9 +124,9 @@ class ControllerSettings:
     ``nu *= exp(step * (c / budget - 1))``, clipped to ``[min_multiplier, max_multiplier]``:
     spending above the budget raises the cost weight, below it lowers it.
 
-    ``window`` recent multipliers are kept; a greedy decision draws its cost weight from them,
-    which mixes the operating points the controller moved between so that the mixture's spend
-    is the budget (the average of a dual-ascent's iterates is what meets the constraint).
+    ``calibration`` is how many recent requests (context and candidates, no outcome) the
+    policy keeps to calibrate its greedy decisions' cost weight on; they are part of its
+    snapshot.
 
     >>> ControllerSettings(step=0.0)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
@@ -134,9 +136,9 @@ class ControllerSettings:
 
     step: float = 0.01
     initial_multiplier: float = 0.02
-    min_multiplier: float = 1e-5
+    min_multiplier: float = 1e-4
     max_multiplier: float = 10.0
-    window: int = 1000
+    calibration: int = 1000
 
     def __post_init__(self) -> None:
         _check_positive("step", self.step, 1.0)
@@ -152,8 +154,8 @@ class ControllerSettings:
                 f"initial_multiplier {self.initial_multiplier!r} must be between "
                 f"{self.min_multiplier!r} and {self.max_multiplier!r}."
             )
-        if isinstance(self.window, bool) or not 1 <= self.window <= 100_000:
-            raise ValueError(f"window must be between 1 and 100000, got {self.window!r}.")
+        if isinstance(self.calibration, bool) or not 1 <= self.calibration <= 100_000:
+            raise ValueError(f"calibration must be between 1 and 100000, got {self.calibration!r}.")
 
 
 class DualController:
@@ -179,12 +181,10 @@ class DualController:
         self._multiplier = self._settings.initial_multiplier
         self._observed = 0
         self._spend = 0.0
-        self._recent: deque[float] = deque(maxlen=self._settings.window)
         if state is not None:
             self._multiplier = float(state["multiplier"])
             self._observed = int(state["observed"])
             self._spend = float(state["spend_usd"])
-            self._recent.extend(float(v) for v in state["recent"])
 
     @property
     def budget_usd(self) -> float:
@@ -203,39 +203,107 @@ class DualController:
     def mean_spend_usd(self) -> float | None:
         return self._spend / self._observed if self._observed else None
 
-    def observe(self, cost_usd: float, weight: float = 1.0) -> None:
-        """One observed cost of a call the router chose, with its importance ``weight``.
-
-        With weight 1 for every call the controller steers the spend of the calls it sees;
-        with ``1 / propensity`` for calls that went where the greedy policy would have gone
-        and 0 for the others, it steers the greedy policy's spend (an importance-weighted
-        estimate from the same observed costs).
-        """
+    def observe(self, cost_usd: float) -> None:
+        """One observed cost of a call the router chose."""
         settings = self._settings
-        step = settings.step * weight * (cost_usd / self._budget - 1.0)
-        # An extreme cost (a reporting error) or weight moves the multiplier by at most a
-        # factor e at once.
+        step = settings.step * (cost_usd / self._budget - 1.0)
+        # An extreme cost (a reporting error) moves the multiplier by at most a factor e.
         self._multiplier = min(
-            max(self._multiplier * math.exp(min(max(step, -1.0), 1.0)), settings.min_multiplier),
+            max(self._multiplier * math.exp(min(step, 1.0)), settings.min_multiplier),
             settings.max_multiplier,
         )
         self._observed += 1
         self._spend += cost_usd
-        self._recent.append(self._multiplier)
-
-    def sampled_cost_weight(self, seed: int) -> float:
-        """A cost weight drawn from the recent multipliers (the current one before any)."""
-        if not self._recent:
-            return self.cost_weight
-        return self._recent[seed % len(self._recent)] / self._budget
 
     def state(self) -> dict[str, Any]:
         return {
             "multiplier": self._multiplier,
             "observed": self._observed,
             "spend_usd": self._spend,
-            "recent": list(self._recent),
         }
+
+
+#: Normalised multipliers of the spend curve: 12 a decade from 1e-4 to 10.
+_CURVE = np.logspace(-4.0, 1.0, 61)
+
+
+class SpendCurve:
+    """The greedy policy's expected spend per request at each multiplier of a fixed grid.
+
+    Built from predictions for a sample of requests: at every grid multiplier each request's
+    greedy arm is taken and its *predicted* cost (the cost model's, learned from observed
+    costs) averaged. The curve falls as the multiplier rises; where it crosses the budget,
+    the greedy policy mixes the two neighbouring multipliers so that the mixture's expected
+    spend is the budget.
+
+    >>> curve = SpendCurve([((1.0, 0.5), (0.010, 0.001))], budget_usd=0.004)
+    >>> weight_a, weight_b, share_a = curve.mixture()
+    >>> weight_a <= 0.5 / 0.009 <= weight_b  # the weight where the two arms tie
+    True
+    >>> round(share_a * 0.010 + (1 - share_a) * 0.001, 6)  # the mixture spends the budget
+    0.004
+    """
+
+    def __init__(
+        self,
+        predictions: Iterable[tuple[tuple[float, ...], tuple[float, ...]]],
+        *,
+        budget_usd: float,
+    ) -> None:
+        self._budget = budget_usd
+        weights = _CURVE / budget_usd
+        total = np.zeros(len(_CURVE))
+        count = 0
+        for rewards, costs in predictions:
+            cost = np.array(costs)
+            scores = np.array(rewards)[None, :] - weights[:, None] * cost[None, :]
+            total += cost[np.argmax(scores, axis=1)]
+            count += 1
+        self._count = count
+        self._spend = total / max(count, 1)
+
+    @property
+    def spend(self) -> tuple[float, ...]:
+        return tuple(float(v) for v in self._spend)
+
+    def mixture(self) -> tuple[float, float, float]:
+        """``(cost weight a, cost weight b, probability of a)`` whose mixture spends the budget.
+
+        ``a`` is the largest grid weight whose greedy spend is above the budget, ``b`` the next
+        one up; a budget above (below) the whole curve gives the lowest (highest) weight.
+        """
+        budget = self._budget
+        weights = _CURVE / budget
+        above = np.nonzero(self._spend > budget)[0]
+        if self._count == 0 or len(above) == 0:
+            return float(weights[0]), float(weights[0]), 1.0
+        low = int(above[-1])
+        if low == len(_CURVE) - 1:
+            return float(weights[-1]), float(weights[-1]), 1.0
+        spend_low, spend_high = float(self._spend[low]), float(self._spend[low + 1])
+        share = (budget - spend_high) / (spend_low - spend_high)
+        return float(weights[low]), float(weights[low + 1]), min(max(share, 0.0), 1.0)
+
+
+def _context_state(context: Context) -> list[Any]:
+    return [[ns.name, [[f, v] for f, v in ns.features]] for ns in context.namespaces]
+
+
+def _context_from(state: list[Any]) -> Context:
+    return Context(
+        tuple(
+            Namespace(str(name), tuple((str(f), float(v)) for f, v in features))
+            for name, features in state
+        )
+    )
+
+
+def _arm_state(arm: Arm) -> list[Any]:
+    return [arm.id, _context_state(Context(arm.namespaces))]
+
+
+def _arm_from(state: list[Any]) -> Arm:
+    return Arm(str(state[0]), _context_from(state[1]).namespaces)
 
 
 #: Buckets the caller features are hashed into for the cost model.
@@ -415,6 +483,17 @@ class BudgetedPolicy:
             budget_usd, controller, state=None if state is None else state["controller"]
         )
         self._costs = CostModel(state=None if state is None else state["costs"])
+        # The recent requests the greedy policy calibrates on, and the calibration of the
+        # current learned state (recomputed after any learning).
+        self._recent: deque[tuple[Context, tuple[Arm, ...]]] = deque(
+            maxlen=(controller or ControllerSettings()).calibration
+        )
+        if state is not None:
+            arm_sets = [tuple(_arm_from(a) for a in arms) for arms in state["arm_sets"]]
+            self._recent.extend(
+                (_context_from(context), arm_sets[index]) for context, index in state["recent"]
+            )
+        self._mixture: tuple[int, tuple[float, float, float]] | None = None
         self._learned = 0 if state is None else int(state["learned"])
         # The predicted rewards of the last prediction, for the learn that usually follows it
         # (same context and arms objects, no learning in between): they are what a fresh
@@ -455,28 +534,39 @@ class BudgetedPolicy:
         return squarecb_pmf(self.scores(context, arms), gamma, self._exploration.min_probability)
 
     def greedy(self, decision_id: str, context: Context, arms: tuple[Arm, ...]) -> int:
-        """The best arm without exploration, at a cost weight drawn from the recent ones.
+        """The best arm without exploration, at a cost weight calibrated to the budget.
 
-        The draw is seeded by ``decision_id``, so a retry gives the same arm.
+        The calibration scores the recent requests with the current estimates
+        (:class:`SpendCurve`) and mixes the two cost weights around the budget; the draw
+        between them is seeded by ``decision_id``, so a retry gives the same arm.
         """
-        weight = self._controller.sampled_cost_weight(seed_for(f"budget:{decision_id}"))
-        scores = self.scores(context, arms, weight)
+        low, high, share = self.greedy_mixture()
+        draw = sample_index((share, 1.0 - share), seed_for(f"budget:{decision_id}"))
+        scores = self.scores(context, arms, (low, high)[draw])
         return max(range(len(scores)), key=scores.__getitem__)
 
-    def learn(self, interaction: Interaction) -> None:
-        """Learn the reward; with a reported cost, the cost model and the controller too.
+    def greedy_mixture(self) -> tuple[float, float, float]:
+        """``(cost weight a, cost weight b, probability of a)`` for greedy decisions."""
+        if self._mixture is None or self._mixture[0] != self._learned:
+            predictions = [
+                (
+                    self._regressor.predict_rewards(context, arms),
+                    self._costs.predict(context, (arm.id for arm in arms)),
+                )
+                for context, arms in self._recent
+            ]
+            curve = SpendCurve(predictions, budget_usd=self._controller.budget_usd)
+            self._last = None
+            self._mixture = (self._learned, curve.mixture())
+        return self._mixture[1]
 
-        The controller steers the spend of the greedy policy (the one the budget is for once
-        exploration has faded): a call counts with weight ``1 / propensity`` when it went to
-        the arm the policy now scores best for its context, else 0.
-        """
+    def learn(self, interaction: Interaction) -> None:
+        """Learn the reward; with a reported cost, the cost model and the controller too."""
         if interaction.cost_usd is not None:
-            scores = self.scores(interaction.context, interaction.arms)
-            best = max(range(len(scores)), key=scores.__getitem__)
-            weight = 1.0 / interaction.probability if interaction.chosen == best else 0.0
-            self._controller.observe(interaction.cost_usd, weight)
+            self._controller.observe(interaction.cost_usd)
             chosen = interaction.arms[interaction.chosen].id
             self._costs.learn(interaction.context, chosen, interaction.cost_usd)
+        self._recent.append((interaction.context, interaction.arms))
         self._last = None
         self._regressor.learn(interaction)
         self._learned += 1
@@ -487,10 +577,19 @@ class BudgetedPolicy:
                 "learned": self._learned,
                 "controller": self._controller.state(),
                 "costs": self._costs.state(),
+                **self._recent_state(),
             },
             sort_keys=True,
         ).encode("utf-8")
         return _MAGIC + struct.pack(">Q", len(own)) + own + self._regressor.to_bytes()
+
+    def _recent_state(self) -> dict[str, Any]:
+        arm_sets: dict[tuple[Arm, ...], int] = {}
+        recent = []
+        for context, arms in self._recent:
+            index = arm_sets.setdefault(arms, len(arm_sets))
+            recent.append([_context_state(context), index])
+        return {"recent": recent, "arm_sets": [[_arm_state(a) for a in arms] for arms in arm_sets]}
 
     def close(self) -> None:
         close = getattr(self._regressor, "close", None)

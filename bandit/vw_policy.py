@@ -90,8 +90,16 @@ def regressor_arguments(
         "--power_t",
         repr(settings.learning_rate_decay),
     ]
-    for letters in sorted({(c[0] + a[0]) for c, a in interactions}):
+    pairs = list(interactions)
+    for letters in sorted({(c[0] + a[0]) for c, a in pairs}):
         args += ["--interactions", letters]
+    # One model per arm: no weight is shared between arms (no constant, no linear context
+    # terms), so learning one arm's reward never moves another's estimate. A shared term
+    # follows whichever arm is chosen most; under a moving cost weight that dragged the
+    # estimates of the arms chosen less and the spend swung for thousands of decisions.
+    args.append("--noconstant")
+    for letter in sorted({c[0] for c, _ in pairs}):
+        args += ["--ignore_linear", letter]
     return args
 
 

@@ -19,6 +19,8 @@ from bandit.budget import (
     ControllerSettings,
     CostModel,
     DualController,
+    SpendCurve,
+    split_snapshot,
     squarecb_pmf,
 )
 from bandit.learner import Learner
@@ -55,8 +57,8 @@ def test_a_share_needs_the_reference_cost() -> None:
 
 
 def test_controller_settings_are_validated() -> None:
-    with pytest.raises(ValueError, match="window"):
-        ControllerSettings(window=0)
+    with pytest.raises(ValueError, match="calibration"):
+        ControllerSettings(calibration=0)
     with pytest.raises(ValueError, match="below max_multiplier"):
         ControllerSettings(min_multiplier=1.0, max_multiplier=0.5)
     with pytest.raises(ValueError, match="initial_multiplier"):
@@ -110,10 +112,26 @@ def test_the_controller_moves_the_cost_weight_until_spend_meets_the_budget(
 def test_the_controller_state_round_trips() -> None:
     controller = DualController(0.001)
     for cost in (0.0, 0.003, 0.0005, 0.01):
-        controller.observe(cost, 1.5)
+        controller.observe(cost)
     copy = DualController(0.001, state=controller.state())
     assert copy.state() == controller.state()
-    assert copy.sampled_cost_weight(12345) == controller.sampled_cost_weight(12345)
+    assert copy.cost_weight == controller.cost_weight
+
+
+def test_the_spend_curve_mixes_the_two_operating_points_around_the_budget() -> None:
+    # Two kinds of request: on "hard" ones dear gains 1.0 for 0.009 USD more (switching at a
+    # cost weight of 111), on "easy" ones nothing. Greedy spend is 0.0055 below 111, 0.001 above.
+    predictions = [((0.0, 1.0 if i % 2 else 0.0), (CHEAP, DEAR)) for i in range(400)]
+    low, high, share = SpendCurve(predictions, budget_usd=0.004).mixture()
+    assert low < 1 / (DEAR - CHEAP) <= high
+    assert share * 0.0055 + (1 - share) * 0.001 == pytest.approx(0.004)
+    # Beyond the curve: a budget nothing reaches takes the highest weight, a generous one the
+    # lowest, and so does a curve with nothing to go on.
+    tight = SpendCurve(predictions, budget_usd=0.0001).mixture()
+    assert tight[0] == tight[1] == pytest.approx(10.0 / 0.0001)
+    generous = SpendCurve(predictions, budget_usd=1.0).mixture()
+    assert generous == pytest.approx((1e-4, 1e-4, 1.0))
+    assert SpendCurve([], budget_usd=0.004).mixture()[2] == 1.0
 
 
 class PerArmMean:
@@ -228,7 +246,8 @@ def test_the_controller_ignores_costs_of_arms_it_did_not_choose() -> None:
     # never told about, whatever the other arms would have cost.
     policy = BudgetedPolicy(PerArmMean(), 0.004, ExplorationSettings())
     policy.learn(Interaction(HARD, ARMS, 0, 0.5, 0.0, cost_usd=CHEAP))
-    assert policy.to_bytes().count(b'"dear"') == 0
+    costs = CostModel(state=split_snapshot(policy.to_bytes())[0]["costs"])
+    assert costs.state()["arms"].keys() == {"cheap"}
     assert policy.status().mean_spend_usd == CHEAP
 
 
