@@ -30,6 +30,9 @@ from bandit.settings import ExplorationSettings
 from bandit.types import Arm, Context, Interaction, Namespace, Pmf
 
 __all__ = [
+    "MAX_COST_SHARE",
+    "MAX_USD_PER_REQUEST",
+    "MIN_USD_PER_REQUEST",
     "Budget",
     "BudgetStatus",
     "BudgetedPolicy",
@@ -39,12 +42,15 @@ __all__ = [
     "RewardRegressor",
     "SpendCurve",
     "is_budget_snapshot",
+    "snapshot_budget_usd",
     "split_snapshot",
     "squarecb_pmf",
 ]
 
 #: Largest budget a policy may state, in USD per request.
 MAX_USD_PER_REQUEST = 1000.0
+#: Smallest: a nano-dollar. Below it the cost weight (``multiplier / budget``) could overflow.
+MIN_USD_PER_REQUEST = 1e-9
 #: Largest share of the reference model's cost (ten times what it would cost).
 MAX_COST_SHARE = 10.0
 
@@ -79,7 +85,7 @@ class Budget:
                     f"usd_per_request, not both (got cost_share {self.cost_share!r}, reference "
                     f"{self.reference!r}, usd_per_request {self.usd_per_request!r})."
                 )
-            _check_positive("usd_per_request", self.usd_per_request, MAX_USD_PER_REQUEST)
+            _check_usd("usd_per_request", self.usd_per_request)
             return
         if self.cost_share is None:
             raise ValueError(
@@ -104,7 +110,19 @@ class Budget:
                 f"The budget is {self.cost_share!r} of {self.reference!r}'s cost per request, "
                 f"but that cost is unknown or not positive ({reference_cost_usd!r})."
             )
-        return self.cost_share * reference_cost_usd
+        usd = self.cost_share * reference_cost_usd
+        _check_usd(f"The budget ({self.cost_share!r} of {self.reference!r}'s cost)", usd)
+        return usd
+
+
+def _check_usd(name: str, value: float) -> None:
+    if isinstance(value, bool) or not (
+        math.isfinite(value) and MIN_USD_PER_REQUEST <= value <= MAX_USD_PER_REQUEST
+    ):
+        raise ValueError(
+            f"{name} must be between {MIN_USD_PER_REQUEST:g} and {MAX_USD_PER_REQUEST:g} USD "
+            f"per request, got {value!r}."
+        )
 
 
 def _check_positive(name: str, value: float, ceiling: float) -> None:
@@ -175,7 +193,7 @@ class DualController:
         *,
         state: dict[str, Any] | None = None,
     ) -> None:
-        _check_positive("budget_usd", budget_usd, MAX_USD_PER_REQUEST)
+        _check_usd("budget_usd", budget_usd)
         self._budget = budget_usd
         self._settings = settings or ControllerSettings()
         self._multiplier = self._settings.initial_multiplier
@@ -217,6 +235,7 @@ class DualController:
 
     def state(self) -> dict[str, Any]:
         return {
+            "budget_usd": self._budget,
             "multiplier": self._multiplier,
             "observed": self._observed,
             "spend_usd": self._spend,
@@ -446,6 +465,11 @@ _MAGIC = b"bandit-router budget v1\n"
 
 def is_budget_snapshot(data: bytes) -> bool:
     return data.startswith(_MAGIC)
+
+
+def snapshot_budget_usd(data: bytes) -> float:
+    """The budget a budgeted snapshot's controller aims at, in USD per request."""
+    return float(split_snapshot(data)[0]["controller"]["budget_usd"])
 
 
 def split_snapshot(data: bytes) -> tuple[dict[str, Any], bytes]:

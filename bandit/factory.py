@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from bandit.budget import BudgetedPolicy, ControllerSettings, RewardRegressor, split_snapshot
+from bandit.budget import (
+    BudgetedPolicy,
+    ControllerSettings,
+    RewardRegressor,
+    is_budget_snapshot,
+    snapshot_budget_usd,
+    split_snapshot,
+)
 from bandit.context_free_epsilon import ContextFreeEpsilonGreedy
 from bandit.policy import Policy
 from bandit.settings import ExplorationSettings
@@ -27,8 +34,11 @@ def make_policy(
     Every context namespace interacts with every arm namespace, so each model learns its own
     weights for each request feature. With ``budget_usd`` the policy is a
     :class:`~bandit.budget.BudgetedPolicy` aiming at that spend per request: SquareCB over a
-    VW reward regressor, a cost model and a cost-weight controller (``controller``).
+    VW reward regressor, a cost model and a cost-weight controller (``controller``). A
+    budgeted snapshot makes a budgeted policy without ``budget_usd``: it carries its budget.
     """
+    if budget_usd is None and snapshot is not None and is_budget_snapshot(snapshot):
+        budget_usd = snapshot_budget_usd(snapshot)
     if budget_usd is not None:
         if settings.algorithm != "squarecb":
             raise ValueError(

@@ -38,7 +38,8 @@ CHEAP, DEAR = 0.001, 0.010
         ({"cost_share": 0.0, "reference": "m"}, "cost_share must be a number above 0"),
         ({"cost_share": math.nan, "reference": "m"}, "cost_share must be a number above 0"),
         ({"cost_share": 11.0, "reference": "m"}, "at most 10"),
-        ({"usd_per_request": -1.0}, "usd_per_request must be a number above 0"),
+        ({"usd_per_request": -1.0}, "usd_per_request must be between 1e-09"),
+        ({"usd_per_request": 1e-300}, "usd_per_request must be between 1e-09"),
         ({"usd_per_request": 1.0, "reference": "m"}, "not both"),
     ],
 )
