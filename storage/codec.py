@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
+from bandit.budget import Budget
 from bandit.review import Design, ReviewSettings
 from bandit.reward import (
     DEFAULT_REWARD_RANGE,
@@ -101,6 +102,14 @@ def config_to_json(config: PolicyConfig) -> dict[str, Any]:
             "design": config.review.design,
             "per_model": dict(sorted(config.review.per_model.items())),
         },
+        "budget": None
+        if config.budget is None
+        else {
+            "cost_share": config.budget.cost_share,
+            "reference": config.budget.reference,
+            "usd_per_request": config.budget.usd_per_request,
+            "resolved_usd_per_request": config.budget_usd,
+        },
     }
 
 
@@ -150,6 +159,21 @@ def config_from_json(data: dict[str, Any]) -> PolicyConfig:
         retention_days=data.get("retention_days"),
         # Configs stored before the setting existed sampled nothing for review.
         review=_review(data.get("review")),
+        # ... and had no budget.
+        budget=_budget(data.get("budget")),
+        budget_usd=None
+        if data.get("budget") is None
+        else float(data["budget"]["resolved_usd_per_request"]),
+    )
+
+
+def _budget(data: dict[str, Any] | None) -> Budget | None:
+    if data is None:
+        return None
+    return Budget(
+        cost_share=data["cost_share"],
+        reference=data["reference"],
+        usd_per_request=data["usd_per_request"],
     )
 
 

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from bandit.budget import Budget
 from bandit.review import ReviewSettings
 from bandit.reward import RewardRule
 from bandit.settings import ExplorationSettings
@@ -75,8 +76,27 @@ class PolicyConfig:
     retention_days: int | None = None
     #: Which decisions are sampled for human review (off by default).
     review: ReviewSettings = field(default_factory=ReviewSettings)
+    #: A spend target instead of a cost weight; ``budget_usd`` is its value in USD per
+    #: request, resolved by the service when the policy is stored (a rebuild must aim where
+    #: the live learner aimed), None until then.
+    budget: Budget | None = None
+    budget_usd: float | None = None
 
     def __post_init__(self) -> None:
+        if self.budget is not None:
+            if self.reward.cost_weight != 0.0:
+                raise ValueError(
+                    "A policy states either a budget or a reward cost_weight, not both: the "
+                    f"budget sets the cost weight itself (got cost_weight "
+                    f"{self.reward.cost_weight!r})."
+                )
+            if self.exploration.algorithm != "squarecb":
+                raise ValueError(
+                    "A budget needs the squarecb exploration algorithm, not "
+                    f"{self.exploration.algorithm!r}."
+                )
+        if self.budget_usd is not None and self.budget is None:
+            raise ValueError("A budget's value in USD per request needs the budget itself.")
         low, high = RETENTION_DAYS_RANGE
         days = self.retention_days
         if days is not None and (isinstance(days, bool) or not low <= days <= high):

@@ -6,6 +6,7 @@ import math
 
 from api.http import schemas
 from api.service.learning import PolicyStatus
+from bandit.budget import Budget
 from bandit.errors import InvalidInputError
 from bandit.review import ReviewSettings
 from bandit.reward import RewardRule, SourceRule
@@ -211,6 +212,13 @@ def policy_config(body: schemas.PolicyIn) -> PolicyConfig:
                 design=body.review.design,
                 per_model=dict(body.review.per_model),
             ),
+            budget=None
+            if body.budget is None
+            else Budget(
+                cost_share=body.budget.cost_share,
+                reference=body.budget.reference,
+                usd_per_request=body.budget.usd_per_request,
+            ),
         )
     except InvalidInputError:
         raise
@@ -272,4 +280,21 @@ def policy_out(record: PolicyRecord, status: PolicyStatus) -> schemas.PolicyOut:
             design=config.review.design,
             per_model=dict(sorted(config.review.per_model.items())),
         ),
+        budget=_budget_out(config, status),
+    )
+
+
+def _budget_out(config: PolicyConfig, status: PolicyStatus) -> schemas.BudgetOut | None:
+    budget = config.budget
+    if budget is None or config.budget_usd is None:
+        return None
+    live = status.budget
+    return schemas.BudgetOut(
+        cost_share=budget.cost_share,
+        reference=budget.reference,
+        usd_per_request=budget.usd_per_request,
+        target_usd_per_request=config.budget_usd,
+        cost_weight=None if live is None else live.cost_weight,
+        observed_calls=0 if live is None else live.observed,
+        mean_spend_usd=None if live is None else live.mean_spend_usd,
     )

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta, Struct
 
+from bandit.budget import MAX_COST_SHARE, MAX_USD_PER_REQUEST
 from bandit.review import MAX_PER_MODEL, Design
 from bandit.reward import (
     DEFAULT_REWARD_RANGE,
@@ -294,6 +295,30 @@ class ReviewIn(Struct, forbid_unknown_fields=True):
     )
 
 
+class BudgetIn(Struct, forbid_unknown_fields=True):
+    """A spend target instead of ``reward.cost_weight``: ``cost_share`` of the ``reference``
+    model's cost per request, or ``usd_per_request``. The router controls the cost weight."""
+
+    cost_share: Annotated[float, Meta(gt=0.0, le=MAX_COST_SHARE)] | None = None
+    reference: Annotated[str, Meta(min_length=1, max_length=128)] | None = None
+    usd_per_request: Annotated[float, Meta(gt=0.0, le=MAX_USD_PER_REQUEST)] | None = None
+
+
+class BudgetOut(Struct):
+    """The policy's budget and what its controller is doing about it."""
+
+    cost_share: float | None
+    reference: str | None
+    usd_per_request: float | None
+    #: The target in USD per request the learner aims at (resolved when the policy was put).
+    target_usd_per_request: float
+    #: The cost weight (reward per USD) the controller has set; null before a learner exists.
+    cost_weight: float | None
+    #: Calls whose cost was observed, and their mean cost (null before any).
+    observed_calls: int
+    mean_spend_usd: float | None
+
+
 class PolicyIn(Struct, forbid_unknown_fields=True):
     models: list[str]
     reward: RewardIn = msgspec.field(default_factory=RewardIn)
@@ -303,6 +328,8 @@ class PolicyIn(Struct, forbid_unknown_fields=True):
     #: Delete decisions (with their feedback and rewards) older than this; null keeps all.
     retention_days: Annotated[int, Meta(ge=1, le=3650)] | None = None
     review: ReviewIn = msgspec.field(default_factory=ReviewIn)
+    #: Instead of ``reward.cost_weight`` (which must then be 0).
+    budget: BudgetIn | None = None
 
 
 class LearnerOut(Struct):
@@ -338,6 +365,7 @@ class PolicyOut(Struct):
     updated_at: float
     learner: LearnerOut
     review: ReviewIn = msgspec.field(default_factory=ReviewIn)
+    budget: BudgetOut | None = None
 
 
 class HealthOut(Struct):
