@@ -5,7 +5,10 @@ learns each arm's reward *without* the cost term (the reward rule's cost weight 
 per-arm :class:`CostModel` learns what each arm costs, and a :class:`DualController` adjusts the
 Lagrange multiplier of the spend constraint - the effective cost weight - from the spend the
 router observes, so that spend converges to the budget. :class:`BudgetedPolicy` scores an arm
-``reward_hat - cost_weight * cost_hat`` and explores with SquareCB over those scores.
+``reward_hat - cost_weight * cost_hat`` and explores with SquareCB over those scores. Its
+greedy decisions (no exploration, as a replay's holdout is routed) take their cost weight
+from a :class:`SpendCurve` computed on recent requests with the current estimates, mixing the
+two weights around the budget.
 
 Everything here learns from what the router observed: the cost and reward of the arm it chose.
 The outcome of an arm that was not called never reaches any of these objects.
