@@ -24,6 +24,7 @@ from bandit.budget import (
     squarecb_pmf,
 )
 from bandit.learner import Learner
+from bandit.policy import Policy
 from bandit.settings import ExplorationSettings
 from bandit.types import Arm, Context, Interaction, Namespace
 
@@ -257,3 +258,30 @@ def test_an_interaction_without_a_cost_teaches_the_controller_nothing() -> None:
     before = policy.status()
     policy.learn(Interaction(HARD, ARMS, 1, 0.5, 1.0))
     assert policy.status() == before
+
+
+def test_a_budgeted_snapshot_restores_a_budgeted_policy_without_being_told_its_budget() -> None:
+    # Readers of stored snapshots (the drift report's pmf changes) know only the exploration
+    # settings: the snapshot carries its budget.
+    from bandit.factory import make_policy
+
+    settings = ExplorationSettings(seed=3)
+
+    def build(*, budget_usd: float | None = None, snapshot: bytes | None = None) -> Policy:
+        return make_policy(
+            settings,
+            context_namespaces=("caller",),
+            arm_namespaces=("Model",),
+            snapshot=snapshot,
+            budget_usd=budget_usd,
+        )
+
+    original = build(budget_usd=0.004)
+    for i in range(50):
+        context = HARD if i % 2 else EASY
+        original.learn(Interaction(context, ARMS, i % 2, 0.5, float(i % 2), cost_usd=COST[i % 2]))
+    restored = build(snapshot=original.to_bytes())
+    assert isinstance(original, BudgetedPolicy)
+    assert isinstance(restored, BudgetedPolicy)
+    assert restored.status() == original.status()
+    assert restored.predict(HARD, ARMS) == original.predict(HARD, ARMS)
