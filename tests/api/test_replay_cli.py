@@ -158,16 +158,25 @@ def test_a_budget_replay_reports_its_spend_against_the_budget(tmp_path: Path) ->
     assert 0.6 < run["holdout"]["mean_quality"] < 1.0
 
 
-def test_replay_command_rejects_bad_options_with_a_sentence(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (["--holdout", "1.5"], "holdout must be between 0 and 1"),
+        (["--budget", "0"], "cost_share must be a number above 0"),
+    ],
+)
+def test_replay_command_rejects_bad_options_with_a_sentence(
+    tmp_path: Path, option: list[str], message: str
+) -> None:
     dataset = _dataset(tmp_path / "tiny.jsonl.gz", n=20)
     completed = subprocess.run(
-        [sys.executable, "-m", "api.cli", "replay", str(dataset), "--holdout", "1.5"],
+        [sys.executable, "-m", "api.cli", "replay", str(dataset), *option],
         capture_output=True,
         text=True,
         check=False,
     )
     assert completed.returncode == 2
-    assert "holdout must be between 0 and 1" in completed.stderr
+    assert message in completed.stderr
 
 
 @pytest.mark.parametrize(
