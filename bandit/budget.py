@@ -36,6 +36,7 @@ __all__ = [
     "MAX_COST_SHARE",
     "MAX_USD_PER_REQUEST",
     "MIN_USD_PER_REQUEST",
+    "REPLAY_CALIBRATION",
     "Budget",
     "BudgetStatus",
     "BudgetedPolicy",
@@ -50,6 +51,8 @@ __all__ = [
     "squarecb_pmf",
 ]
 
+#: Recent requests a replay's budgeted policy calibrates its greedy (holdout) decisions on.
+REPLAY_CALIBRATION = 3000
 #: Largest budget a policy may state, in USD per request.
 MAX_USD_PER_REQUEST = 1000.0
 #: Smallest: a nano-dollar. Below it the cost weight (``multiplier / budget``) could overflow.
@@ -147,7 +150,9 @@ class ControllerSettings:
 
     ``calibration`` is how many recent requests (context and candidates, no outcome) the
     policy keeps to calibrate its greedy decisions' cost weight on; they are part of its
-    snapshot.
+    snapshot. A server routes from the pmf and never decides greedily, so it keeps none (0,
+    the default): greedy decisions then use the controller's current cost weight. A replay,
+    whose holdout is routed greedily, keeps 3,000 (``REPLAY_CALIBRATION``).
 
     >>> ControllerSettings(step=0.0)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
@@ -159,7 +164,7 @@ class ControllerSettings:
     initial_multiplier: float = 0.02
     min_multiplier: float = 1e-4
     max_multiplier: float = 10.0
-    calibration: int = 1000
+    calibration: int = 0
 
     def __post_init__(self) -> None:
         _check_positive("step", self.step, 1.0)
@@ -175,8 +180,8 @@ class ControllerSettings:
                 f"initial_multiplier {self.initial_multiplier!r} must be between "
                 f"{self.min_multiplier!r} and {self.max_multiplier!r}."
             )
-        if isinstance(self.calibration, bool) or not 1 <= self.calibration <= 100_000:
-            raise ValueError(f"calibration must be between 1 and 100000, got {self.calibration!r}.")
+        if isinstance(self.calibration, bool) or not 0 <= self.calibration <= 100_000:
+            raise ValueError(f"calibration must be between 0 and 100000, got {self.calibration!r}.")
 
 
 class DualController:
@@ -573,7 +578,13 @@ class BudgetedPolicy:
         return max(range(len(scores)), key=scores.__getitem__)
 
     def greedy_mixture(self) -> tuple[float, float, float]:
-        """``(cost weight a, cost weight b, probability of a)`` for greedy decisions."""
+        """``(cost weight a, cost weight b, probability of a)`` for greedy decisions.
+
+        Without recent requests to calibrate on: the controller's current weight.
+        """
+        if not self._recent:
+            weight = self._controller.cost_weight
+            return weight, weight, 1.0
         if self._mixture is None or self._mixture[0] != self._learned:
             predictions = [
                 (

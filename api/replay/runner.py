@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from api.replay.dataset import DatasetRow
 from api.replay.defaults import COST_WEIGHTS
-from bandit.budget import Budget, BudgetedPolicy
+from bandit.budget import REPLAY_CALIBRATION, Budget, BudgetedPolicy, ControllerSettings
 from bandit.factory import make_policy
 from bandit.replay import (
     Baselines,
@@ -205,6 +205,8 @@ def run_replay(
             context_namespaces=CONTEXT_NAMESPACES,
             arm_namespaces=ARM_NAMESPACES,
             budget_usd=usd,
+            # The holdout is routed greedily: calibrate its cost weight on recent requests.
+            controller=ControllerSettings(calibration=REPLAY_CALIBRATION),
         )
         assert isinstance(policy, BudgetedPolicy)
         began = time.perf_counter()

@@ -60,7 +60,7 @@ def test_a_share_needs_the_reference_cost() -> None:
 
 def test_controller_settings_are_validated() -> None:
     with pytest.raises(ValueError, match="calibration"):
-        ControllerSettings(calibration=0)
+        ControllerSettings(calibration=-1)
     with pytest.raises(ValueError, match="below max_multiplier"):
         ControllerSettings(min_multiplier=1.0, max_multiplier=0.5)
     with pytest.raises(ValueError, match="initial_multiplier"):
@@ -172,7 +172,10 @@ def run_budget(budget: float, n: int, *, poison: bool = False, seed: int = 3) ->
     """Route ``n`` requests under ``budget``; with ``poison`` every arm that was *not* chosen
     gets an absurd outcome recorded next to the interaction, where a leak would show."""
     policy = BudgetedPolicy(
-        PerArmMean(), budget, ExplorationSettings(gamma_scale=20.0, min_probability=0.0)
+        PerArmMean(),
+        budget,
+        ExplorationSettings(gamma_scale=20.0, min_probability=0.0),
+        ControllerSettings(calibration=1000),
     )
     learner = Learner(policy)
     rng = np.random.default_rng(seed)
@@ -251,6 +254,15 @@ def test_the_controller_ignores_costs_of_arms_it_did_not_choose() -> None:
     costs = CostModel(state=split_snapshot(policy.to_bytes())[0]["costs"])
     assert costs.state()["arms"].keys() == {"cheap"}
     assert policy.status().mean_spend_usd == CHEAP
+
+
+def test_without_recent_requests_greedy_decisions_use_the_current_cost_weight() -> None:
+    policy = BudgetedPolicy(PerArmMean(), 0.004, ExplorationSettings())
+    for _ in range(20):
+        policy.learn(Interaction(HARD, ARMS, 1, 0.5, 1.0, cost_usd=DEAR))
+    weight = policy.status().cost_weight
+    assert policy.greedy_mixture() == (weight, weight, 1.0)
+    assert b'"recent": []' in policy.to_bytes()
 
 
 def test_an_interaction_without_a_cost_teaches_the_controller_nothing() -> None:
