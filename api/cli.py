@@ -150,6 +150,17 @@ def _add_replay(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         + " ".join(f"{w:g}" for w in COST_WEIGHTS)
         + ")",
     )
+    replay.add_argument(
+        "--budget",
+        type=float,
+        nargs="+",
+        action="extend",
+        dest="budgets",
+        metavar="SHARE",
+        help="a budget run per SHARE: spend SHARE of the best single model's mean cost per "
+        "prompt on the training split, with the cost weight controlled online (no cost-weight "
+        "runs unless --cost-weight is also given)",
+    )
     replay.add_argument("--passes", type=int, default=3, help="online passes (default 3)")
     replay.add_argument(
         "--holdout",
@@ -331,7 +342,10 @@ def _replay(args: argparse.Namespace) -> int:
         if unknown:
             raise ValueError(f"Unknown feature sets {sorted(unknown)}.")
         options = ReplayOptions(
-            cost_weights=tuple(args.cost_weights or ReplayOptions().cost_weights),
+            cost_weights=tuple(
+                args.cost_weights or (() if args.budgets else ReplayOptions().cost_weights)
+            ),
+            budgets=tuple(args.budgets or ()),
             passes=args.passes,
             holdout=args.holdout,
             seed=args.seed,
@@ -356,7 +370,8 @@ def _replay(args: argparse.Namespace) -> int:
         print(f"bandit-router replay: {error}", file=sys.stderr)
         return 2
     embedder = WordLlamaEmbedder() if options.features.embedding else None
-    total = len(options.cost_weights) * options.passes * round(len(rows) * (1 - options.holdout))
+    runs = len(options.cost_weights) + len(options.budgets)
+    total = runs * options.passes * round(len(rows) * (1 - options.holdout))
     with tqdm(total=total, unit="event", disable=args.quiet or None, file=sys.stderr) as bar:
 
         def advance(events: int) -> None:

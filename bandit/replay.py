@@ -155,10 +155,13 @@ def replay(
     seed: int,
     curve_points: int = 50,
     progress: Callable[[int], None] | None = None,
+    holdout_choice: Callable[[str, Context, tuple[Arm, ...]], int] | None = None,
 ) -> ReplayResult:
     """Learn online from ``train`` for ``passes`` shuffled passes, then evaluate on ``holdout``.
 
-    ``progress`` is called with the number of events just processed.
+    ``progress`` is called with the number of events just processed. The holdout goes to the
+    arm with the highest probability, or to ``holdout_choice(decision id, context, arms)``: a
+    budgeted policy's greedy choice, which keeps the randomisation its budget needs.
     """
     learner = Learner(policy)
     reward_of = _RewardOf(rule)
@@ -181,6 +184,7 @@ def replay(
                     chosen=decision.chosen,
                     probability=decision.propensity,
                     reward=reward_of(outcome),
+                    cost_usd=outcome.cost_usd,
                 )
             )
             online.append((decision.model, outcome))
@@ -198,8 +202,11 @@ def replay(
     greedy: list[tuple[str, Outcome]] = []
     by_source: dict[str, Counter[str]] = {}
     for event in holdout:
-        pmf = learner.policy.predict(event.context, arms)
-        best = max(range(len(pmf)), key=pmf.__getitem__)
+        if holdout_choice is None:
+            pmf = learner.policy.predict(event.context, arms)
+            best = max(range(len(pmf)), key=pmf.__getitem__)
+        else:
+            best = holdout_choice(f"{seed}:holdout:{event.id}", event.context, arms)
         greedy.append((models[best], event.outcomes[models[best]]))
         if event.source is not None:
             by_source.setdefault(event.source, Counter())[models[best]] += 1

@@ -89,6 +89,8 @@ class Interaction:
     """A decision whose reward is known: what a policy learns from.
 
     ``probability`` is the propensity the chosen arm had when the decision was logged.
+    ``cost_usd`` is what the call on the chosen arm cost, when it was reported: budgeted
+    policies learn spend from it, every other policy ignores it.
     """
 
     context: Context
@@ -96,6 +98,7 @@ class Interaction:
     chosen: int
     probability: float
     reward: float
+    cost_usd: float | None = None
 
     def __post_init__(self) -> None:
         if not 0 <= self.chosen < len(self.arms):
@@ -106,6 +109,10 @@ class Interaction:
             raise ValueError(f"Propensity {self.probability!r} must be in (0, 1].")
         if not math.isfinite(self.reward):
             raise ValueError(f"Reward {self.reward!r} must be a finite number.")
+        if self.cost_usd is not None and not (
+            math.isfinite(self.cost_usd) and self.cost_usd >= 0.0
+        ):
+            raise ValueError(f"Cost {self.cost_usd!r} USD must be a finite non-negative number.")
 
 
 @dataclass(frozen=True, slots=True)

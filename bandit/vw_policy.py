@@ -19,7 +19,14 @@ from bandit.pmf import normalise, with_floor
 from bandit.settings import ExplorationSettings
 from bandit.types import Arm, Context, Interaction, Namespace, Pmf
 
-__all__ = ["VowpalPolicy", "render_example", "vw_arguments", "vw_cost"]
+__all__ = [
+    "VowpalPolicy",
+    "VowpalRegressor",
+    "regressor_arguments",
+    "render_example",
+    "vw_arguments",
+    "vw_cost",
+]
 
 
 def vw_cost(reward: float) -> float:
@@ -62,6 +69,37 @@ def vw_arguments(
         raise ValueError(f"Algorithm {settings.algorithm!r} is not a Vowpal Wabbit algorithm.")
     for letters in sorted({(c[0] + a[0]) for c, a in interactions}):
         args += ["--interactions", letters]
+    return args
+
+
+def regressor_arguments(
+    settings: ExplorationSettings, interactions: Iterable[tuple[str, str]]
+) -> list[str]:
+    """The VW command line of a reward regressor: ``--cb_adf`` with ``settings``' learning
+    options and no exploration of its own (a budgeted policy explores over its scores)."""
+    args = [
+        "--cb_adf",
+        "--quiet",
+        "--save_resume",
+        "--random_seed",
+        str(settings.seed),
+        "-b",
+        str(settings.bits),
+        "-l",
+        repr(settings.learning_rate),
+        "--power_t",
+        repr(settings.learning_rate_decay),
+    ]
+    pairs = list(interactions)
+    for letters in sorted({(c[0] + a[0]) for c, a in pairs}):
+        args += ["--interactions", letters]
+    # One model per arm: no weight is shared between arms (no constant, no linear context
+    # terms), so learning one arm's reward never moves another's estimate. A shared term
+    # follows whichever arm is chosen most; under a moving cost weight that dragged the
+    # estimates of the arms chosen less and the spend swung for thousands of decisions.
+    args.append("--noconstant")
+    for letter in sorted({c[0] for c, _ in pairs}):
+        args += ["--ignore_linear", letter]
     return args
 
 
@@ -245,6 +283,85 @@ class VowpalPolicy:
     def close(self) -> None:
         self._release_last()
         self._workspace.finish()
+
+
+class VowpalRegressor:
+    """VW ``--cb_adf``: each arm's predicted reward, learned from the chosen arm's reward.
+
+    The regression oracle of :class:`bandit.budget.BudgetedPolicy`. Like SquareCB's oracle it
+    learns each observed reward unweighted (label probability 1, see
+    ``VowpalPolicy._label_probability``).
+    """
+
+    def __init__(
+        self,
+        settings: ExplorationSettings,
+        interactions: Iterable[tuple[str, str]],
+        *,
+        model_bytes: bytes | None = None,
+    ) -> None:
+        self._workspace = _open_workspace(regressor_arguments(settings, interactions), model_bytes)
+        self._cache = _RENDERED
+        self._arms_text: tuple[tuple[Arm, ...], str] | None = None
+        self._label_type = self._workspace.get_label_type().value
+        self._last: tuple[Context, tuple[Arm, ...], list[Any]] | None = None
+
+    def predict_rewards(self, context: Context, arms: tuple[Arm, ...]) -> tuple[float, ...]:
+        self._release_last()
+        if self._arms_text is None or self._arms_text[0] is not arms:
+            self._arms_text = (arms, "\n".join(_arm_lines(arms, cache=self._cache)))
+        text = f"shared {self._cache.get(context)}\n{self._arms_text[1]}"
+        examples = list(self._workspace._parse(text))
+        pylibvw.vw.predict_multi(self._workspace, examples)
+        # Scores come back in arm order; they are VW costs, so the reward is their negation.
+        scores = examples[0].get_action_scores()
+        self._last = (context, arms, examples)
+        return tuple(-float(score) for score in scores)
+
+    def learn(self, interaction: Interaction) -> None:
+        last = self._last
+        label = f"0:{vw_cost(interaction.reward)!r}:1.0"
+        if last is not None and last[0] is interaction.context and last[1] is interaction.arms:
+            self._last = None
+            examples = last[2]
+            pylibvw.example.set_label_string(
+                examples[interaction.chosen + 1], self._workspace, label, self._label_type
+            )
+        else:
+            self._release_last()
+            text = render_example(
+                interaction.context,
+                interaction.arms,
+                (interaction.chosen, vw_cost(interaction.reward), 1.0),
+                self._cache,
+            )
+            examples = list(self._workspace._parse("\n".join(text)))
+        pylibvw.vw.learn_multi(self._workspace, examples)
+        pylibvw.vw._finish_example_multi_ex(self._workspace, examples)
+
+    def _release_last(self) -> None:
+        if self._last is not None:
+            pylibvw.vw._finish_example_multi_ex(self._workspace, self._last[2])
+            self._last = None
+
+    def to_bytes(self) -> bytes:
+        self._release_last()
+        return _save(self._workspace)
+
+    def close(self) -> None:
+        self._release_last()
+        self._workspace.finish()
+
+
+def _save(workspace: vowpalwabbit.Workspace) -> bytes:
+    handle, path = tempfile.mkstemp(suffix=".vw")
+    os.close(handle)
+    try:
+        workspace.save(path)
+        with open(path, "rb") as file:
+            return file.read()
+    finally:
+        os.unlink(path)
 
 
 def _open_workspace(arguments: list[str], model_bytes: bytes | None) -> vowpalwabbit.Workspace:

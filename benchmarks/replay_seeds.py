@@ -63,6 +63,44 @@ def _frontier_at(points: list[tuple[float, float]], cost: float) -> float | None
     return q0 + t * (q1 - q0)
 
 
+def _budget_table(args: argparse.Namespace, reports: list[Any]) -> str:
+    """Budget runs: per seed, holdout spend and quality relative to the holdout's best single
+    model, the spend against the budget, and the cost weight the controller ended at."""
+    best = reports[0]["baselines"]["best_single_model"]["model"]
+    lines = [
+        f"Dataset `{Path(args.dataset).name}`, seeds {args.seeds}, "
+        f"{reports[0]['passes']} passes, holdout {reports[0]['holdout_fraction']}. Budgets are "
+        f"shares of the training split's best single model's mean cost ({best}); spend and "
+        "quality are the holdout's, relative to that model on the holdout.",
+        "",
+        "| budget | seed | holdout spend | holdout quality | online spend | online quality "
+        "| final cost weight |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for index, run in enumerate(reports[0]["runs"]):
+        share = run["budget"]["cost_share"]
+        spends, qualities = [], []
+        for seed, report in zip(args.seeds, reports, strict=True):
+            this = report["runs"][index]
+            ref = report["baselines"]["best_single_model"]
+            spend = this["holdout"]["mean_cost_usd"] / ref["mean_cost_usd"]
+            quality = this["holdout"]["mean_quality"] / ref["mean_quality"]
+            spends.append(spend)
+            qualities.append(quality)
+            lines.append(
+                f"| {share:g} | {seed} | {spend:.1%} | {quality:.1%} "
+                f"| {this['online']['mean_cost_usd'] / ref['mean_cost_usd']:.1%} "
+                f"| {this['online']['mean_quality'] / ref['mean_quality']:.1%} "
+                f"| {this['budget']['final_cost_weight']:.1f} |"
+            )
+        lines.append(
+            f"| {share:g} | mean | {statistics.fmean(spends):.1%} "
+            f"(range {min(spends):.1%}-{max(spends):.1%}) | {statistics.fmean(qualities):.1%} "
+            "| | | |"
+        )
+    return "\n".join(lines)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         epilog="Options after -- are passed to every replay, e.g. -- --learning-rate 0.1"
@@ -82,6 +120,12 @@ def main() -> int:
             _run(args.dataset, seed, args.extra, Path(tmp), args.plot if i == 0 else None)
             for i, seed in enumerate(args.seeds)
         ]
+    if all(run.get("budget") for run in reports[0]["runs"]):
+        text = _budget_table(args, reports)
+        print(text)
+        if args.markdown:
+            args.markdown.write_text(text + "\n")
+        return 0
     weights = [run["cost_weight"] for run in reports[0]["runs"]]
 
     def stat(values: list[float]) -> tuple[float, float]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
+from bandit.budget import Budget
 from bandit.cascade import CascadeSpec
 from bandit.decide import RoutingNotes
 from bandit.eligibility import Constraints
@@ -124,6 +125,14 @@ def config_to_json(config: PolicyConfig) -> dict[str, Any]:
             "max_error_rate": config.health.max_error_rate,
             "cooldown_seconds": config.health.cooldown_seconds,
         },
+        "budget": None
+        if config.budget is None
+        else {
+            "cost_share": config.budget.cost_share,
+            "reference": config.budget.reference,
+            "usd_per_request": config.budget.usd_per_request,
+            "resolved_usd_per_request": config.budget_usd,
+        },
     }
 
 
@@ -180,6 +189,21 @@ def config_from_json(data: dict[str, Any]) -> PolicyConfig:
         escalation_for=data.get("escalation_for"),
         # Configs stored before the setting existed take the default health rule.
         health=_health(data.get("health")),
+        # ... and had no budget.
+        budget=_budget(data.get("budget")),
+        budget_usd=None
+        if data.get("budget") is None
+        else float(data["budget"]["resolved_usd_per_request"]),
+    )
+
+
+def _budget(data: dict[str, Any] | None) -> Budget | None:
+    if data is None:
+        return None
+    return Budget(
+        cost_share=data["cost_share"],
+        reference=data["reference"],
+        usd_per_request=data["usd_per_request"],
     )
 
 

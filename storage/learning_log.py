@@ -28,6 +28,7 @@ __all__ = [
     "latest_snapshot",
     "learner_status",
     "list_snapshots",
+    "observed_cost",
     "quarantine",
     "recent_snapshots",
     "save_snapshot",
@@ -103,7 +104,15 @@ async def interactions_after(
     interaction comes back with its problem instead of failing the whole batch."""
     d, r, q = _sql.decisions, _sql.rewards, _sql.quarantine
     rows = await connection.execute(
-        select(r.c.seq, r.c.reward, d.c.context, d.c.arms, d.c.chosen_index, d.c.propensity)
+        select(
+            r.c.seq,
+            r.c.reward,
+            r.c.cost_usd,
+            d.c.context,
+            d.c.arms,
+            d.c.chosen_index,
+            d.c.propensity,
+        )
         .join(d, d.c.id == r.c.decision_id)
         .outerjoin(q, q.c.reward_seq == r.c.seq)
         .where(
@@ -124,6 +133,8 @@ async def interactions_after(
                 chosen=row.chosen_index,
                 probability=row.propensity,
                 reward=row.reward,
+                # What the chosen call cost, as joined: a budgeted policy learns spend from it.
+                cost_usd=row.cost_usd,
             )
         except (ValueError, TypeError, KeyError, IndexError) as error:
             problem = f"Reward {row.seq} cannot be learned: {error}"
@@ -131,6 +142,20 @@ async def interactions_after(
         else:
             logged.append(LoggedInteraction(seq=row.seq, interaction=interaction))
     return logged
+
+
+async def observed_cost(connection: AsyncConnection, *, model: str) -> tuple[int, float | None]:
+    """How many joined rewards of calls to ``model`` (any policy) carry a cost, and their mean."""
+    d, r = _sql.decisions, _sql.rewards
+    row = (
+        await connection.execute(
+            select(func.count(r.c.cost_usd), func.avg(r.c.cost_usd))
+            .join(d, d.c.id == r.c.decision_id)
+            .where(d.c.chosen_model == model, r.c.cost_usd.is_not(None))
+        )
+    ).one()
+    count = int(row[0])
+    return count, None if count == 0 else float(row[1])
 
 
 async def quarantine(connection: AsyncConnection, *, entry: Quarantined) -> None:

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from bandit.budget import Budget
 from bandit.cascade import CascadeSpec
 from bandit.decide import RoutingNotes
 from bandit.eligibility import Constraints
@@ -90,8 +91,34 @@ class PolicyConfig:
     escalation_for: str | None = None
     #: When a model whose calls fail is cooled down, and for how long.
     health: HealthSettings = field(default_factory=HealthSettings)
+    #: A spend target instead of a cost weight; ``budget_usd`` is its value in USD per
+    #: request, resolved by the service when the policy is stored (a rebuild must aim where
+    #: the live learner aimed), None until then.
+    budget: Budget | None = None
+    budget_usd: float | None = None
 
     def __post_init__(self) -> None:
+        if self.budget is not None:
+            if self.reward.cost_weight != 0.0:
+                raise ValueError(
+                    "A policy states either a budget or a reward cost_weight, not both: the "
+                    f"budget sets the cost weight itself (got cost_weight "
+                    f"{self.reward.cost_weight!r})."
+                )
+            if self.exploration.algorithm != "squarecb":
+                raise ValueError(
+                    "A budget needs the squarecb exploration algorithm, not "
+                    f"{self.exploration.algorithm!r}."
+                )
+        if self.budget_usd is not None and self.budget is None:
+            raise ValueError("A budget's value in USD per request needs the budget itself.")
+        if self.budget is not None and self.cascade is not None:
+            # The escalation policy would need a budget of its own, over both calls' cost:
+            # not built yet.
+            raise ValueError(
+                "A policy with a cascade states a reward cost_weight, not a budget (budgets "
+                "for cascades are not supported yet)."
+            )
         low, high = RETENTION_DAYS_RANGE
         days = self.retention_days
         if days is not None and (isinstance(days, bool) or not low <= days <= high):

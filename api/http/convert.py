@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from api.http import schemas
 from api.service.learning import PolicyStatus
 from api.service.router import CascadeStep, Escalation
+from bandit.budget import Budget
 from bandit.cascade import CascadeSpec
 from bandit.decide import RoutingNotes
 from bandit.eligibility import Constraints
@@ -302,6 +303,13 @@ def policy_config(body: schemas.PolicyIn) -> PolicyConfig:
                 max_error_rate=body.health.max_error_rate,
                 cooldown_seconds=body.health.cooldown_seconds,
             ),
+            budget=None
+            if body.budget is None
+            else Budget(
+                cost_share=body.budget.cost_share,
+                reference=body.budget.reference,
+                usd_per_request=body.budget.usd_per_request,
+            ),
         )
     except InvalidInputError:
         raise
@@ -388,4 +396,21 @@ def policy_out(
             schemas.CooldownOut(model=c.model, since=c.started_at, until=c.until, reason=c.reason)
             for c in cooldowns or ()
         ],
+        budget=_budget_out(config, status),
+    )
+
+
+def _budget_out(config: PolicyConfig, status: PolicyStatus) -> schemas.BudgetOut | None:
+    budget = config.budget
+    if budget is None or config.budget_usd is None:
+        return None
+    live = status.budget
+    return schemas.BudgetOut(
+        cost_share=budget.cost_share,
+        reference=budget.reference,
+        usd_per_request=budget.usd_per_request,
+        target_usd_per_request=config.budget_usd,
+        cost_weight=None if live is None else live.cost_weight,
+        observed_calls=0 if live is None else live.observed,
+        mean_spend_usd=None if live is None else live.mean_spend_usd,
     )

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta, Struct
 
+from bandit.budget import MAX_COST_SHARE, MAX_USD_PER_REQUEST
 from bandit.eligibility import MAX_REQUIRED_TAGS
 from bandit.health import MAX_COOLDOWN_SECONDS, MAX_MIN_CALLS, MAX_WINDOW_SECONDS, HealthSettings
 from bandit.review import MAX_PER_MODEL, Design
@@ -466,6 +467,30 @@ class CooldownOut(Struct):
     reason: str
 
 
+class BudgetIn(Struct, forbid_unknown_fields=True):
+    """A spend target instead of ``reward.cost_weight``: ``cost_share`` of the ``reference``
+    model's cost per request, or ``usd_per_request``. The router controls the cost weight."""
+
+    cost_share: Annotated[float, Meta(gt=0.0, le=MAX_COST_SHARE)] | None = None
+    reference: Annotated[str, Meta(min_length=1, max_length=128)] | None = None
+    usd_per_request: Annotated[float, Meta(gt=0.0, le=MAX_USD_PER_REQUEST)] | None = None
+
+
+class BudgetOut(Struct):
+    """The policy's budget and what its controller is doing about it."""
+
+    cost_share: float | None
+    reference: str | None
+    usd_per_request: float | None
+    #: The target in USD per request the learner aims at (resolved when the policy was put).
+    target_usd_per_request: float
+    #: The cost weight (reward per USD) the controller has set; null before a learner exists.
+    cost_weight: float | None
+    #: Calls whose cost was observed, and their mean cost (null before any).
+    observed_calls: int
+    mean_spend_usd: float | None
+
+
 class PolicyIn(Struct, forbid_unknown_fields=True):
     models: list[str]
     reward: RewardIn = msgspec.field(default_factory=RewardIn)
@@ -478,6 +503,8 @@ class PolicyIn(Struct, forbid_unknown_fields=True):
     constraints: ConstraintsIn = msgspec.field(default_factory=ConstraintsIn)
     cascade: CascadeIn | None = None
     health: ModelHealthIn = msgspec.field(default_factory=ModelHealthIn)
+    #: Instead of ``reward.cost_weight`` (which must then be 0).
+    budget: BudgetIn | None = None
 
 
 class LearnerOut(Struct):
@@ -520,6 +547,7 @@ class PolicyOut(Struct):
     health: ModelHealthIn = msgspec.field(default_factory=ModelHealthIn)
     #: The models cooling down now (left out of routing), with why and until when.
     cooldowns: list[CooldownOut] = msgspec.field(default_factory=list)
+    budget: BudgetOut | None = None
 
 
 class HealthOut(Struct):

@@ -6,7 +6,7 @@ from dataclasses import asdict
 from typing import Any
 
 from api.replay.cascade import cascade_json
-from api.replay.runner import ReplayReport
+from api.replay.runner import BudgetOutcome, CostWeightRun, ReplayReport
 from bandit.replay import Point, Summary
 
 __all__ = ["to_json", "to_table"]
@@ -24,6 +24,23 @@ def _summary(summary: Summary) -> dict[str, Any]:
 
 def _point(point: Point) -> dict[str, float]:
     return {"mean_quality": point.mean_quality, "mean_cost_usd": point.mean_cost_usd}
+
+
+def _budget(run: CostWeightRun) -> dict[str, Any] | None:
+    """A budget run's target, the spend it achieved against it and its final cost weight."""
+    outcome: BudgetOutcome | None = run.budget
+    if outcome is None:
+        return None
+    target = outcome.usd_per_request
+    return {
+        "cost_share": outcome.budget.cost_share,
+        "reference": outcome.budget.reference,
+        "reference_cost_usd": outcome.reference_cost_usd,
+        "usd_per_request": target,
+        "final_cost_weight": outcome.final_cost_weight,
+        "online_spend_vs_budget": run.result.online.mean_cost_usd / target,
+        "holdout_spend_vs_budget": run.result.holdout.mean_cost_usd / target,
+    }
 
 
 def to_json(report: ReplayReport, dataset: str) -> dict[str, Any]:
@@ -47,6 +64,7 @@ def to_json(report: ReplayReport, dataset: str) -> dict[str, Any]:
         "runs": [
             {
                 "cost_weight": run.cost_weight,
+                "budget": _budget(run),
                 "online": _summary(run.result.online),
                 "holdout": {
                     **_summary(run.result.holdout),
@@ -101,9 +119,29 @@ def to_table(report: ReplayReport, dataset: str) -> str:
     for run in report.runs:
         holdout, online = run.result.holdout, run.result.online
         lines.append(
-            f"{run.cost_weight:>11g} | {cell(holdout.mean_quality, holdout.mean_cost_usd)} | "
+            f"{_label(run):>11} | {cell(holdout.mean_quality, holdout.mean_cost_usd)} | "
             f"{cell(online.mean_quality, online.mean_cost_usd)} | "
             f"{cell(run.supervised.mean_quality, run.supervised.mean_cost_usd)} | "
             f"{run.events_per_second:,.0f}"
         )
+    budgets = [run for run in report.runs if run.budget is not None]
+    if budgets:
+        lines += ["", "budget runs: spend against the budget (budget = share x reference cost)"]
+    for run in budgets:
+        assert run.budget is not None
+        outcome = run.budget
+        lines.append(
+            f"  budget {outcome.budget.cost_share:g} of {outcome.budget.reference} "
+            f"(${outcome.usd_per_request:.6f}/prompt): holdout spend "
+            f"{run.result.holdout.mean_cost_usd / outcome.usd_per_request:.1%} of budget, "
+            f"online {run.result.online.mean_cost_usd / outcome.usd_per_request:.1%}; "
+            f"final cost weight {outcome.final_cost_weight:.4g}"
+        )
     return "\n".join(lines)
+
+
+def _label(run: CostWeightRun) -> str:
+    """The cost weight, or ``b=SHARE`` for a budget run (its weight is the controller's)."""
+    if run.budget is None:
+        return f"{run.cost_weight:g}"
+    return f"b={run.budget.budget.cost_share:g}"

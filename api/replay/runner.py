@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from api.replay.cascade import cascade_events, run_cascade
 from api.replay.dataset import DatasetRow
 from api.replay.defaults import COST_WEIGHTS
+from bandit.budget import REPLAY_CALIBRATION, Budget, BudgetedPolicy, ControllerSettings
 from bandit.cascade import CascadeSpec
 from bandit.cascade_replay import CascadeResult
 from bandit.factory import make_policy
@@ -23,7 +24,7 @@ from bandit.replay import (
 )
 from bandit.reward import RewardRule
 from bandit.settings import ExplorationSettings
-from bandit.supervised import FeatureHasher, RidgeRouter
+from bandit.supervised import FeatureHasher, Matrix, RidgeRouter
 from bandit.types import Arm
 from features import (
     ARM_NAMESPACES,
@@ -35,7 +36,14 @@ from features import (
 )
 from features.embedding import embedding_namespace
 
-__all__ = ["REPLAY_WORD_KEY", "CostWeightRun", "ReplayOptions", "ReplayReport", "run_replay"]
+__all__ = [
+    "REPLAY_WORD_KEY",
+    "BudgetOutcome",
+    "CostWeightRun",
+    "ReplayOptions",
+    "ReplayReport",
+    "run_replay",
+]
 
 #: Replay hashes prompt words with a fixed key of its own: runs stay reproducible across
 #: machines, and no installation's secret is needed (or exposed) to replay a public dataset.
@@ -45,6 +53,9 @@ REPLAY_WORD_KEY = b"bandit-router replay words"
 @dataclass(frozen=True, slots=True)
 class ReplayOptions:
     cost_weights: tuple[float, ...] = COST_WEIGHTS
+    #: Budgets as shares of the best single model's mean cost per prompt on the training split;
+    #: each gives a run of its own beside the cost-weight runs.
+    budgets: tuple[float, ...] = ()
     passes: int = 3
     holdout: float = 0.3
     seed: int = 0
@@ -58,8 +69,10 @@ class ReplayOptions:
     cascade: CascadeSpec | None = None
 
     def __post_init__(self) -> None:
-        if not self.cost_weights:
-            raise ValueError("Give at least one cost weight.")
+        if not self.cost_weights and not self.budgets:
+            raise ValueError("Give at least one cost weight or budget.")
+        for share in self.budgets:
+            Budget(cost_share=share, reference="best single model")
         if any(w < 0 for w in self.cost_weights):
             raise ValueError(f"Cost weights must be non-negative, got {self.cost_weights}.")
         if self.passes < 1:
@@ -69,13 +82,26 @@ class ReplayOptions:
 
 
 @dataclass(frozen=True, slots=True)
+class BudgetOutcome:
+    """A budget run's target and where its controller ended."""
+
+    budget: Budget
+    usd_per_request: float
+    #: The reference model's mean cost per prompt on the training split.
+    reference_cost_usd: float
+    final_cost_weight: float
+
+
+@dataclass(frozen=True, slots=True)
 class CostWeightRun:
+    #: The reward's cost weight; for a budget run, the cost weight its controller ended at.
     cost_weight: float
     result: ReplayResult
     #: The full-information ridge router on the same holdout prompts.
     supervised: Point
     learn_seconds: float
     cascade: CascadeResult | None = None
+    budget: BudgetOutcome | None = None
 
     @property
     def events_per_second(self) -> float:
@@ -174,12 +200,7 @@ def run_replay(
             progress=progress,
         )
         learn_seconds = time.perf_counter() - began
-        chosen = router.choose(holdout_matrix, models, cost_weight)
-        supervised = Point(
-            sum(e.outcomes[m].quality for e, m in zip(holdout, chosen, strict=True)) / len(holdout),
-            sum(e.outcomes[m].cost_usd for e, m in zip(holdout, chosen, strict=True))
-            / len(holdout),
-        )
+        supervised = _supervised(router, holdout_matrix, holdout, models, cost_weight)
         cascade = None
         if options.cascade is not None:
             cascade = run_cascade(
@@ -192,7 +213,40 @@ def run_replay(
                 passes=options.passes,
                 seed=options.seed,
             )
-        runs.append(CostWeightRun(cost_weight, result, supervised, learn_seconds, cascade))
+        runs.append(CostWeightRun(cost_weight, result, supervised, learn_seconds, cascade=cascade))
+    reference_model = _best_model(train, models)
+    reference_cost = sum(e.outcomes[reference_model].cost_usd for e in train) / len(train)
+    for share in options.budgets:
+        budget = Budget(cost_share=share, reference=reference_model)
+        usd = budget.usd_per_request_for(reference_cost)
+        policy = make_policy(
+            options.exploration,
+            context_namespaces=CONTEXT_NAMESPACES,
+            arm_namespaces=ARM_NAMESPACES,
+            budget_usd=usd,
+            # The holdout is routed greedily: calibrate its cost weight on recent requests.
+            controller=ControllerSettings(calibration=REPLAY_CALIBRATION),
+        )
+        assert isinstance(policy, BudgetedPolicy)
+        began = time.perf_counter()
+        result = replay(
+            train,
+            holdout,
+            arms,
+            # The cost is the controller's: the regressor learns quality alone.
+            RewardRule(cost_weight=0.0),
+            policy,
+            passes=options.passes,
+            seed=options.seed,
+            progress=progress,
+            holdout_choice=policy.greedy,
+        )
+        learn_seconds = time.perf_counter() - began
+        final = policy.status().cost_weight
+        policy.close()
+        supervised = _supervised(router, holdout_matrix, holdout, models, final)
+        outcome = BudgetOutcome(budget, usd, reference_cost, final)
+        runs.append(CostWeightRun(final, result, supervised, learn_seconds, budget=outcome))
     return ReplayReport(
         events=len(events),
         train_events=len(train),
@@ -202,6 +256,32 @@ def run_replay(
         baselines=baselines(holdout, models),
         runs=tuple(runs),
         featurise_seconds=featurise_seconds,
+    )
+
+
+def _best_model(events: Sequence[ReplayEvent], models: Sequence[str]) -> str:
+    """The best single model on ``events``: highest mean quality, then lowest mean cost."""
+
+    def key(model: str) -> tuple[float, float]:
+        quality = sum(e.outcomes[model].quality for e in events)
+        cost = sum(e.outcomes[model].cost_usd for e in events)
+        return quality, -cost
+
+    return max(models, key=key)
+
+
+def _supervised(
+    router: RidgeRouter,
+    matrix: Matrix,
+    holdout: Sequence[ReplayEvent],
+    models: Sequence[str],
+    cost_weight: float,
+) -> Point:
+    chosen = router.choose(matrix, models, cost_weight)
+    pairs = list(zip(holdout, chosen, strict=True))
+    return Point(
+        sum(e.outcomes[m].quality for e, m in pairs) / len(holdout),
+        sum(e.outcomes[m].cost_usd for e, m in pairs) / len(holdout),
     )
 
 

@@ -17,7 +17,7 @@ from features import FeatureError, arm_for_model
 from storage.audit import record_audit
 from storage.catalog import put_model, put_policy
 from storage.codec import config_to_json
-from storage.learning_log import count_learnable, set_version_base
+from storage.learning_log import count_learnable, observed_cost, set_version_base
 from storage.records import ModelSpec, PolicyConfig, PolicyRecord
 from storage.writer import GroupCommitter
 
@@ -37,6 +37,23 @@ EXAMPLE_MODELS: tuple[ModelSpec, ...] = (
     ModelSpec("claude-3-5-sonnet", 3.0, 15.0, provider="anthropic", features={"tier": "frontier"}),
     ModelSpec("llama-3.1-8b-instruct", 0.05, 0.08, provider="meta", features={"tier": "small"}),
 )
+
+
+#: A request's size when a budget's reference model has too few observed costs: its cost per
+#: request is then estimated from its prices for this many input and output tokens.
+ESTIMATE_TOKENS = (1000, 300)
+#: Observed costs of calls to the reference model needed before their mean is used.
+MIN_OBSERVED_COSTS = 20
+
+
+async def _reference_cost(connection: AsyncConnection, model: ModelSpec) -> float:
+    """A budget reference model's cost per request: the mean of its observed costs (over
+    every policy), else an estimate from its prices for an ``ESTIMATE_TOKENS`` request."""
+    count, mean = await observed_cost(connection, model=model.id)
+    if count >= MIN_OBSERVED_COSTS and mean is not None and mean > 0.0:
+        return mean
+    tokens_in, tokens_out = ESTIMATE_TOKENS
+    return (model.input_usd_per_mtok * tokens_in + model.output_usd_per_mtok * tokens_out) / 1e6
 
 
 class AdminService:
@@ -139,10 +156,27 @@ class AdminService:
             raise InvalidInputError(f"Policy {name!r} lists a model twice: {list(config.models)}.")
         now = self._clock()
         before = self._catalog.policies.get(name)
+        budget = config.budget
+        reference = None
+        if budget is not None and budget.reference is not None:
+            reference = self._catalog.models.get(budget.reference)
+            if reference is None:
+                raise InvalidInputError(
+                    f"Policy {name!r} states a budget relative to model {budget.reference!r}, "
+                    "which is not registered."
+                )
 
         current = self._learning.current(name)
 
         async def store(connection: AsyncConnection) -> PolicyRecord:
+            nonlocal config
+            if budget is not None:
+                cost = None if reference is None else await _reference_cost(connection, reference)
+                try:
+                    usd = budget.usd_per_request_for(cost)
+                except ValueError as error:  # a free reference model
+                    raise InvalidInputError(str(error)) from error
+                config = dataclasses.replace(config, budget_usd=usd)
             record = await put_policy(
                 connection, name=name, config=config, now=now, max_policies=self._max_policies
             )

@@ -27,6 +27,7 @@ from api.service.catalog import Catalog
 from api.service.clock import Clock
 from api.service.live_learner import PolicyLearner, build_learner, catch_up
 from api.service.relearn import relearn, relearn_executor
+from bandit.budget import BudgetedPolicy, BudgetStatus
 from bandit.errors import ConflictError, NotFoundError
 from storage.audit import record_audit
 from storage.codec import config_to_json
@@ -85,6 +86,8 @@ class PolicyStatus:
     snapshot_learned: int
     last_error: str | None
     log: LearnerStatus
+    #: A budgeted policy's controller: its cost weight and the spend it observed.
+    budget: BudgetStatus | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -423,6 +426,9 @@ class LearningHost:
             snapshot_learned=live.snapshot_learned,
             last_error=live.last_error,
             log=LearnerStatus(lag=0, quarantined=0, last_reason=None),
+            budget=live.learner.policy.status()
+            if isinstance(live.learner.policy, BudgetedPolicy)
+            else None,
         )
         async with self._engine.connect() as connection:
             log = await learner_status(

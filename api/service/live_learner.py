@@ -72,11 +72,13 @@ class PolicyLearner:
 def build_learner(
     record: PolicyRecord, snapshot: Snapshot | None, *, version_base: int = 0
 ) -> PolicyLearner:
+    config = record.config
     policy = make_policy(
-        record.config.exploration,
-        context_namespaces=context_namespaces(escalation=record.config.escalation_for is not None),
+        config.exploration,
+        context_namespaces=context_namespaces(escalation=config.escalation_for is not None),
         arm_namespaces=ARM_NAMESPACES,
         snapshot=None if snapshot is None else snapshot.data,
+        budget_usd=_budget_usd(record),
     )
     rule = record.config.reward
     if snapshot is None:
@@ -93,6 +95,16 @@ def build_learner(
         version_base=version_base,
         rule=rule,
     )
+
+
+def _budget_usd(record: PolicyRecord) -> float | None:
+    """The policy's budget in USD per request: resolved when it was put, or stated in USD."""
+    budget = record.config.budget
+    if budget is None:
+        return None
+    if record.config.budget_usd is not None:
+        return record.config.budget_usd
+    return budget.usd_per_request_for(None)
 
 
 async def catch_up(

@@ -111,16 +111,72 @@ def test_replay_command_reports_the_contract_and_a_plot(tmp_path: Path) -> None:
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_replay_command_rejects_bad_options_with_a_sentence(tmp_path: Path) -> None:
+def test_a_budget_replay_reports_its_spend_against_the_budget(tmp_path: Path) -> None:
+    dataset = _dataset(tmp_path / "tiny.jsonl.gz", n=600)
+    out = tmp_path / "report.json"
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "api.cli",
+            "replay",
+            str(dataset),
+            "--budget",
+            "0.3",
+            "--passes",
+            "4",
+            "--seed",
+            "1",
+            "--features",
+            "text,task",
+            "--json",
+            str(out),
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert "b=0.3" in completed.stdout
+    report = json.loads(out.read_text())
+    # --budget alone: no cost-weight runs.
+    (run,) = report["runs"]
+    budget = run["budget"]
+    # The reference is the best single model on the training prompts: large, 0.004 a prompt.
+    assert budget["reference"] == "large"
+    assert budget["cost_share"] == 0.3
+    assert budget["usd_per_request"] == pytest.approx(0.3 * MODELS["large"])
+    assert run["cost_weight"] == budget["final_cost_weight"] > 0.0
+    # 0.0012 a prompt buys large for about half the hard prompts (all of them would cost
+    # 0.0021): between the two operating points, where a hard prompt's gain (1.0) is worth
+    # large's extra 0.0038 USD, a cost weight of 263. The controller starts at 17 and climbs
+    # there within this short run (1,800 events), overspending on the way.
+    assert 100.0 < budget["final_cost_weight"] < 1000.0
+    assert 0.5 < budget["online_spend_vs_budget"] < 1.6
+    assert 0.5 < budget["holdout_spend_vs_budget"] < 1.6
+    assert 0.6 < run["holdout"]["mean_quality"] < 1.0
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (["--holdout", "1.5"], "holdout must be between 0 and 1"),
+        (["--budget", "0"], "cost_share must be a number above 0"),
+    ],
+)
+def test_replay_command_rejects_bad_options_with_a_sentence(
+    tmp_path: Path, option: list[str], message: str
+) -> None:
     dataset = _dataset(tmp_path / "tiny.jsonl.gz", n=20)
     completed = subprocess.run(
-        [sys.executable, "-m", "api.cli", "replay", str(dataset), "--holdout", "1.5"],
+        [sys.executable, "-m", "api.cli", "replay", str(dataset), *option],
         capture_output=True,
         text=True,
         check=False,
     )
     assert completed.returncode == 2
-    assert "holdout must be between 0 and 1" in completed.stderr
+    assert message in completed.stderr
 
 
 @pytest.mark.parametrize(

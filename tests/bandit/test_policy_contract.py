@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import copy
 import math
+from dataclasses import dataclass
 from typing import cast
 
 import numpy as np
 import pytest
 
+from bandit.budget import BudgetedPolicy
 from bandit.factory import make_policy
 from bandit.learner import Learner
 from bandit.policy import Policy
@@ -36,8 +38,13 @@ BEST_FOR_CALLER = {"alpha": 0, "beta": 1, "gamma": 2}
 #: Mean over the (uniformly drawn) callers: 0.47, 0.43, 0.63, 0.45, 0.17, 0.23.
 BEST_OVERALL = 2
 
-LEARNING_ALGORITHMS = ("squarecb", "epsilon", "context_free_epsilon")
-CONTEXTUAL_ALGORITHMS = ("squarecb", "epsilon")
+#: ``budgeted`` is SquareCB under a budget (``bandit.budget.BudgetedPolicy``): a generous one,
+#: so that the best model is worth its price, with every stream reporting each call's cost.
+BUDGETED = "budgeted"
+LEARNING_ALGORITHMS = ("squarecb", "epsilon", "context_free_epsilon", BUDGETED)
+CONTEXTUAL_ALGORITHMS = ("squarecb", "epsilon", BUDGETED)
+#: USD per request of the budgeted policy; a call costs ``price / 1000`` (at most 0.015).
+BUDGET_USD = 0.05
 
 
 def make_arm(model: str, usd_per_mtok: float) -> Arm:
@@ -72,19 +79,36 @@ PROBES: tuple[tuple[Context, tuple[Arm, ...]], ...] = tuple(
 )
 
 
-def settings_for(algorithm: str, *, min_probability: float = 0.001) -> ExplorationSettings:
-    return ExplorationSettings(
-        algorithm=cast(Algorithm, algorithm), min_probability=min_probability, seed=7
+@dataclass(frozen=True)
+class PolicySpec:
+    """What ``build`` makes: exploration settings, with a budget for the budgeted policy."""
+
+    exploration: ExplorationSettings
+    budget_usd: float | None = None
+
+
+def settings_for(algorithm: str, *, min_probability: float = 0.001) -> PolicySpec:
+    budgeted = algorithm == BUDGETED
+    exploration = ExplorationSettings(
+        algorithm=cast(Algorithm, "squarecb" if budgeted else algorithm),
+        min_probability=min_probability,
+        seed=7,
     )
+    return PolicySpec(exploration, BUDGET_USD if budgeted else None)
 
 
-def build(settings: ExplorationSettings, snapshot: bytes | None = None) -> Policy:
+def build(spec: PolicySpec, snapshot: bytes | None = None) -> Policy:
     return make_policy(
-        settings,
+        spec.exploration,
         context_namespaces=CONTEXT_NAMESPACES,
         arm_namespaces=ARM_NAMESPACES,
         snapshot=snapshot,
+        budget_usd=spec.budget_usd,
     )
+
+
+def cost_of(arm: Arm) -> float:
+    return dict(arm.namespaces[1].features)["usd_per_mtok"] / 1000.0
 
 
 def logged_stream(seed: int, n: int) -> list[Interaction]:
@@ -99,7 +123,9 @@ def logged_stream(seed: int, n: int) -> list[Interaction]:
         chosen = int(rng.integers(k))
         reward = MEANS[caller][picked[chosen]] + float(rng.normal(0.0, 0.1))
         arms = tuple(ARMS[i] for i in picked)
-        stream.append(Interaction(context, arms, chosen, 1.0 / k, reward))
+        stream.append(
+            Interaction(context, arms, chosen, 1.0 / k, reward, cost_usd=cost_of(arms[chosen]))
+        )
     return stream
 
 
@@ -113,7 +139,11 @@ def one_sided_stream(seed: int, n: int, arms: tuple[Arm, ...]) -> list[Interacti
         )
         chosen = int(rng.integers(len(arms)))
         reward = 1.0 if chosen == 0 else 0.0
-        stream.append(Interaction(context, arms, chosen, 1.0 / len(arms), reward))
+        stream.append(
+            Interaction(
+                context, arms, chosen, 1.0 / len(arms), reward, cost_usd=cost_of(arms[chosen])
+            )
+        )
     return stream
 
 
@@ -135,14 +165,14 @@ def assert_valid_pmf(pmf: Pmf, k: int) -> None:
     assert math.fsum(pmf) == pytest.approx(1.0, abs=1e-9)
 
 
-@pytest.fixture(params=ALGORITHMS)
+@pytest.fixture(params=(*ALGORITHMS, BUDGETED))
 def algorithm(request: pytest.FixtureRequest) -> str:
     return cast(str, request.param)
 
 
 def test_the_suite_knows_every_algorithm() -> None:
     # A new algorithm must be sorted into the learning checks below, not silently skipped.
-    assert set(ALGORITHMS) == {*LEARNING_ALGORITHMS, "uniform"}
+    assert {*ALGORITHMS, BUDGETED} == {*LEARNING_ALGORITHMS, "uniform"}
 
 
 @pytest.mark.parametrize("k", range(1, 7))
@@ -239,6 +269,13 @@ def test_snapshot_round_trip_keeps_pmfs_and_learning(algorithm: str) -> None:
 
     restored = build(settings, snapshot=original.to_bytes())
     assert probe(restored) == probe(original)
+    if isinstance(original, BudgetedPolicy):
+        # The controller's state travels too: a pmf depends on the cost weight it reached.
+        assert isinstance(restored, BudgetedPolicy)
+        assert restored.status() == original.status()
+        fresh = build(settings)
+        assert isinstance(fresh, BudgetedPolicy)
+        assert original.status().cost_weight != fresh.status().cost_weight
 
     further = logged_stream(seed=9, n=300)
     learn_all(original, further)
@@ -300,7 +337,10 @@ def run_on_policy(policy: Policy, *, seed: int, n: int) -> Learner:
         context = make_context(SIZES[int(rng.integers(len(SIZES)))], caller)
         decision = learner.decide(f"d{i}", context, ARMS)
         reward = MEANS[caller][decision.chosen] + float(rng.normal(0.0, 0.1))
-        learner.learn(Interaction(context, ARMS, decision.chosen, decision.propensity, reward))
+        cost = cost_of(ARMS[decision.chosen])
+        learner.learn(
+            Interaction(context, ARMS, decision.chosen, decision.propensity, reward, cost_usd=cost)
+        )
     return learner
 
 

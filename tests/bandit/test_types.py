@@ -139,6 +139,18 @@ def test_interaction_rejects_non_finite_reward(reward: float) -> None:
         Interaction(Context(), ARMS, 1, 0.5, reward)
 
 
+@pytest.mark.parametrize("cost", [-0.001, math.nan, math.inf])
+def test_interaction_rejects_a_bad_cost(cost: float) -> None:
+    with pytest.raises(ValueError, match="Cost") as error:
+        Interaction(Context(), ARMS, 1, 0.5, 1.0, cost_usd=cost)
+    assert repr(cost) in str(error.value)
+
+
+def test_interaction_cost_is_optional() -> None:
+    assert Interaction(Context(), ARMS, 1, 0.5, 1.0).cost_usd is None
+    assert Interaction(Context(), ARMS, 1, 0.5, 1.0, cost_usd=0.0).cost_usd == 0.0
+
+
 def test_interaction_accepts_edge_values() -> None:
     interaction = Interaction(Context(), ARMS, 2, 1.0, -5.0)
 
