@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
 
 from bandit.eligibility import (
     DEFAULT_OUTPUT_TOKENS,
@@ -150,10 +151,12 @@ def decide(
         raise NoEligibleModelError(policy, excluded)
     arms = tuple(c.arm for c in eligible)
     decision = learner.decide(decision_id, context, arms)
-    # Fallbacks by the policy's preference for this request (for SquareCB the pmf decreases
-    # strictly with the predicted reward gap), ties in catalog order; the chosen model is not
-    # one, and neither is an experiment's candidate, which only its split may route to.
-    order = sorted(range(len(arms)), key=lambda i: -decision.pmf[i])
+    # Fallbacks by the policy's predicted reward for this request where it gives one, else by
+    # its pmf (for SquareCB the pmf decreases strictly with the predicted reward gap), ties in
+    # catalog order; the chosen model is not one, and neither is an experiment's candidate,
+    # which only its split may route to.
+    preference = _preference(learner, context, arms, decision.pmf)
+    order = sorted(range(len(arms)), key=lambda i: -preference[i])
     fallbacks = tuple(arms[i].id for i in order if i != decision.chosen)
     pmf, chosen, split = decision.pmf, decision.chosen, False
     if overlay is not None:
@@ -183,3 +186,18 @@ def decide(
         split=split,
         cooldowns_ignored=cooldowns_ignored,
     )
+
+
+@runtime_checkable
+class _Scoring(Protocol):
+    def scores(self, context: Context, arms: tuple[Arm, ...]) -> tuple[float, ...]: ...
+
+
+def _preference(
+    learner: Learner, context: Context, arms: tuple[Arm, ...], pmf: Pmf
+) -> Sequence[float]:
+    """Predicted rewards when the policy exposes them (``scores``), else the pmf."""
+    policy = learner.policy
+    if isinstance(policy, _Scoring):
+        return policy.scores(context, arms)
+    return pmf

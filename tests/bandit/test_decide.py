@@ -134,3 +134,17 @@ def test_an_experiment_candidate_splits_only_when_it_is_eligible() -> None:
         assert not shut_out.split
         assert shut_out.model != "new"
         assert "new" in shut_out.excluded
+
+
+class ScoringPolicy(UniformPolicy):
+    """A uniform pmf, but predicted rewards that rank the arms: fallbacks follow the rewards."""
+
+    def scores(self, context: Context, arms: tuple[Arm, ...]) -> tuple[float, ...]:
+        return tuple({"a": 0.1, "b": 0.9, "c": 0.5, "d": 0.3}[arm.id] for arm in arms)
+
+
+def test_fallbacks_follow_predicted_rewards_when_the_policy_gives_them() -> None:
+    routed = decide(Learner(ScoringPolicy()), "id-7", Context(), CANDIDATES, policy="p")
+    expected = [m for m in ("b", "c", "d", "a") if m != routed.model]
+    assert list(routed.fallbacks) == expected
+    assert routed.pmf == pytest.approx((0.25, 0.25, 0.25, 0.25))
