@@ -385,7 +385,11 @@ def _replay(args: argparse.Namespace) -> int:
     print(to_table(report, str(args.dataset)))
     if options.cascade is not None:
         best = report.baselines.per_model[report.baselines.best_single_model]
-        cascades = [(r.cost_weight, r.cascade) for r in report.runs if r.cascade is not None]
+        cascades = [
+            (f"{r.cost_weight:g}" if r.budget is None else f"b={r.budget.budget.cost_share:g}", c)
+            for r in report.runs
+            if (c := r.cascade) is not None
+        ]
         print("\n".join(cascade_lines(cascades, best.mean_quality, best.mean_cost_usd)))
     rates = sorted(run.events_per_second for run in report.runs)
     print(
