@@ -28,7 +28,7 @@ from bandit.cascade import ACCEPT, CascadeSpec, cascade_reward
 from bandit.learner import Learner
 from bandit.policy import Policy
 from bandit.replay import Outcome
-from bandit.reward import RewardRule
+from bandit.reward import MAX_COST_WEIGHT, RewardRule
 from bandit.types import Arm, Context, Decision, Interaction
 
 __all__ = ["CascadeEvent", "CascadeResult", "CascadeSummary", "replay_cascade"]
@@ -130,8 +130,9 @@ def replay_cascade(
                 second.learn(_interaction(two, step.reward))
                 first.learn(_interaction(one, step.first_reward))
             else:
-                # The first stage is scored at the cost weight the controller holds now.
-                weight = budgeted.status().cost_weight
+                # The first stage is scored at the cost weight the controller holds now (a
+                # budget below what exploration alone spends drives it past any rule's range).
+                weight = min(budgeted.status().cost_weight, MAX_COST_WEIGHT)
                 step = _play(event, spec, replace(rule, cost_weight=weight), one.model, two.model)
                 # The escalation policy learns quality alone, and the spend of every call.
                 quality = cascade_reward(rule, step.quality, ())
