@@ -36,6 +36,13 @@ def _pct(values: list[float]) -> str:
     return f"{statistics.fmean(values):.1%} ± {spread:.1%}"
 
 
+def _label(run: Any) -> str:
+    """A run's cost weight, or ``budget SHARE`` (a budget run's weight differs per seed)."""
+    if run.get("budget") is not None:
+        return f"budget {run['budget']['cost_share']:g}"
+    return f"{run['cost_weight']:g}"
+
+
 def _budget_lines(reports: list[Any], seeds: list[int]) -> list[str]:
     """Per seed, each budget run's cascade: holdout and online spend and quality relative to
     the best single model on that seed's holdout, as the budget tables in docs/results.md."""
@@ -114,7 +121,7 @@ def main() -> int:
             pc.append(this["holdout"]["mean_cost_usd"] / reference["mean_cost_usd"])
         seeds = ", ".join(f"{a:.1%} / {b:.1%}" for a, b in zip(q, c, strict=True))
         lines.append(
-            f"| {run['cost_weight']:g} | {_pct(q)} | {_pct(c)} | {_pct(e)} | {seeds} "
+            f"| {_label(run)} | {_pct(q)} | {_pct(c)} | {_pct(e)} | {seeds} "
             f"| {_pct(pq)} | {_pct(pc)} |"
         )
     lines += ["", "Holdout escalation rate and first-stage shares per source (mean over seeds):"]
@@ -131,7 +138,7 @@ def main() -> int:
             for model in holdouts[0]["first_share"]
         }
         lines.append(
-            f"- cost weight {run['cost_weight']:g}: escalated "
+            f"- {_label(run)}: escalated "
             + ", ".join(f"{s} {r:.1%}" for s, r in rates.items())
             + "; first model "
             + ", ".join(f"{m} {s:.1%}" for m, s in shares.items())
