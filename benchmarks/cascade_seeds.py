@@ -138,7 +138,7 @@ def main() -> int:
             for model in holdouts[0]["first_share"]
         }
         lines.append(
-            f"- {_label(run)}: escalated "
+            f"- {'' if run.get('budget') else 'cost weight '}{_label(run)}: escalated "
             + ", ".join(f"{s} {r:.1%}" for s, r in rates.items())
             + "; first model "
             + ", ".join(f"{m} {s:.1%}" for m, s in shares.items())
