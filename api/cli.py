@@ -191,8 +191,9 @@ def _add_replay(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     replay.add_argument(
         "--cascade",
         metavar="JSON",
-        help='also simulate a learned cascade, e.g. \'{"first": ["yi"], "probe": "mixtral", '
-        '"escalate": ["gpt-4"]}\' (the dataset must carry each model\'s response)',
+        help='also simulate a learned cascade at each cost weight and under each budget, e.g. '
+        '\'{"first": ["yi"], "probe": "mixtral", "escalate": ["gpt-4"]}\' (the dataset must '
+        "carry each model's response)",
     )
     replay.add_argument("--quiet", action="store_true", help="no progress bar")
 
