@@ -191,7 +191,7 @@ def _add_replay(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     replay.add_argument(
         "--cascade",
         metavar="JSON",
-        help='also simulate a learned cascade at each cost weight and under each budget, e.g. '
+        help="also simulate a learned cascade at each cost weight and under each budget, e.g. "
         '\'{"first": ["yi"], "probe": "mixtral", "escalate": ["gpt-4"]}\' (the dataset must '
         "carry each model's response)",
     )
