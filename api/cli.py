@@ -191,8 +191,9 @@ def _add_replay(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     replay.add_argument(
         "--cascade",
         metavar="JSON",
-        help='also simulate a learned cascade, e.g. \'{"first": ["yi"], "probe": "mixtral", '
-        '"escalate": ["gpt-4"]}\' (the dataset must carry each model\'s response)',
+        help="also simulate a learned cascade at each cost weight and under each budget, e.g. "
+        '\'{"first": ["yi"], "probe": "mixtral", "escalate": ["gpt-4"]}\' (the dataset must '
+        "carry each model's response)",
     )
     replay.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -385,7 +386,11 @@ def _replay(args: argparse.Namespace) -> int:
     print(to_table(report, str(args.dataset)))
     if options.cascade is not None:
         best = report.baselines.per_model[report.baselines.best_single_model]
-        cascades = [(r.cost_weight, r.cascade) for r in report.runs if r.cascade is not None]
+        cascades = [
+            (f"{r.cost_weight:g}" if r.budget is None else f"b={r.budget.budget.cost_share:g}", c)
+            for r in report.runs
+            if (c := r.cascade) is not None
+        ]
         print("\n".join(cascade_lines(cascades, best.mean_quality, best.mean_cost_usd)))
     rates = sorted(run.events_per_second for run in report.runs)
     print(

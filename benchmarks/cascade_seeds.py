@@ -36,6 +36,52 @@ def _pct(values: list[float]) -> str:
     return f"{statistics.fmean(values):.1%} ± {spread:.1%}"
 
 
+def _label(run: Any) -> str:
+    """A run's cost weight, or ``budget SHARE`` (a budget run's weight differs per seed)."""
+    if run.get("budget") is not None:
+        return f"budget {run['budget']['cost_share']:g}"
+    return f"{run['cost_weight']:g}"
+
+
+def _budget_lines(reports: list[Any], seeds: list[int]) -> list[str]:
+    """Per seed, each budget run's cascade: holdout and online spend and quality relative to
+    the best single model on that seed's holdout, as the budget tables in docs/results.md."""
+    lines: list[str] = []
+    for index, run in enumerate(reports[0]["runs"]):
+        if "cascade" not in run or run["cascade"].get("budget") is None:
+            continue
+        if not lines:
+            lines = [
+                "",
+                "Cascades under a budget (spend and quality relative to the best single model "
+                "on each seed's holdout):",
+                "",
+                "| budget | seed | holdout spend | holdout quality | escalated | online spend "
+                "| online quality | final cost weight |",
+                "|---:|---:|---:|---:|---:|---:|---:|---:|",
+            ]
+        spends, qualities = [], []
+        for seed, report in zip(seeds, reports, strict=True):
+            reference = report["baselines"]["best_single_model"]
+            this = report["runs"][index]
+            cascade = this["cascade"]
+            holdout, online = cascade["holdout"], cascade["online"]
+            spends.append(holdout["mean_cost_usd"] / reference["mean_cost_usd"])
+            qualities.append(holdout["mean_quality"] / reference["mean_quality"])
+            lines.append(
+                f"| {this['budget']['cost_share']:g} | {seed} | {spends[-1]:.1%} "
+                f"| {qualities[-1]:.1%} | {holdout['escalation_rate']:.1%} "
+                f"| {online['mean_cost_usd'] / reference['mean_cost_usd']:.1%} "
+                f"| {online['mean_quality'] / reference['mean_quality']:.1%} "
+                f"| {cascade['budget']['final_cost_weight']:.1f} |"
+            )
+        lines.append(
+            f"| {run['budget']['cost_share']:g} | mean | {statistics.fmean(spends):.1%} (range "
+            f"{min(spends):.1%}-{max(spends):.1%}) | {statistics.fmean(qualities):.2%} | | | | |"
+        )
+    return lines
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(epilog="Options after -- are passed to every replay.")
     parser.add_argument("dataset")
@@ -75,7 +121,7 @@ def main() -> int:
             pc.append(this["holdout"]["mean_cost_usd"] / reference["mean_cost_usd"])
         seeds = ", ".join(f"{a:.1%} / {b:.1%}" for a, b in zip(q, c, strict=True))
         lines.append(
-            f"| {run['cost_weight']:g} | {_pct(q)} | {_pct(c)} | {_pct(e)} | {seeds} "
+            f"| {_label(run)} | {_pct(q)} | {_pct(c)} | {_pct(e)} | {seeds} "
             f"| {_pct(pq)} | {_pct(pc)} |"
         )
     lines += ["", "Holdout escalation rate and first-stage shares per source (mean over seeds):"]
@@ -92,11 +138,12 @@ def main() -> int:
             for model in holdouts[0]["first_share"]
         }
         lines.append(
-            f"- cost weight {run['cost_weight']:g}: escalated "
+            f"- {'' if run.get('budget') else 'cost weight '}{_label(run)}: escalated "
             + ", ".join(f"{s} {r:.1%}" for s, r in rates.items())
             + "; first model "
             + ", ".join(f"{m} {s:.1%}" for m, s in shares.items())
         )
+    lines += _budget_lines(reports, args.seeds)
     text = "\n".join(lines)
     print(text)
     if args.markdown:

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from api.replay.dataset import DatasetRow
+from bandit.budget import REPLAY_CALIBRATION, BudgetedPolicy, ControllerSettings
 from bandit.cascade import ACCEPT_ARM, CascadeSpec
 from bandit.cascade_replay import CascadeEvent, CascadeResult, CascadeSummary, replay_cascade
 from bandit.factory import make_policy
@@ -103,9 +104,16 @@ def run_cascade(
     *,
     passes: int,
     seed: int,
+    budget_usd: float | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> CascadeResult:
-    """One cascade replay at ``cost_weight``, with fresh policies for both stages."""
+    """One cascade replay at ``cost_weight``, with fresh policies for both stages.
+
+    With ``budget_usd`` (then ``cost_weight`` must be 0) the cascade's whole spend per prompt
+    aims at that budget: the escalation policy is budgeted, its controller's cost weight
+    scores the first stage, and its greedy holdout decisions are calibrated on the last
+    ``REPLAY_CALIBRATION`` escalation requests.
+    """
     first_policy = make_policy(
         exploration, context_namespaces=CONTEXT_NAMESPACES, arm_namespaces=ARM_NAMESPACES
     )
@@ -113,20 +121,28 @@ def run_cascade(
         exploration,
         context_namespaces=(*CONTEXT_NAMESPACES, *ESCALATION_NAMESPACES),
         arm_namespaces=ARM_NAMESPACES,
+        budget_usd=budget_usd,
+        controller=None
+        if budget_usd is None
+        else ControllerSettings(calibration=REPLAY_CALIBRATION),
     )
-    return replay_cascade(
-        train,
-        holdout,
-        spec,
-        arms_for(spec.first),
-        (ACCEPT_ARM, *arms_for(spec.escalate)),
-        RewardRule(cost_weight=cost_weight),
-        first_policy,
-        escalation_policy,
-        passes=passes,
-        seed=seed,
-        progress=progress,
-    )
+    try:
+        return replay_cascade(
+            train,
+            holdout,
+            spec,
+            arms_for(spec.first),
+            (ACCEPT_ARM, *arms_for(spec.escalate)),
+            RewardRule(cost_weight=cost_weight),
+            first_policy,
+            escalation_policy,
+            passes=passes,
+            seed=seed,
+            progress=progress,
+        )
+    finally:
+        if isinstance(escalation_policy, BudgetedPolicy):
+            escalation_policy.close()
 
 
 def _summary(summary: CascadeSummary) -> dict[str, Any]:
@@ -142,10 +158,31 @@ def _summary(summary: CascadeSummary) -> dict[str, Any]:
     }
 
 
-def cascade_json(result: CascadeResult, spec: CascadeSpec, cost_weight: float) -> dict[str, Any]:
-    """The ``"cascade"`` section of one run in the JSON report."""
+def cascade_json(
+    result: CascadeResult, spec: CascadeSpec, cost_weight: float, budget_usd: float | None = None
+) -> dict[str, Any]:
+    """The ``"cascade"`` section of one run in the JSON report.
+
+    A budget run's section carries ``"budget"``: the target, the cascade's online and holdout
+    spend against it, the controller's final cost weight and the holdout's greedy mixture.
+    """
+    budget = None
+    if budget_usd is not None:
+        mixture = result.holdout_mixture
+        budget = {
+            "usd_per_request": budget_usd,
+            "final_cost_weight": result.final_cost_weight,
+            "online_spend_vs_budget": result.online.mean_cost_usd / budget_usd,
+            "holdout_spend_vs_budget": result.holdout.mean_cost_usd / budget_usd,
+            "holdout_mixture": None
+            if mixture is None
+            else {"cost_weight_a": mixture[0], "cost_weight_b": mixture[1], "share_a": mixture[2]},
+        }
     return {
-        "cost_weight": cost_weight,
+        "cost_weight": cost_weight
+        if result.final_cost_weight is None
+        else result.final_cost_weight,
+        "budget": budget,
         "first": list(spec.first),
         "probe": spec.probe,
         "escalate": list(spec.escalate),
@@ -155,20 +192,21 @@ def cascade_json(result: CascadeResult, spec: CascadeSpec, cost_weight: float) -
 
 
 def cascade_lines(
-    runs: Sequence[tuple[float, CascadeResult]], best_quality: float, best_cost_usd: float
+    runs: Sequence[tuple[str, CascadeResult]], best_quality: float, best_cost_usd: float
 ) -> list[str]:
-    """A plain-text table of cascade runs, relative to the best single model."""
+    """A plain-text table of cascade runs, relative to the best single model; each run is
+    labelled by its cost weight or budget."""
     lines = [
         "",
         "cascade:",
         f"{'cost_weight':>11} | {'holdout quality':>16} {'cost':>7} {'escalated':>9} | "
         f"{'online quality':>16} {'cost':>7} {'escalated':>9}",
     ]
-    for cost_weight, result in runs:
+    for label, result in runs:
         cells = [
             f"{s.mean_quality:.3f} ({s.mean_quality / best_quality:5.1%}) "
             f"{s.mean_cost_usd / best_cost_usd:7.1%} {s.escalation_rate:9.1%}"
             for s in (result.holdout, result.online)
         ]
-        lines.append(f"{cost_weight:>11g} | {cells[0]} | {cells[1]}")
+        lines.append(f"{label:>11} | {cells[0]} | {cells[1]}")
     return lines

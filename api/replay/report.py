@@ -77,7 +77,14 @@ def to_json(report: ReplayReport, dataset: str) -> dict[str, Any]:
                 "events_per_second": run.events_per_second,
                 "learning_curve": [asdict(point) for point in run.result.curve],
                 **(
-                    {"cascade": cascade_json(run.cascade, options.cascade, run.cost_weight)}
+                    {
+                        "cascade": cascade_json(
+                            run.cascade,
+                            options.cascade,
+                            run.cost_weight,
+                            None if run.budget is None else run.budget.usd_per_request,
+                        )
+                    }
                     if run.cascade is not None and options.cascade is not None
                     else {}
                 ),

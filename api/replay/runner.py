@@ -65,7 +65,8 @@ class ReplayOptions:
     )
     #: Pass each row's ``source`` as the caller feature ``task``, as an application would.
     task_feature: bool = True
-    #: Also simulate this cascade at every cost weight (the dataset must carry responses).
+    #: Also simulate this cascade at every cost weight and under every budget (the dataset
+    #: must carry responses).
     cascade: CascadeSpec | None = None
 
     def __post_init__(self) -> None:
@@ -179,6 +180,8 @@ def run_replay(
     hasher, router = reference
     holdout_matrix = hasher.transform([e.context for e in holdout])
     cascaded = cascade_events(rows, events, options.cascade) if options.cascade else []
+    cascade_train = [e for e in cascaded if not in_holdout(e.id, options.seed, options.holdout)]
+    cascade_holdout = [e for e in cascaded if in_holdout(e.id, options.seed, options.holdout)]
 
     runs = []
     for cost_weight in options.cost_weights:
@@ -204,8 +207,8 @@ def run_replay(
         cascade = None
         if options.cascade is not None:
             cascade = run_cascade(
-                [e for e in cascaded if not in_holdout(e.id, options.seed, options.holdout)],
-                [e for e in cascaded if in_holdout(e.id, options.seed, options.holdout)],
+                cascade_train,
+                cascade_holdout,
                 options.cascade,
                 replay_arms,
                 cost_weight,
@@ -246,7 +249,23 @@ def run_replay(
         policy.close()
         supervised = _supervised(router, holdout_matrix, holdout, models, final)
         outcome = BudgetOutcome(budget, usd, reference_cost, final)
-        runs.append(CostWeightRun(final, result, supervised, learn_seconds, budget=outcome))
+        cascade = None
+        if options.cascade is not None:
+            # The cascade's own run under the same budget: every call it makes counts.
+            cascade = run_cascade(
+                cascade_train,
+                cascade_holdout,
+                options.cascade,
+                replay_arms,
+                0.0,
+                options.exploration,
+                passes=options.passes,
+                seed=options.seed,
+                budget_usd=usd,
+            )
+        runs.append(
+            CostWeightRun(final, result, supervised, learn_seconds, cascade=cascade, budget=outcome)
+        )
     return ReplayReport(
         events=len(events),
         train_events=len(train),

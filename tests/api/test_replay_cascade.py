@@ -24,9 +24,11 @@ def _write(path: Path, rows: list[dict[str, object]]) -> Path:
     return path
 
 
-def _dataset(path: Path, n: int = 500, responses: bool = True) -> Path:
+def _dataset(path: Path, n: int = 500, responses: bool = True, probe_scored: bool = True) -> Path:
     """One task; when the cheap model and the probe disagree (a third of the prompts) the cheap
-    answer is wrong, when they agree it is right. The strong model is always right."""
+    answer is wrong, when they agree it is right. The strong model is always right. Without
+    ``probe_scored`` the probe's answers score 0 (they are still read as a signal), so the
+    strong model is the best single model."""
     rng = np.random.default_rng(5)
     rows: list[dict[str, object]] = []
     for i in range(n):
@@ -46,7 +48,10 @@ def _dataset(path: Path, n: int = 500, responses: bool = True) -> Path:
                 "source": "quiz",
                 "models": {
                     m: {
-                        "quality": float(answers[m] == truth or m == "strong"),
+                        "quality": float(
+                            (answers[m] == truth and (probe_scored or m != "probe"))
+                            or m == "strong"
+                        ),
                         "cost_usd": costs[m],
                         "latency_s": None,
                         **({"response": answers[m]} if responses else {}),
@@ -92,6 +97,31 @@ def test_a_cascade_replay_learns_to_escalate_on_disagreement(tmp_path: Path) -> 
     expected = 0.0003 + holdout["escalation_rate"] * 0.004
     assert holdout["mean_cost_usd"] == pytest.approx(expected)
     assert cascade["online"]["events"] == run["online"]["events"]  # the same prompts and passes
+
+
+def test_a_cascade_replay_under_a_budget_spends_it(tmp_path: Path) -> None:
+    dataset = _dataset(tmp_path / "quiz.jsonl.gz", n=1200, probe_scored=False)
+    out = tmp_path / "report.json"
+    args = ("--budget", "0.3", "--features", "text,task", "--seed", "1", "--json", str(out))
+    completed = _replay(dataset, *args, "--cascade", SPEC)
+    assert completed.returncode == 0, completed.stderr
+    assert "b=0.3" in completed.stdout.split("cascade:")[1]
+    (run,) = json.loads(out.read_text())["runs"]
+    cascade, budget = run["cascade"], run["cascade"]["budget"]
+    # 0.3 of the strong model's 0.004 USD: the cheap model and the probe (0.0003) on every
+    # prompt and the strong one on 22.5% of them, two thirds of the disagreements. Online spend
+    # includes the controller's early overshoot (it starts at a low cost weight).
+    assert budget["usd_per_request"] == pytest.approx(0.0012)
+    assert budget["usd_per_request"] == run["budget"]["usd_per_request"]
+    assert cascade["online"]["mean_cost_usd"] == pytest.approx(0.0012, rel=0.15)
+    assert cascade["holdout"]["mean_cost_usd"] == pytest.approx(0.0012, rel=0.3)
+    assert budget["holdout_spend_vs_budget"] == pytest.approx(
+        cascade["holdout"]["mean_cost_usd"] / 0.0012
+    )
+    assert cascade["cost_weight"] == budget["final_cost_weight"] > 0.0
+    mixture = budget["holdout_mixture"]
+    assert mixture["cost_weight_a"] <= mixture["cost_weight_b"]
+    assert 0.0 <= mixture["share_a"] <= 1.0
 
 
 def test_a_cascade_needs_responses_and_a_valid_spec(tmp_path: Path) -> None:

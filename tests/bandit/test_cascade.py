@@ -9,6 +9,7 @@ from typing import TypeVar
 import numpy as np
 import pytest
 
+from bandit.budget import ControllerSettings
 from bandit.cascade import ACCEPT, ACCEPT_ARM, CascadeSpec, cascade_reward
 from bandit.cascade_replay import CascadeEvent, CascadeResult, replay_cascade
 from bandit.factory import make_policy
@@ -200,6 +201,74 @@ def test_arms_must_follow_the_spec() -> None:
             RewardRule(),
             policy,
             policy,
+            passes=1,
+            seed=0,
+        )
+
+
+def _budget_replay(
+    train: list[CascadeEvent], holdout: list[CascadeEvent], budget_usd: float
+) -> CascadeResult:
+    spec = CascadeSpec(first=(CHEAP,), escalate=(STRONG,), probe=PROBE)
+    settings = ExplorationSettings(seed=3, min_probability=0.02)
+    return replay_cascade(
+        train,
+        holdout,
+        spec,
+        (_arm(CHEAP),),
+        (ACCEPT_ARM, _arm(STRONG)),
+        RewardRule(cost_weight=0.0),
+        make_policy(settings, context_namespaces=(), arm_namespaces=("Model",)),
+        make_policy(
+            settings,
+            context_namespaces=("signals",),
+            arm_namespaces=("Model",),
+            budget_usd=budget_usd,
+            controller=ControllerSettings(calibration=1000),
+        ),
+        passes=3,
+        seed=7,
+    )
+
+
+@pytest.mark.parametrize("escalated", [0.1, 0.2])
+def test_under_a_budget_the_cascade_spends_it_on_disagreements(escalated: float) -> None:
+    reads: Counter[str] = Counter()
+    train = _events(1500, 0, reads, Counter())
+    holdout = _events(600, 1, reads, Counter())
+    # Every prompt pays the cheap model and the probe; the budget buys the strong model on
+    # ``escalated`` of the prompts, a third or two thirds of the disagreements (30%).
+    budget = COST[CHEAP] + COST[PROBE] + escalated * COST[STRONG]
+    result = _budget_replay(train, holdout, budget)
+    assert result.online.mean_cost_usd == pytest.approx(budget, rel=0.1)
+    assert result.holdout.mean_cost_usd == pytest.approx(budget, rel=0.25)
+    rates = result.holdout.escalation_rate_by_source
+    assert rates["agree"] < 0.05  # the budget goes where escalating gains most
+    assert escalated / 0.3 - 0.25 < rates["disagree"] < escalated / 0.3 + 0.25
+    assert result.final_cost_weight is not None
+    assert result.final_cost_weight > 0.0
+    assert result.holdout_mixture is not None
+    # The strong model's outcome is read only when it was called.
+    escalations = result.online.escalation_rate * 3 * len(train)
+    escalations += result.holdout.escalation_rate * len(holdout)
+    assert reads[STRONG] == round(escalations)
+
+
+def test_under_a_budget_the_rule_has_no_cost_weight() -> None:
+    spec = CascadeSpec(first=(CHEAP,), escalate=(STRONG,))
+    settings = ExplorationSettings(seed=3)
+    with pytest.raises(ValueError, match=r"no cost weight \(got 10.0\)"):
+        replay_cascade(
+            [],
+            [],
+            spec,
+            (_arm(CHEAP),),
+            (ACCEPT_ARM, _arm(STRONG)),
+            RewardRule(cost_weight=10.0),
+            make_policy(settings, context_namespaces=(), arm_namespaces=("Model",)),
+            make_policy(
+                settings, context_namespaces=(), arm_namespaces=("Model",), budget_usd=0.002
+            ),
             passes=1,
             seed=0,
         )
