@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from litestar import Litestar
 from litestar.di import Provide
@@ -50,15 +50,17 @@ from api.service.reviews import ReviewService
 from api.service.roles import RoleKeeper
 from api.service.router import RouterService
 from api.settings import Settings
-from api.telemetry import LangfuseExporter, trace_id_for
 from api.telemetry.langfuse_link import LangfuseLink, open_client
-from api.telemetry.langfuse_queues import QueueFeeder
-from api.telemetry.langfuse_scores import ScorePoller
 from storage.engine import create_engine
 from storage.leader import lease_for
 from storage.meta import prompt_hash_key
 from storage.migrate import upgrade
 from storage.writer import GroupCommitter
+
+if TYPE_CHECKING:
+    from langfuse import Langfuse
+
+    from api.telemetry.langfuse_export import LangfuseExporter
 
 __all__ = ["Services", "create_app", "open_services"]
 
@@ -144,12 +146,16 @@ async def open_services(
             embedder = LazyEmbedder()
             if any(p.config.features.embedding for p in catalog.policies.values()):
                 embedder.load()  # pay the load at start-up, not on a request
-            client = None if settings.langfuse is None else open_client(settings.langfuse)
-            exporter = (
-                None
-                if client is None or settings.langfuse is None
-                else LangfuseExporter(client, queue_size=settings.langfuse.queue_size)
-            )
+            client: Langfuse | None = None
+            exporter: LangfuseExporter | None = None
+            name_trace: Callable[[str], str] | None = None
+            if settings.langfuse is not None:
+                # Imported only when configured: the SDK takes most of a second to import.
+                from api.telemetry.langfuse_export import LangfuseExporter, trace_id_for
+
+                client = open_client(settings.langfuse)
+                exporter = LangfuseExporter(client, queue_size=settings.langfuse.queue_size)
+                name_trace = trace_id_for
             # Cooldowns, observed latency and output length: routing's eligibility reads them.
             model_health = ModelHealth(
                 engine, catalog, clock, seconds=settings.model_health_seconds
@@ -165,12 +171,15 @@ async def open_services(
                 max_candidates=settings.max_candidates,
                 embedder=embedder,
                 telemetry=exporter,
-                name_trace=None if exporter is None else trace_id_for,
+                name_trace=name_trace,
                 observer=model_health,
                 leading=roles.is_learner,
             )
             link: LangfuseLink | None = None
             if client is not None and exporter is not None and settings.langfuse is not None:
+                from api.telemetry.langfuse_queues import QueueFeeder
+                from api.telemetry.langfuse_scores import ScorePoller
+
                 poller = (
                     ScorePoller(
                         client, engine, committer, router, clock, settings=settings.langfuse

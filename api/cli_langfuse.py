@@ -7,8 +7,6 @@ import json
 import os
 
 from api.settings import ENV_LANGFUSE_PUBLIC_KEY, ENV_LANGFUSE_SECRET_KEY, langfuse_settings
-from api.telemetry.langfuse_link import open_client
-from api.telemetry.langfuse_queues import setup
 
 __all__ = ["add_langfuse_parser", "run_langfuse"]
 
@@ -30,6 +28,10 @@ def add_langfuse_parser(commands: argparse._SubParsersAction[argparse.ArgumentPa
 
 
 def run_langfuse(args: argparse.Namespace) -> int:
+    # Imported here: the Langfuse SDK is slow to import, and only this command needs it.
+    from api.telemetry.langfuse_link import open_client
+    from api.telemetry.langfuse_queues import setup
+
     try:
         settings = langfuse_settings(os.environ)
     except ValueError as error:

@@ -9,6 +9,7 @@ Runs, per seed, exactly these replays (3 passes, 30% holdout, features ``text,ta
 - ``replay routerbench_5shot_subset.jsonl.gz --budget 0.2 0.3``
 - ``replay routerbench_5shot_subset_responses.jsonl.gz --min-probability 0.05
   --cost-weight 66 --cascade '{Yi-34B or GPT-3.5 first, Mixtral probe, GPT-4}'``
+- the same cascade with ``--budget 0.2`` instead of the cost weight
 
 and plots each run's holdout quality against its holdout cost, relative to the best single
 model (GPT-4) on the seed's holdout, with the issue's target boxes.
@@ -60,6 +61,7 @@ def main() -> None:
     frontier: dict[float, list[tuple[float, float]]] = {}
     budgets: dict[float, list[tuple[float, float]]] = {}
     cascades: list[tuple[float, float]] = []
+    budgeted: list[tuple[float, float]] = []
     with tempfile.TemporaryDirectory() as folder:
         workdir = Path(folder)
         for seed in args.seeds:
@@ -76,10 +78,14 @@ def main() -> None:
             extra = ["--min-probability", "0.05", "--cost-weight", "66"]
             report = _replay(answers, seed, [*extra, "--cascade", json.dumps(CASCADE)], workdir)
             cascades.append(_relative(report, report["runs"][0]["cascade"]["holdout"]))
-    _draw(args.plot, frontier, budgets, cascades, len(args.seeds))
+            extra = ["--min-probability", "0.05", "--budget", "0.2"]
+            report = _replay(answers, seed, [*extra, "--cascade", json.dumps(CASCADE)], workdir)
+            budgeted.append(_relative(report, report["runs"][0]["cascade"]["holdout"]))
+    _draw(args.plot, frontier, budgets, cascades, budgeted, len(args.seeds))
     for share, points in sorted(budgets.items()):
         print(f"budget {share}: " + ", ".join(f"{q:.1f}% at {c:.1f}%" for c, q in points))
     print("cascade W=66: " + ", ".join(f"{q:.1f}% at {c:.1f}%" for c, q in cascades))
+    print("cascade, budget 0.2: " + ", ".join(f"{q:.1f}% at {c:.1f}%" for c, q in budgeted))
 
 
 def _draw(
@@ -87,6 +93,7 @@ def _draw(
     frontier: dict[float, list[tuple[float, float]]],
     budgets: dict[float, list[tuple[float, float]]],
     cascades: list[tuple[float, float]],
+    budgeted: list[tuple[float, float]],
     seeds: int,
 ) -> None:
     import matplotlib
@@ -110,6 +117,9 @@ def _draw(
             *zip(*points, strict=True), color=colour, marker="s", label=f"budget {share:g}"
         )
     axes.scatter(*zip(*cascades, strict=True), color="tab:red", marker="^", label="cascade, W = 66")
+    axes.scatter(
+        *zip(*budgeted, strict=True), color="tab:purple", marker="v", label="cascade, budget 0.2"
+    )
     for (low, high, floor), colour in (((18, 22, 93.5), "tab:blue"), ((27, 33, 95.0), "tab:green")):
         axes.add_patch(
             Rectangle((low, floor), high - low, 101 - floor, fill=False, ls="--", color=colour)

@@ -1,6 +1,9 @@
-"""Telemetry: decisions out to Langfuse as traces, feedback as scores, and scores back in."""
+"""Telemetry: decisions out to Langfuse as traces, feedback as scores, and scores back in.
 
-from api.telemetry.langfuse_export import LangfuseExporter, trace_id_for
+The Langfuse modules are imported only where Langfuse is configured: the SDK takes most of a
+second to import, and a server without Langfuse should not pay it at start-up.
+"""
+
 from api.telemetry.sink import (
     DecisionTraced,
     FeedbackScored,
@@ -12,9 +15,7 @@ from api.telemetry.sink import (
 __all__ = [
     "DecisionTraced",
     "FeedbackScored",
-    "LangfuseExporter",
     "NullSink",
     "TelemetryEvent",
     "TelemetrySink",
-    "trace_id_for",
 ]

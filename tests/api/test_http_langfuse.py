@@ -12,7 +12,7 @@ from langfuse import Langfuse
 from opentelemetry.sdk.trace import TracerProvider
 
 from api.settings import LangfuseSettings, Settings
-from api.telemetry import trace_id_for
+from api.telemetry.langfuse_export import trace_id_for
 from tests.langfuse_fake import FakeLangfuse, fake_langfuse
 from tests.server import start_server
 

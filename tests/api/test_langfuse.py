@@ -13,7 +13,7 @@ from sqlalchemy import select
 from api.app import Services, open_services
 from api.service.router import RouteRequest
 from api.settings import LangfuseSettings, Settings
-from api.telemetry import trace_id_for
+from api.telemetry.langfuse_export import trace_id_for
 from api.telemetry.langfuse_link import open_client
 from api.telemetry.langfuse_scores import ScorePoller
 from bandit.reward import RewardRule
