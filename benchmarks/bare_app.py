@@ -33,7 +33,9 @@ async def health() -> dict[str, str]:
 
 
 def main() -> None:
-    listener = socket.socket()
+    # IPPROTO_TCP named, as ``serve`` does: asyncio sets TCP_NODELAY only on sockets whose
+    # protocol says TCP; without it every keep-alive response waited 40 ms for a delayed ACK.
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     listener.bind(("127.0.0.1", 0))
     Path(sys.argv[1]).write_text(str(listener.getsockname()[1]))
     app = Litestar(route_handlers=[route, feedback, health])
