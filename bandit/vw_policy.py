@@ -42,19 +42,7 @@ def vw_arguments(
     VW keys interactions on the first letter of a namespace name, which is why context
     namespaces are lower case and arm namespaces upper case.
     """
-    args = [
-        "--cb_explore_adf",
-        "--quiet",
-        "--save_resume",
-        "--random_seed",
-        str(settings.seed),
-        "-b",
-        str(settings.bits),
-        "-l",
-        repr(settings.learning_rate),
-        "--power_t",
-        repr(settings.learning_rate_decay),
-    ]
+    args = ["--cb_explore_adf", *_learning_options(settings)]
     if settings.algorithm == "squarecb":
         args += [
             "--squarecb",
@@ -72,13 +60,9 @@ def vw_arguments(
     return args
 
 
-def regressor_arguments(
-    settings: ExplorationSettings, interactions: Iterable[tuple[str, str]]
-) -> list[str]:
-    """The VW command line of a reward regressor: ``--cb_adf`` with ``settings``' learning
-    options and no exploration of its own (a budgeted policy explores over its scores)."""
-    args = [
-        "--cb_adf",
+def _learning_options(settings: ExplorationSettings) -> list[str]:
+    """What every VW workspace here shares: quiet, resumable, seeded, sized and paced."""
+    return [
         "--quiet",
         "--save_resume",
         "--random_seed",
@@ -90,6 +74,14 @@ def regressor_arguments(
         "--power_t",
         repr(settings.learning_rate_decay),
     ]
+
+
+def regressor_arguments(
+    settings: ExplorationSettings, interactions: Iterable[tuple[str, str]]
+) -> list[str]:
+    """The VW command line of a reward regressor: ``--cb_adf`` with ``settings``' learning
+    options and no exploration of its own (a budgeted policy explores over its scores)."""
+    args = ["--cb_adf", *_learning_options(settings)]
     pairs = list(interactions)
     for letters in sorted({(c[0] + a[0]) for c, a in pairs}):
         args += ["--interactions", letters]
