@@ -22,6 +22,12 @@ _log = logging.getLogger(__name__)
 
 #: The advisory lock's key: "bandit" in ASCII, so it is recognisable in ``pg_locks``.
 LEARNER_LOCK_KEY = 0x62616E646974
+#: Server-side TCP keepalives of the learner's session: idle seconds, interval, probes.
+_KEEPALIVES = (
+    ("tcp_keepalives_idle", 5),
+    ("tcp_keepalives_interval", 2),
+    ("tcp_keepalives_count", 3),
+)
 #: How long a check of the held lock's connection may take before the role counts as lost.
 _CHECK_SECONDS = 2.0
 
@@ -61,6 +67,11 @@ class AdvisoryLease:
             await self._drop()
         connection = await self._engine.connect()
         try:
+            # A learner whose host dies without closing its connection (power loss, a network
+            # split) would keep the lock until PostgreSQL noticed, two hours by default: have
+            # the server probe this session every few seconds (about 11 s to notice).
+            for setting, value in _KEEPALIVES:
+                await connection.execute(text(f"SET {setting} = {value}"))
             taken = (
                 await connection.execute(
                     text("SELECT pg_try_advisory_lock(:key)"), {"key": self._key}
