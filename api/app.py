@@ -14,6 +14,7 @@ from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.http.access import AccessControl, caller_key
@@ -42,6 +43,7 @@ from api.service.evaluation import EvaluationService
 from api.service.experiments import ExperimentService
 from api.service.keyring import KeyRing
 from api.service.keys import KeyService
+from api.service.learn_worker import LearnWorker
 from api.service.learning import LearningHost
 from api.service.model_health import ModelHealth
 from api.service.offload import HeavyJobs, JobRunner, ProcessRunner, ThreadRunner
@@ -51,7 +53,7 @@ from api.service.roles import RoleKeeper
 from api.service.router import RouterService
 from api.settings import Settings
 from api.telemetry.langfuse_link import LangfuseLink, open_client
-from storage.engine import create_engine
+from storage.engine import create_engine, sqlite_directory
 from storage.leader import lease_for
 from storage.meta import prompt_hash_key
 from storage.migrate import upgrade
@@ -131,6 +133,7 @@ async def open_services(
             database_url=settings.database_url,
             relearn_in_process_max=settings.relearn_in_process_max,
             leading=roles.is_learner,
+            learn_worker=LearnWorker(settings.database_url) if _learns_in_child(settings) else None,
         )
         try:
             for record in catalog.policies.values():
@@ -265,6 +268,15 @@ async def open_services(
             await committer.close()
     finally:
         await engine.dispose()
+
+
+def _learns_in_child(settings: Settings) -> bool:
+    """A child can open every database but SQLite in memory (that one is the server's own)."""
+    in_memory = (
+        make_url(settings.database_url).get_backend_name() == "sqlite"
+        and sqlite_directory(settings.database_url) is None
+    )
+    return settings.learn_in_child and not in_memory
 
 
 def create_app(

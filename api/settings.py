@@ -16,6 +16,7 @@ ENV_DATABASE_URL = "BANDIT_ROUTER_DATABASE_URL"
 ENV_ADMIN_KEY = "BANDIT_ROUTER_ADMIN_KEY"
 ENV_MAX_POLICIES = "BANDIT_ROUTER_MAX_POLICIES"
 ENV_MAX_IN_FLIGHT = "BANDIT_ROUTER_MAX_IN_FLIGHT"
+ENV_LEARN_IN_CHILD = "BANDIT_ROUTER_LEARN_IN_CHILD"
 #: The Langfuse SDK's own variable names.
 ENV_LANGFUSE_PUBLIC_KEY = "LANGFUSE_PUBLIC_KEY"
 ENV_LANGFUSE_SECRET_KEY = "LANGFUSE_SECRET_KEY"  # noqa: S105 - a variable name, not a secret
@@ -91,6 +92,10 @@ class Settings:
     #: learning holds the GIL, so a thread would still stall routing); smaller ones run
     #: in-process, handing the event loop back every few interactions.
     relearn_in_process_max: int = 2000
+    #: Learn in a child process (``BANDIT_ROUTER_LEARN_IN_CHILD``): the event loop only swaps
+    #: the learned state in, so a burst of feedback does not delay routes. False learns on the
+    #: event loop (a database a child cannot open: SQLite in memory).
+    learn_in_child: bool = True
     #: Heavy reports (evaluation, drift) computed at once; one more gets 503 with Retry-After.
     max_heavy_jobs: int = 2
     #: Compute heavy reports in child processes (off the event loop and out of the GIL); False
@@ -144,6 +149,11 @@ class Settings:
                     f"got {in_flight!r}."
                 )
             settings = dataclasses.replace(settings, max_in_flight=int(in_flight))
+        learn_in_child = environ.get(ENV_LEARN_IN_CHILD)
+        if learn_in_child is not None:
+            settings = dataclasses.replace(
+                settings, learn_in_child=_switch(ENV_LEARN_IN_CHILD, learn_in_child)
+            )
         max_policies = environ.get(ENV_MAX_POLICIES)
         if max_policies is None:
             return settings
@@ -152,6 +162,15 @@ class Settings:
                 f"{ENV_MAX_POLICIES} must be a positive whole number, got {max_policies!r}."
             )
         return dataclasses.replace(settings, max_policies=int(max_policies))
+
+
+def _switch(variable: str, text: str) -> bool:
+    value = text.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError(f"{variable} must be 1 or 0 (true or false), got {text!r}.")
 
 
 def _seconds(variable: str, text: str, what: str) -> float:

@@ -164,7 +164,7 @@ async def _wait_learned(client: httpx.AsyncClient, expected: int, timeout: float
     return learned
 
 
-async def _open_loop(
+async def open_loop(
     client: httpx.AsyncClient, rate: float, stop: asyncio.Event, seed: int, max_seconds: float
 ) -> Window:
     """Routes scheduled every ``1 / rate`` s until ``stop`` is set; latency from schedule.
@@ -231,7 +231,7 @@ async def _repetition(
     client: httpx.AsyncClient, heavy: httpx.AsyncClient, args: argparse.Namespace, index: int
 ) -> Repetition:
     never = asyncio.Event()
-    idle = await _open_loop(client, args.rate, never, 1000 + index, args.idle_seconds)
+    idle = await open_loop(client, args.rate, never, 1000 + index, args.idle_seconds)
 
     jobs: dict[str, str] = {}
 
@@ -259,7 +259,7 @@ async def _repetition(
         stop.set()
 
     watcher = asyncio.create_task(watch())
-    loaded = await _open_loop(client, args.rate, stop, 2000 + index, args.max_loaded_seconds)
+    loaded = await open_loop(client, args.rate, stop, 2000 + index, args.max_loaded_seconds)
     for task in running:
         task.cancel()  # closes the connection: the server abandons the report
     await asyncio.gather(*running, watcher, return_exceptions=True)

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from api.service.catalog import Catalog
 from api.service.clock import Clock
+from api.service.learn_worker import Advance, LearnWorker
 from api.service.live_learner import PolicyLearner, build_learner, catch_up
 from api.service.relearn import relearn, relearn_executor
 from bandit.budget import BudgetedPolicy, BudgetStatus
@@ -118,10 +119,13 @@ class LearningHost:
         database_url: str | None = None,
         relearn_in_process_max: int = 2000,
         leading: Callable[[], bool] = lambda: True,
+        learn_worker: LearnWorker | None = None,
     ) -> None:
         """``leading`` says whether this process holds the learner role now: only the learner
         joins closed windows, writes snapshots and runs ``after_step`` and retention; every
-        process learns the joined rewards from the log."""
+        process learns the joined rewards from the log. With ``learn_worker`` the rounds learn
+        in that child process and the loop only swaps the learned state in; without it they
+        learn on the event loop."""
         self._engine = engine
         self._committer = committer
         self._catalog = catalog
@@ -132,6 +136,7 @@ class LearningHost:
         self._database_url = database_url
         self._in_process_max = relearn_in_process_max
         self._leading = leading
+        self._worker = learn_worker
         self._executor: ProcessPoolExecutor | None = None
         self._learners: dict[str, PolicyLearner] = {}
         #: Bumped by every rollback and state-changing void of a policy: a rebuild that began
@@ -152,6 +157,11 @@ class LearningHost:
 
     def learner(self, policy: str) -> PolicyLearner:
         return self._learners[policy]
+
+    @property
+    def worker(self) -> LearnWorker | None:
+        """The learning child, when the rounds learn in one."""
+        return self._worker
 
     def current(self, policy: str) -> PolicyLearner | None:
         return self._learners.get(policy)
@@ -476,6 +486,8 @@ class LearningHost:
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
             self._executor = None
+        if self._worker is not None:
+            self._worker.close()
 
     async def step(self, *, force_snapshot: bool = False) -> None:
         """One round: join closed windows, learn, snapshot what is due.
@@ -493,9 +505,7 @@ class LearningHost:
         learned = 0
         for live in list(self._learners.values()):
             try:
-                learned += await catch_up(
-                    self._engine, live, set_aside=self._set_aside, now=self._clock()
-                )
+                learned += await self._learn(live)
                 if leading:
                     await self._maybe_snapshot(live, force=force_snapshot)
             except Exception as error:  # one policy's failure must not stop the others
@@ -516,6 +526,61 @@ class LearningHost:
         if self._retention_backlog or now - self._last_retention >= _RETENTION_EVERY_SECONDS:
             self._last_retention = now
             await self.retain()
+
+    async def _learn(self, live: PolicyLearner) -> int:
+        """Learn what ``live``'s policy joined since its high-water mark; how many were learned."""
+        if self._worker is None or live.record is None:
+            return await catch_up(self._engine, live, set_aside=self._set_aside, now=self._clock())
+        # The lock is not held while the child learns: a rebuild, rollback or void waits for
+        # nobody. What the child learned goes live only if the learner is still the state it
+        # learned from; otherwise it is dropped, and the child is seeded afresh next round.
+        seed: bytes | None = None
+        while True:
+            async with live.lock:
+                if live.retired:
+                    return 0
+                request = Advance(
+                    token=live.token,
+                    name=live.name,
+                    revision=live.revision,
+                    config=config_to_json(live.record.config),
+                    learned=live.learner.learned,
+                    high_water_mark=live.high_water_mark,
+                    now=self._clock(),
+                    seed=seed,
+                )
+            advanced = await self._worker.advance(request)
+            if not advanced.needs_seed:
+                break
+            async with live.lock:
+                seed = live.learner.snapshot()
+        async with live.lock:
+            unchanged = (
+                live.learner.learned == request.learned
+                and live.high_water_mark == request.high_water_mark
+            )
+            if live.retired or not unchanged or advanced.data is None:
+                return 0
+            for entry in advanced.quarantined:
+                await self._set_aside(entry)
+            # The serving copy: built from the child's bytes, swapped in between two routes.
+            served = build_learner(
+                live.record,
+                Snapshot(
+                    policy=live.name,
+                    revision=live.revision,
+                    learned_count=advanced.learned,
+                    high_water_mark=advanced.high_water_mark,
+                    data=advanced.data,
+                    created_at=self._clock(),
+                ),
+            )
+            replaced = live.learner
+            live.learner = served.learner
+            live.high_water_mark = advanced.high_water_mark
+            live.state_bytes = (advanced.learned, advanced.data)
+            replaced.close()
+            return advanced.learned - request.learned
 
     async def retain(self) -> int:
         """Apply every policy's ``retention_days``; returns how many decisions were deleted.
@@ -609,7 +674,9 @@ class LearningHost:
             revision=live.revision,
             learned_count=live.learner.learned,
             high_water_mark=live.high_water_mark,
-            data=live.learner.snapshot(),
+            data=live.state_bytes[1]
+            if live.state_bytes is not None and live.state_bytes[0] == live.learner.learned
+            else live.learner.snapshot(),
             created_at=now,
             version=live.version,
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -58,6 +59,13 @@ class PolicyLearner:
     rule: RewardRule = field(default_factory=RewardRule)
     #: Why this policy's last learning round failed, or ``None`` when it succeeded.
     last_error: str | None = None
+    #: The policy revision this learner serves (its config builds the learning child's copy).
+    record: PolicyRecord | None = None
+    #: Names this learner object to the learning child (:mod:`api.service.learn_worker`).
+    token: str = field(default_factory=lambda: uuid.uuid4().hex)
+    #: The bytes of the learned state at ``learner.learned``, when the learning child sent
+    #: them: a snapshot then costs the event loop nothing.
+    state_bytes: tuple[int, bytes] | None = None
 
     @property
     def version(self) -> int:
@@ -83,7 +91,12 @@ def build_learner(
     rule = record.config.reward
     if snapshot is None:
         return PolicyLearner(
-            record.name, record.revision, Learner(policy), version_base=version_base, rule=rule
+            record.name,
+            record.revision,
+            Learner(policy),
+            version_base=version_base,
+            rule=rule,
+            record=record,
         )
     return PolicyLearner(
         record.name,
@@ -94,6 +107,7 @@ def build_learner(
         snapshot_at=snapshot.created_at,
         version_base=version_base,
         rule=rule,
+        record=record,
     )
 
 
