@@ -109,6 +109,27 @@ def void_feedback(feedback_id: str, reason: str) -> Call[schemas.VoidOut]:
     )
 
 
+def post_response(decision_id: str, text: str) -> Call[schemas.ResponseOut]:
+    # The first answer stays; the same text again is a 200, so a repeat is harmless.
+    return Call(
+        "POST",
+        f"/v1/decisions/{_segment(decision_id)}/response",
+        schemas.ResponseOut,
+        body=_body(schemas.ResponseIn(text=text)),
+    )
+
+
+def review_queue(
+    policy: str, *, reviewer: str | None, limit: int | None
+) -> Call[schemas.ReviewQueueOut]:
+    return Call(
+        "GET",
+        "/v1/review/queue",
+        schemas.ReviewQueueOut,
+        _params(policy=policy, reviewer=reviewer, limit=limit),
+    )
+
+
 def decision(decision_id: str) -> Call[schemas.DecisionOut]:
     return Call("GET", f"/v1/decisions/{_segment(decision_id)}", schemas.DecisionOut)
 

@@ -157,6 +157,17 @@ class RouterClient:
     def void_feedback(self, feedback_id: str, reason: str) -> schemas.VoidOut:
         return self._send(_calls.void_feedback(feedback_id, reason))
 
+    def post_response(self, decision_id: str, text: str) -> schemas.ResponseOut:
+        """The model's answer to a routed request, for reviewers (kept only when the policy
+        stores prompts)."""
+        return self._send(_calls.post_response(decision_id, text))
+
+    def review_queue(
+        self, policy: str, *, reviewer: str | None = None, limit: int | None = None
+    ) -> schemas.ReviewQueueOut:
+        """Decisions sampled for review that no reviewer (or not ``reviewer``) scored yet."""
+        return self._send(_calls.review_queue(policy, reviewer=reviewer, limit=limit))
+
     def decision(self, decision_id: str) -> schemas.DecisionOut:
         """A logged decision with its feedback and joined reward."""
         return self._send(_calls.decision(decision_id))

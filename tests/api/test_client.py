@@ -154,6 +154,22 @@ def test_experiments_drift_evaluation_and_a_streamed_export(client: RouterClient
     assert first.startswith("{")
 
 
+def test_answers_and_the_review_queue(client: RouterClient) -> None:
+    client.put_policy(
+        "cl-review",
+        PolicyIn(models=["cl-a", "cl-b"], store_prompts=True, review=schemas.ReviewIn(rate=1.0)),
+    )
+    routed = client.route("What is 2 + 2?", policy="cl-review")
+    stored = client.post_response(routed.decision_id, "4")
+    assert (stored.decision_id, stored.length) == (routed.decision_id, 1)
+    assert client.post_response(routed.decision_id, "4").stored_at == stored.stored_at
+    with pytest.raises(ConflictError):
+        client.post_response(routed.decision_id, "5")
+    queue = client.review_queue("cl-review", reviewer="ana")
+    [item] = [i for i in queue.items if i.decision_id == routed.decision_id]
+    assert (item.prompt, item.response) == ("What is 2 + 2?", "4")
+
+
 def test_refusals_raise_the_error_tree_with_the_services_sentence(
     client: RouterClient,
 ) -> None:
