@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -28,6 +29,7 @@ from api.client import (
 )
 from api.http import schemas
 from tests.server import RunningServer, start_server
+from tests.units import balanced_units
 
 POLICY = "cl"
 MODELS = ("cl-a", "cl-b", "cl-new")
@@ -66,7 +68,7 @@ class Sleeps:
 
     def __call__(self, seconds: float) -> None:
         self.waits.append(seconds)
-        threading.Event().wait(seconds)
+        time.sleep(seconds)
 
 
 def test_route_feedback_and_the_decision_come_back_typed(client: RouterClient) -> None:
@@ -126,12 +128,22 @@ def test_experiments_drift_evaluation_and_a_streamed_export(client: RouterClient
     assert (experiment.status, experiment.stage, experiment.share) == ("running", 0, 0.1)
     assert experiment.id in {e.id for e in client.experiments(POLICY)}
     decisions = []
-    for i in range(30):
-        routed = client.route(f"q{i}", policy=POLICY, unit_id=f"u{i}", features={"task": "qa"})
+    for i, unit in enumerate(balanced_units(experiment.id, share=0.1, total=30)):
+        routed = client.route(f"q{i}", policy=POLICY, unit_id=unit, features={"task": "qa"})
+        assert routed.experiment is not None
+        assert routed.experiment.arm == ("candidate" if routed.model == "cl-new" else "control")
         client.feedback(routed.decision_id, score=(i % 4) / 3)
         decisions.append(routed.decision_id)
-    report = client.experiment(experiment.id)
-    assert report.arms.candidate.feedback + report.arms.control.feedback == 30
+    # The arms count joined feedback; the learner joins it within a second or so.
+    deadline = time.monotonic() + 30
+    while True:
+        report = client.experiment(experiment.id)
+        joined = report.arms.candidate.feedback + report.arms.control.feedback
+        if joined == 30 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert joined == 30
+    assert report.stage_counts.units_candidate == 3
     paused = client.experiment_action(experiment.id, "pause")
     assert paused.status == "paused"
     assert paused.history[-1].action == "pause"

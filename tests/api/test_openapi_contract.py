@@ -9,6 +9,7 @@ import importlib
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -18,6 +19,7 @@ import httpx
 import pytest
 
 from tests.server import RunningServer, start_server
+from tests.units import balanced_units
 
 #: Response fields that are any JSON value by design: an audit entry's before/after
 #: snapshots (a model, a policy or a key, whatever the action changed).
@@ -380,7 +382,7 @@ def test_a_generated_client_round_trips_real_answers(generated: ModuleType, clie
     route = _op(generated, "routing.v1_route_route")
     feedback = _op(generated, "routing.v1_feedback_feedback")
     decisions = []
-    for i in range(40):
+    for i, unit in enumerate(balanced_units(experiment.id, share=0.1, total=40)):
         routed = _round_trip(
             route.sync_detailed(
                 client=client,
@@ -389,7 +391,7 @@ def test_a_generated_client_round_trips_real_answers(generated: ModuleType, clie
                         "policy": "gen",
                         "prompt": f"question {i}",
                         "features": {"task": "code" if i % 2 else "chat"},
-                        "unit_id": f"user-{i}",
+                        "unit_id": unit,
                     }
                 ),
             ),
@@ -433,14 +435,19 @@ def test_a_generated_client_round_trips_real_answers(generated: ModuleType, clie
     assert decision.feedback[0].score == 0.0
     assert decision.routing.constraints.max_latency_ms == 60000.0
 
-    report = _round_trip(
-        _op(generated, "experiments.v1_experiments_experiment_id_read").sync_detailed(
-            experiment.id, client=client
-        ),
-        200,
-        m("ExperimentReportOut"),
-    )
-    assert report.arms.candidate.feedback + report.arms.control.feedback == 40
+    read = _op(generated, "experiments.v1_experiments_experiment_id_read")
+    # The arms count joined feedback; the learner joins it within a second or so.
+    deadline = time.monotonic() + 30
+    while True:
+        report = _round_trip(
+            read.sync_detailed(experiment.id, client=client), 200, m("ExperimentReportOut")
+        )
+        joined = report.arms.candidate.feedback + report.arms.control.feedback
+        if joined == 40 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert joined == 40
+    assert report.stage_counts.units_candidate == 4
     paused = _round_trip(
         _op(generated, "experiments.v1_experiments_experiment_id_action_act").sync_detailed(
             experiment.id, "pause", client=client
