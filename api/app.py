@@ -27,6 +27,7 @@ from api.http.experiments import ExperimentController
 from api.http.export import ExportController
 from api.http.health import health, status
 from api.http.keys import AuditController, KeyController
+from api.http.openapi import StrictStructSchemaPlugin
 from api.http.reviews import ReviewController
 from api.http.routing import RoutingController
 from api.http.shedding import LoadShedder
@@ -348,6 +349,7 @@ def create_app(
         request_class=StrictRequest,
         before_request=refuse_nul_in_url,
         lifespan=[lifespan],
+        plugins=[StrictStructSchemaPlugin()],
         openapi_config=OpenAPIConfig(
             title="bandit-router",
             version="0.1.0",

@@ -38,7 +38,8 @@ _STATE_KEY = "api_key"
 
 
 _ERRORS: dict[int, str] = {
-    400: "The body is not valid JSON (or nests too deep, or holds NUL characters).",
+    400: "The request is malformed: a NUL character in the URL, or a body that is not valid "
+    "JSON (or nests too deep, or holds NUL characters).",
     401: "No API key, or one that is unknown, expired or revoked.",
     403: "The key lacks the scope this call needs.",
     404: "No such resource, or one outside the key's policies.",
@@ -47,7 +48,8 @@ _ERRORS: dict[int, str] = {
     415: "The body is not application/json.",
     422: "The values are invalid; the detail names the field.",
     429: "The key is over its rate limit; see Retry-After.",
-    503: "The service is busy with heavy reports; see Retry-After.",
+    503: "The service is at capacity (requests in flight, or heavy reports running); "
+    "see Retry-After.",
 }
 
 
@@ -60,13 +62,14 @@ def access(
     """A handler's access rule and the error answers it can give, for its decorator:
     ``@post("/x", **access("route", body=True, errors=(404,)))``.
 
-    Every guarded handler can answer 401, 403 and 429; one with a ``body`` also 400, 413,
+    Every guarded handler can answer 400 (a NUL in the URL), 401, 403, 429 and 503 (the load
+    shedder's, beyond the requests a process takes at once); one with a ``body`` also 413,
     415 and 422; ``errors`` adds the handler's own (404, 409, ...), ``also`` its other
     successful answers (a PUT's 201 beside its 200, say).
     """
-    codes = {401, 403, 429, *errors}
+    codes = {400, 401, 403, 429, 503, *errors}
     if body:
-        codes |= {400, 413, 415, 422}
+        codes |= {413, 415, 422}
     return {
         "opt": {"scopes": names},
         "responses": {**_responses(codes), **(also or {})},

@@ -76,7 +76,7 @@ class PolicyController(Controller):
         **access(
             "admin",
             body=True,
-            errors=(404,),
+            errors=(404, 409),
             also={201: ResponseSpec(schemas.PolicyOut, description="The policy was created.")},
         ),
     )

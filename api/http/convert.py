@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from typing import Any
+
+import msgspec
 
 from api.http import schemas
 from api.service.learning import PolicyStatus
@@ -47,6 +50,19 @@ def _ranking(decision: DecisionRecord) -> list[schemas.RankedModel]:
     return [schemas.RankedModel(model=arm.id, probability=p) for arm, p in ranked]
 
 
+def _assignment(
+    experiment: Mapping[str, Any] | None,
+) -> schemas.ExperimentAssignmentOut | None:
+    if experiment is None:
+        return None
+    return schemas.ExperimentAssignmentOut(
+        id=experiment["id"],
+        arm=experiment["arm"],
+        share=experiment["share"],
+        stage=experiment["stage"],
+    )
+
+
 def route_out(decision: DecisionRecord, step: CascadeStep | None = None) -> schemas.RouteOut:
     return schemas.RouteOut(
         decision_id=decision.id,
@@ -55,9 +71,7 @@ def route_out(decision: DecisionRecord, step: CascadeStep | None = None) -> sche
         policy=decision.policy,
         policy_version=decision.policy_version,
         ranking=_ranking(decision),
-        experiment=None
-        if decision.experiment is None
-        else {k: decision.experiment[k] for k in ("id", "arm", "share", "stage")},
+        experiment=_assignment(decision.experiment),
         trace_id=decision.trace_id,
         fallbacks=[] if decision.routing is None else list(decision.routing.fallbacks),
         excluded={} if decision.routing is None else dict(decision.routing.excluded),
@@ -170,7 +184,7 @@ def decision_out(decision: DecisionRecord) -> schemas.DecisionOut:
         features=dict(decision.caller_features),
         prompt_hash=decision.prompt_hash,
         prompt=decision.prompt,
-        experiment=None if decision.experiment is None else dict(decision.experiment),
+        experiment=_assignment(decision.experiment),
         created_at=decision.created_at,
         join_status=decision.join_status,
         window_closes_at=decision.window_closes_at,
@@ -196,7 +210,7 @@ def decision_out(decision: DecisionRecord) -> schemas.DecisionOut:
 
 def _routing_out(notes: RoutingNotes) -> schemas.RoutingOut:
     return schemas.RoutingOut(
-        constraints=dict(notes.constraints),
+        constraints=msgspec.convert(dict(notes.constraints), schemas.AppliedConstraintsOut),
         excluded=dict(notes.excluded),
         fallbacks=list(notes.fallbacks),
         cooldowns_ignored=notes.cooldowns_ignored,

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any
 
+import msgspec
 from litestar import Controller, Request, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
 
+from api.http import schemas
 from api.http.access import access, require_policy
 from api.http.disconnect import unless_disconnected
 from api.http.export import parse_time
@@ -35,7 +36,7 @@ class DriftController(Controller):
         success_threshold: FromQuery[float] = 0.7,
         psi_threshold: FromQuery[float] = 0.2,
         group_by: FromQuery[str | None] = "task",
-    ) -> dict[str, Any]:
+    ) -> schemas.DriftOut:
         """Per time bucket: decisions, model shares, reward, quality, cost, latency, feedback
         rate and delay, policy versions and feature shift (PSI) against the first bucket; KPIs
         per policy and per value of the caller feature ``group_by``; flags for significant
@@ -55,4 +56,6 @@ class DriftController(Controller):
             psi_threshold=psi_threshold,
             group_by=group_by or None,
         )
-        return asdict(await unless_disconnected(request.receive, drift.drift(name, query)))
+        report = await unless_disconnected(request.receive, drift.drift(name, query))
+        # The report's dataclasses map field by field onto the wire structs (tuples to lists).
+        return msgspec.convert(report, schemas.DriftOut, from_attributes=True)

@@ -2,49 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+import math
+from collections.abc import Mapping
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
-from msgspec import Meta, Struct
 
+from api.http import schemas
 from api.http.access import access, require_policy
 from api.http.examples import body_examples
 from api.service.experiments import ExperimentReport, ExperimentService, plain_evidence
 from bandit.access import ApiKey
 from bandit.errors import InvalidInputError, NotFoundError
-from experiments import DEFAULT_STAGES, ArmStats, ExperimentSpec, Guardrails
-from storage.codec import spec_to_json
+from experiments import ArmStats, ExperimentSpec, Guardrails
 from storage.experiments import ExperimentRecord
 
 __all__ = ["ExperimentController"]
 
-Positive = Annotated[float, Meta(gt=0.0)]
 
-
-class GuardrailsIn(Struct, forbid_unknown_fields=True):
-    max_quality_drop: Positive | None = None
-    max_cost_ratio: Positive | None = None
-    max_latency_p95_ratio: Positive | None = None
-    max_error_rate_increase: Positive | None = None
-
-
-class ExperimentIn(Struct, forbid_unknown_fields=True):
-    policy: str
-    candidate: str
-    stages: list[float] = msgspec.field(default_factory=lambda: list(DEFAULT_STAGES))
-    min_feedback_per_stage: Annotated[int, Meta(ge=1)] = 200
-    margin: Positive = 0.02
-    alpha: Annotated[float, Meta(gt=0.0, lt=0.5)] = 0.05
-    mode: Literal["add", "replace"] = "add"
-    replaces: str | None = None
-    guardrails: GuardrailsIn = msgspec.field(default_factory=GuardrailsIn)
-
-
-def _spec(body: ExperimentIn) -> ExperimentSpec:
+def _spec(body: schemas.ExperimentIn) -> ExperimentSpec:
     try:
         return ExperimentSpec(
             policy=body.policy,
@@ -61,7 +41,13 @@ def _spec(body: ExperimentIn) -> ExperimentSpec:
         raise InvalidInputError(str(error)) from error
 
 
-def _summary(record: ExperimentRecord) -> dict[str, Any]:
+def _summary(record: ExperimentRecord) -> schemas.ExperimentOut:
+    return schemas.ExperimentOut(**_summary_fields(record))
+
+
+def _summary_fields(record: ExperimentRecord) -> dict[str, Any]:
+    spec = record.spec
+    guardrails = spec.guardrails
     return {
         "id": record.id,
         "status": record.status,
@@ -69,52 +55,77 @@ def _summary(record: ExperimentRecord) -> dict[str, Any]:
         "share": record.share,
         "created_at": record.created_at,
         "updated_at": record.updated_at,
-        **spec_to_json(record.spec),
+        "policy": spec.policy,
+        "candidate": spec.candidate,
+        "stages": list(spec.stages),
+        "min_feedback_per_stage": spec.min_feedback_per_stage,
+        "margin": spec.margin,
+        "alpha": spec.alpha,
+        "mode": spec.mode,
+        "replaces": spec.replaces,
+        "guardrails": schemas.GuardrailsOut(
+            max_quality_drop=guardrails.max_quality_drop,
+            max_cost_ratio=guardrails.max_cost_ratio,
+            max_latency_p95_ratio=guardrails.max_latency_p95_ratio,
+            max_error_rate_increase=guardrails.max_error_rate_increase,
+        ),
     }
 
 
-def _arm(stats: ArmStats) -> dict[str, Any]:
-    def finite(value: float) -> float | None:
-        return value if value == value and abs(value) != float("inf") else None
-
-    return {
-        "feedback": stats.n,
-        "mean_reward": finite(stats.reward.mean) if stats.n else None,
-        "mean_quality": finite(stats.quality.mean) if stats.quality.n else None,
-        "mean_cost_usd": finite(stats.cost_usd.mean) if stats.cost_usd.n else None,
-        "error_rate": stats.error_rate if stats.n else None,
-        "latency_p95_ms": finite(stats.latency_p95) if stats.latencies_ms else None,
-    }
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
 
 
-def _report(report: ExperimentReport) -> dict[str, Any]:
+def _arm(stats: ArmStats) -> schemas.ArmOut:
+    return schemas.ArmOut(
+        feedback=stats.n,
+        mean_reward=_finite(stats.reward.mean) if stats.n else None,
+        mean_quality=_finite(stats.quality.mean) if stats.quality.n else None,
+        mean_cost_usd=_finite(stats.cost_usd.mean) if stats.cost_usd.n else None,
+        error_rate=stats.error_rate if stats.n else None,
+        latency_p95_ms=_finite(stats.latency_p95) if stats.latencies_ms else None,
+    )
+
+
+def _evidence(evidence: Mapping[str, Any]) -> schemas.EvidenceOut:
+    # Evidence is stored as JSON (``plain_evidence``); the struct checks it on the way out.
+    return msgspec.convert(evidence, schemas.EvidenceOut)
+
+
+def _report(report: ExperimentReport) -> schemas.ExperimentReportOut:
     verdict = report.verdict
-    return {
-        **_summary(report.record),
-        "arms": {"candidate": _arm(report.candidate), "control": _arm(report.control)},
-        "stage_counts": plain_evidence(report.stage),
-        "last_evaluation": None
+    stage = report.stage
+    return schemas.ExperimentReportOut(
+        **_summary_fields(report.record),
+        arms=schemas.ArmsOut(candidate=_arm(report.candidate), control=_arm(report.control)),
+        stage_counts=schemas.StageCountsOut(
+            units_candidate=stage.units_candidate,
+            units_control=stage.units_control,
+            feedback_candidate=stage.feedback_candidate,
+            feedback_control=stage.feedback_control,
+        ),
+        last_evaluation=None
         if verdict is None
-        else {
-            "action": verdict.action,
-            "reason": verdict.reason,
-            "evidence": plain_evidence(verdict.evidence),
-        },
-        "history": [
-            {
-                "action": t.action,
-                "from_status": t.from_status,
-                "to_status": t.to_status,
-                "from_stage": t.from_stage,
-                "to_stage": t.to_stage,
-                "reason": t.reason,
-                "manual": t.manual,
-                "evidence": t.evidence,
-                "at": t.at,
-            }
+        else schemas.ExperimentVerdictOut(
+            action=verdict.action,
+            reason=verdict.reason,
+            evidence=_evidence(plain_evidence(verdict.evidence)),
+        ),
+        history=[
+            schemas.ExperimentTransitionOut(
+                action=t.action,
+                from_status=t.from_status,
+                to_status=t.to_status,
+                from_stage=t.from_stage,
+                to_stage=t.to_stage,
+                reason=t.reason,
+                manual=t.manual,
+                evidence=None if t.evidence is None else _evidence(t.evidence),
+                at=t.at,
+            )
             for t in report.record.history
         ],
-    }
+    )
 
 
 class ExperimentController(Controller):
@@ -124,10 +135,10 @@ class ExperimentController(Controller):
     @post("/", **access("admin", body=True, errors=(404, 409)))
     async def create(
         self,
-        data: JSONBody[Annotated[ExperimentIn, body_examples("experiment")]],
+        data: JSONBody[Annotated[schemas.ExperimentIn, body_examples("experiment")]],
         experiments: NamedDependency[ExperimentService],
         caller: NamedDependency[ApiKey],
-    ) -> Response[dict[str, Any]]:
+    ) -> Response[schemas.ExperimentOut]:
         """Start gating a candidate model on a policy at its first stage's share."""
         require_policy(caller, data.policy)
         record = await experiments.create(_spec(data), actor=caller.id)
@@ -139,7 +150,7 @@ class ExperimentController(Controller):
         experiments: NamedDependency[ExperimentService],
         caller: NamedDependency[ApiKey],
         policy: FromQuery[str | None] = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[schemas.ExperimentOut]:
         """Experiments of the policies this key may see."""
         return [
             _summary(r) for r in await experiments.list(policy) if caller.may_use(r.spec.policy)
@@ -151,7 +162,7 @@ class ExperimentController(Controller):
         experiment_id: FromPath[str],
         experiments: NamedDependency[ExperimentService],
         caller: NamedDependency[ApiKey],
-    ) -> dict[str, Any]:
+    ) -> schemas.ExperimentReportOut:
         """Status, stage, share, per-arm statistics, the latest evaluation and the history."""
         report = await experiments.report(experiment_id)
         _require_experiment(caller, experiment_id, report.record.spec.policy)
@@ -168,7 +179,7 @@ class ExperimentController(Controller):
         action: FromPath[str],
         experiments: NamedDependency[ExperimentService],
         caller: NamedDependency[ApiKey],
-    ) -> dict[str, Any]:
+    ) -> schemas.ExperimentReportOut:
         """promote, rollback, pause or resume by hand (stored with the transitions)."""
         if action not in ("promote", "rollback", "pause", "resume"):
             raise InvalidInputError(

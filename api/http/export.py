@@ -8,6 +8,7 @@ from typing import cast
 
 from litestar import Controller, get
 from litestar.di import NamedDependency
+from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, FromQuery
 from litestar.response import Stream
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -27,7 +28,23 @@ class ExportController(Controller):
     path = "/v1/policies"
     tags = ["export"]  # noqa: RUF012 - Litestar reads it as a class attribute
 
-    @get("/{name:str}/export", media_type=NDJSON, **access("read", errors=(404, 422)))
+    @get(
+        "/{name:str}/export",
+        media_type=NDJSON,
+        **access(
+            "read",
+            errors=(404, 422),
+            also={
+                200: ResponseSpec(
+                    data_container=str,
+                    media_type=NDJSON,
+                    description="JSON Lines, streamed: one JSON object per decision "
+                    "(VW DSJSON for format=dsjson, the full log entry for format=jsonl).",
+                    generate_examples=False,
+                )
+            },
+        ),
+    )
     async def export(
         self,
         name: FromPath[str],

@@ -23,33 +23,56 @@ from bandit.reward import (
     MAX_WAIT_SECONDS,
 )
 from bandit.settings import MAX_BITS, MIN_BITS, Algorithm, ExplorationSettings
+from experiments import DEFAULT_STAGES
 from features.signals import MAX_ANSWER_CHARS, MAX_ANSWER_LENGTH
 from storage.records import MAX_TOKENS, MAX_USD_PER_MTOK
 
 __all__ = [
+    "AppliedConstraintsOut",
+    "ArmOut",
+    "ArmsOut",
     "AuditEntryOut",
+    "BudgetIn",
+    "BudgetOut",
     "CascadeIn",
     "CascadeStepOut",
     "ConstraintsIn",
     "CooldownOut",
     "CreatedKeyOut",
     "DecisionOut",
+    "DriftBucketOut",
+    "DriftFlagOut",
+    "DriftModelOut",
+    "DriftOut",
     "ErrorOut",
     "EscalateIn",
     "EstimateOut",
     "EvaluationOut",
+    "EvidenceOut",
+    "ExperimentAssignmentOut",
+    "ExperimentIn",
+    "ExperimentOut",
+    "ExperimentReportOut",
+    "ExperimentTransitionOut",
+    "ExperimentVerdictOut",
     "ExplorationIn",
+    "FeatureShiftOut",
     "FeaturesIn",
     "FeedbackIn",
     "FeedbackOut",
+    "GuardrailCheckOut",
+    "GuardrailsIn",
+    "GuardrailsOut",
     "HealthOut",
     "KeyIn",
     "KeyOut",
+    "KpisOut",
     "LangfuseStatusOut",
     "LearnerOut",
     "ModelHealthIn",
     "ModelIn",
     "ModelOut",
+    "PmfChangeOut",
     "PolicyIn",
     "PolicyOut",
     "RankedModel",
@@ -70,9 +93,11 @@ __all__ = [
     "RoutingOut",
     "SignalsIn",
     "SourceIn",
+    "StageCountsOut",
     "StatusOut",
     "TargetOut",
     "VersionOut",
+    "VersionStepOut",
     "VersionsOut",
     "VoidIn",
     "VoidOut",
@@ -209,7 +234,7 @@ class RoutingOut(Struct):
     """What a decision logged about its routing rules."""
 
     #: The limits that applied (policy, request and key together); unset ones are absent.
-    constraints: dict[str, Any]
+    constraints: AppliedConstraintsOut
     #: Each model left out, with the sentence naming the constraint that excluded it.
     excluded: dict[str, str]
     fallbacks: list[str]
@@ -257,7 +282,7 @@ class RouteOut(Struct):
     policy: str
     policy_version: int
     ranking: list[RankedModel]
-    experiment: dict[str, Any] | None = None
+    experiment: ExperimentAssignmentOut | None = None
     #: The Langfuse trace this decision names (null when Langfuse is off): write the
     #: application's own generation into it.
     trace_id: str | None = None
@@ -334,10 +359,11 @@ class DecisionOut(Struct):
     ranking: list[RankedModel]
     candidates: list[str]
     context: dict[str, dict[str, float]]
-    features: dict[str, Any]
+    #: The caller's features.
+    features: dict[str, FeatureValue]
     prompt_hash: str | None
     prompt: str | None
-    experiment: dict[str, Any] | None
+    experiment: ExperimentAssignmentOut | None
     created_at: float
     join_status: str
     window_closes_at: float | None
@@ -715,7 +741,8 @@ class ReviewItemOut(Struct):
     review_probability: float
     created_at: float
     candidates: list[str]
-    features: dict[str, Any]
+    #: The caller's features.
+    features: dict[str, FeatureValue]
     prompt: str | None
     response: str | None
     #: Reviewer scores the decision already has (from other reviewers).
@@ -779,3 +806,255 @@ class EvaluationOut(Struct):
     targets: list[TargetOut]
     #: Reviewer-scored quality of the decisions sampled for review, and reviewer agreement.
     reviews: ReviewsOut
+
+
+class ExperimentAssignmentOut(Struct):
+    """The experiment arm a decision was assigned to."""
+
+    id: str
+    arm: Literal["candidate", "control"]
+    #: The candidate's share of traffic at the decision's stage.
+    share: float
+    #: Index of the stage (into the experiment's ``stages``).
+    stage: int
+
+
+class AppliedConstraintsOut(Struct, omit_defaults=True):
+    """The limits a decision was routed under; unset ones are absent."""
+
+    max_cost_usd: float | None = None
+    max_latency_ms: float | None = None
+    require: dict[str, FeatureValue] | None = None
+    #: The models the caller's key may be routed to.
+    allowed_models: list[str] | None = None
+
+
+# --- drift (GET /v1/policies/{name}/drift) -------------------------------------------------
+
+
+class DriftModelOut(Struct):
+    model: str
+    decisions: int
+    mean_reward: float | None
+    mean_quality: float | None
+    mean_cost_usd: float | None
+    p95_latency_ms: float | None
+    cost_per_success_usd: float | None
+    fallback_rate: float
+
+
+class FeatureShiftOut(Struct):
+    feature: str
+    #: Share of decisions with the feature in the first bucket.
+    reference_rate: float
+    rate: float
+    #: Population stability index against the first bucket.
+    psi: float
+    flagged: bool
+
+
+class DriftBucketOut(Struct):
+    start: float
+    end: float
+    decisions: int
+    #: Share of decisions per chosen model; sums to 1.
+    shares: dict[str, float]
+    mean_reward: float | None
+    models: list[DriftModelOut]
+    feedback_rate: float
+    median_feedback_delay_seconds: float | None
+    min_policy_version: int
+    max_policy_version: int
+    feature_shift: list[FeatureShiftOut]
+
+
+class KpisOut(Struct):
+    decisions: int
+    cost_per_success_usd: float | None
+    p95_latency_ms: float | None
+    #: Share of decisions per chosen model.
+    utilization: dict[str, float]
+    #: Mean quality in the last bucket minus the first (null without quality in both).
+    quality_drift: float | None
+    fallback_rate: float
+
+
+class DriftFlagOut(Struct):
+    kind: Literal["reward_drop", "feature_shift"]
+    bucket_start: float
+    #: The model (reward drop) or the feature (feature shift).
+    subject: str
+    message: str
+
+
+class VersionStepOut(Struct):
+    from_learned_count: int
+    to_learned_count: int
+    mean_total_variation: float
+
+
+class PmfChangeOut(Struct):
+    revision: int
+    probes: int
+    #: ``learned_count`` of each snapshot compared, oldest first.
+    snapshots: list[int]
+    steps: list[VersionStepOut]
+    mean_total_variation: float | None
+
+
+class DriftOut(Struct):
+    policy: str
+    since: float | None
+    until: float | None
+    bucket_seconds: float
+    success_threshold: float
+    psi_threshold: float
+    group_by: str | None
+    decisions: int
+    max_decisions: int
+    #: More than ``max_decisions`` decisions matched; the oldest were read.
+    truncated: bool
+    buckets: list[DriftBucketOut]
+    kpis: KpisOut
+    #: KPIs per value of the caller feature ``group_by``.
+    groups: dict[str, KpisOut]
+    flags: list[DriftFlagOut]
+    pmf_change: PmfChangeOut
+
+
+# --- experiments (/v1/experiments) ---------------------------------------------------------
+
+Positive = Annotated[float, Meta(gt=0.0)]
+
+
+class GuardrailsIn(Struct, forbid_unknown_fields=True):
+    max_quality_drop: Positive | None = None
+    max_cost_ratio: Positive | None = None
+    max_latency_p95_ratio: Positive | None = None
+    max_error_rate_increase: Positive | None = None
+
+
+class ExperimentIn(Struct, forbid_unknown_fields=True):
+    policy: str
+    candidate: str
+    stages: list[float] = msgspec.field(default_factory=lambda: list(DEFAULT_STAGES))
+    min_feedback_per_stage: Annotated[int, Meta(ge=1)] = 200
+    margin: Positive = 0.02
+    alpha: Annotated[float, Meta(gt=0.0, lt=0.5)] = 0.05
+    mode: Literal["add", "replace"] = "add"
+    replaces: str | None = None
+    guardrails: GuardrailsIn = msgspec.field(default_factory=GuardrailsIn)
+
+
+class GuardrailsOut(Struct):
+    max_quality_drop: float | None
+    max_cost_ratio: float | None
+    max_latency_p95_ratio: float | None
+    max_error_rate_increase: float | None
+
+
+class ExperimentOut(Struct):
+    """An experiment's spec and where it stands."""
+
+    id: str
+    #: ``running``, ``paused``, ``completed`` or ``rolled_back``.
+    status: str
+    #: Index of the current stage into ``stages``.
+    stage: int
+    #: The candidate's share of traffic now.
+    share: float
+    created_at: float
+    updated_at: float
+    policy: str
+    candidate: str
+    stages: list[float]
+    min_feedback_per_stage: int
+    margin: float
+    alpha: float
+    mode: Literal["add", "replace"]
+    replaces: str | None
+    guardrails: GuardrailsOut
+
+
+class ArmOut(Struct):
+    """One arm's cumulative statistics (null until it has the data)."""
+
+    feedback: int
+    mean_reward: float | None
+    mean_quality: float | None
+    mean_cost_usd: float | None
+    error_rate: float | None
+    latency_p95_ms: float | None
+
+
+class ArmsOut(Struct):
+    candidate: ArmOut
+    control: ArmOut
+
+
+class StageCountsOut(Struct):
+    """Units routed and feedback per arm since the current stage began."""
+
+    units_candidate: int
+    units_control: int
+    feedback_candidate: int
+    feedback_control: int
+
+
+class GuardrailCheckOut(Struct):
+    name: Literal["quality_drop", "cost_ratio", "latency_p95_ratio", "error_rate_increase"]
+    limit: float | None
+    estimate: float | None
+    bound: float | None
+    status: Literal["ok", "insufficient", "suspect", "breached"]
+
+
+class EvidenceOut(Struct):
+    """What a verdict rests on (non-finite numbers are null). Counts and means are
+    cumulative; ``stage`` holds the current stage's counts; the reward fields describe the
+    always-valid sequence for candidate minus control (null before the burn-in)."""
+
+    stage_index: int
+    share: float
+    candidate_feedback: int
+    control_feedback: int
+    stage: StageCountsOut
+    candidate_mean_reward: float | None
+    control_mean_reward: float | None
+    difference: float | None
+    lower: float | None
+    upper: float | None
+    e_value: float | None
+    p_value: float | None
+    alpha: float
+    margin: float
+    srm_p_value: float | None
+    guardrails: list[GuardrailCheckOut]
+
+
+class ExperimentVerdictOut(Struct):
+    action: Literal["continue", "next_stage", "complete", "rollback", "pause"]
+    reason: str
+    evidence: EvidenceOut
+
+
+class ExperimentTransitionOut(Struct):
+    action: str
+    from_status: str
+    to_status: str
+    from_stage: int
+    to_stage: int
+    reason: str
+    manual: bool
+    #: The evidence stored with the transition (null for the start and bare manual acts).
+    evidence: EvidenceOut | None
+    at: float
+
+
+class ExperimentReportOut(ExperimentOut):
+    """An experiment with its statistics, the latest evaluation and its history."""
+
+    arms: ArmsOut
+    stage_counts: StageCountsOut
+    last_evaluation: ExperimentVerdictOut | None
+    history: list[ExperimentTransitionOut]
