@@ -67,7 +67,7 @@ def render(decision: dict[str, Any]) -> str:
         ),
         "",
         table(
-            ["model", "probability"],
+            ["candidate", "probability"],
             [[r["model"], fixed(r["probability"])] for r in decision["ranking"]],
         ),
     ]

@@ -50,8 +50,7 @@ examples:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bandit-router",
-        description="A self-hosted LLM router that learns which model should answer each "
-        "request.",
+        description="A self-hosted LLM router that learns which model should answer each request.",
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         parents=shared_options(),

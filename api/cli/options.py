@@ -94,7 +94,7 @@ def add_command(
     commands: Commands,
     name: str,
     *,
-    help: str,  # noqa: A002 - argparse's own name for it
+    help: str,
     examples: Sequence[str],
     description: str | None = None,
     uses: Sequence[Uses] = (),

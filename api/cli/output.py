@@ -75,7 +75,7 @@ def key_values(pairs: Iterable[tuple[str, object]]) -> str:
 
 
 def cell(value: object) -> str:
-    if value is None:
+    if value is None or value == "":
         return MISSING
     if isinstance(value, bool):
         return "yes" if value else "no"
