@@ -7,7 +7,6 @@ import os
 
 from api.cli.options import Commands, add_command
 from api.cli.output import print_json, table
-from api.settings import ENV_LANGFUSE_PUBLIC_KEY, ENV_LANGFUSE_SECRET_KEY, langfuse_settings
 
 __all__ = ["add_parser", "run"]
 
@@ -36,7 +35,9 @@ def add_parser(commands: Commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    # Imported here: the Langfuse SDK is slow to import, and only this command needs it.
+    # Imported here: the Langfuse SDK and the settings (which load the database stack) are
+    # slow to import, and only this command needs them.
+    from api.settings import ENV_LANGFUSE_PUBLIC_KEY, ENV_LANGFUSE_SECRET_KEY, langfuse_settings
     from api.telemetry.langfuse_link import open_client
     from api.telemetry.langfuse_queues import setup
 
