@@ -62,7 +62,7 @@ def render(decision: dict[str, Any]) -> str:
                     else f"{reward['reward']:.4f} (quality {fixed(reward['quality']) or '-'}, "
                     f"cost {fixed(reward['cost_usd'], 6) or '-'} USD)",
                 ),
-                ("experiment", (decision.get("experiment") or {}).get("id")),
+                ("experiment", _experiment(decision.get("experiment"))),
             ]
         ),
         "",
@@ -88,3 +88,9 @@ def render(decision: dict[str, Any]) -> str:
         headers = ["at (UTC)", "source", "score", "cost USD", "latency ms", "error", "note"]
         lines += ["", table(headers, rows)]
     return "\n".join(lines)
+
+
+def _experiment(experiment: dict[str, Any] | None) -> str | None:
+    if not experiment:
+        return None
+    return f"{experiment.get('id')} ({experiment.get('arm')} arm)"

@@ -66,7 +66,7 @@ def _output() -> argparse.ArgumentParser:
         dest="as_json",
         action="store_true",
         default=argparse.SUPPRESS,
-        help="print the JSON the service answered instead of tables",
+        help="print JSON (for remote commands, what the service answered) instead of tables",
     )
     return parser
 
