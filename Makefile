@@ -1,21 +1,33 @@
-# Two entry points: `make run` (install and serve on SQLite) and `make test` (install and run
-# every check). Both create .venv on first use.
+# Two entry points: `make run` (install what serving needs and serve on SQLite) and `make test`
+# (install the test tools too and run every check). Both share .venv, created on first use.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# `make run` listens here; PORT and HOST may come from the environment, as platforms set PORT.
+PORT ?= 8000
+HOST ?= 127.0.0.1
 
 .PHONY: run test lint typecheck unit install browser
 
-$(BIN)/bandit-router: pyproject.toml
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+
+# Stamps: .runtime = the package and its runtime dependencies; .test = those plus the test
+# extra. Installing the test extra installs the runtime too, so it refreshes both stamps:
+# `make run` after `make test` installs nothing, `make test` after `make run` adds the extra.
+$(VENV)/.runtime: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
 	touch $@
 
-install: $(BIN)/bandit-router
+$(VENV)/.test: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@ $(VENV)/.runtime
 
-run: install
-	$(BIN)/bandit-router serve
+install: $(VENV)/.test
+
+run: $(VENV)/.runtime
+	$(BIN)/bandit-router serve --host $(HOST) --port $(PORT)
 
 lint: install
 	$(BIN)/ruff check .

@@ -228,7 +228,7 @@ def test_the_cli_prints_the_report_or_the_error(
     client.put("/v1/models/dr-lonely", json={"input_usd_per_mtok": 1, "output_usd_per_mtok": 1})
     client.put("/v1/policies/dr-empty", json={"models": ["dr-lonely"]})
     remote = ["--url", str(client.base_url), "--key", bearer_key(client)]
-    assert main(["drift", "dr-empty", *remote, "--bucket-seconds", "60"]) == 0
+    assert main(["drift", "dr-empty", *remote, "--bucket-seconds", "60", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["policy"] == "dr-empty"
     assert report["bucket_seconds"] == 60

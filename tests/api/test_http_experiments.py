@@ -130,6 +130,7 @@ def test_experiments_cli(client: httpx.Client) -> None:
                 url,
                 "--key",
                 bearer_key(client),
+                "--json",
                 *args,
             ],
             capture_output=True,

@@ -132,7 +132,7 @@ def test_health_says_only_ok_and_status_needs_a_read_key(client: httpx.Client) -
 
 def _cli(*args: str, database_url: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "api.cli", "keys", "--database-url", database_url, *args],
+        [sys.executable, "-m", "api.cli", "keys", "--database-url", database_url, "--json", *args],
         capture_output=True,
         text=True,
         check=False,

@@ -74,7 +74,7 @@ def _setup(
     monkeypatch.setenv("LANGFUSE_PUBLIC_KEY", f"pk-setup-{uuid.uuid4().hex}")
     monkeypatch.setenv("LANGFUSE_SECRET_KEY", "sk-test")
     monkeypatch.setenv("LANGFUSE_HOST", fake.url)
-    assert main(["langfuse", "setup", policy]) == 0
+    assert main(["langfuse", "setup", policy, "--json"]) == 0
     report: dict[str, object] = json.loads(capsys.readouterr().out)
     return report
 

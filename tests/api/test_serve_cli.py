@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.server import start_server
 
@@ -23,7 +25,10 @@ def test_port_zero_listens_on_the_port_it_prints(tmp_path: Path) -> None:
         server.stop()
 
 
-def test_a_taken_port_is_a_one_line_error(tmp_path: Path) -> None:
+@pytest.mark.parametrize("how", ["--port", "PORT"])
+def test_a_taken_port_is_a_one_line_error(tmp_path: Path, how: str) -> None:
+    """The port comes from ``--port`` or, without it, from ``$PORT`` (as ``make run`` and
+    hosting platforms set it)."""
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -34,8 +39,7 @@ def test_a_taken_port_is_a_one_line_error(tmp_path: Path) -> None:
                 "-m",
                 "api.cli",
                 "serve",
-                "--port",
-                str(port),
+                *(["--port", str(port)] if how == "--port" else []),
                 "--database-url",
                 f"sqlite:///{tmp_path / 'router.db'}",
             ],
@@ -43,10 +47,27 @@ def test_a_taken_port_is_a_one_line_error(tmp_path: Path) -> None:
             text=True,
             timeout=60,
             check=False,
+            env={**os.environ, "PORT": str(port) if how == "PORT" else "not a port"},
         )
     assert completed.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in completed.stderr
     assert "Traceback" not in completed.stderr
+
+
+def test_a_port_variable_that_is_not_a_number_is_named(tmp_path: Path) -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", "api.cli", "serve", "--database-url", f"sqlite:///{tmp_path}/r.db"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "PORT": "eighty"},
+    )
+    assert completed.returncode == 1
+    assert (
+        completed.stderr.strip()
+        == "bandit-router serve: $PORT must be a port number, got 'eighty'."
+    )
 
 
 def _serve(database: Path) -> subprocess.CompletedProcess[str]:

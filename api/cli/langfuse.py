@@ -3,32 +3,41 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 
-from api.settings import ENV_LANGFUSE_PUBLIC_KEY, ENV_LANGFUSE_SECRET_KEY, langfuse_settings
+from api.cli.options import Commands, add_command
+from api.cli.output import print_json, table
 
-__all__ = ["add_langfuse_parser", "run_langfuse"]
+__all__ = ["add_parser", "run"]
 
 
-def add_langfuse_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    langfuse = commands.add_parser(
+def add_parser(commands: Commands) -> None:
+    langfuse = add_command(
+        commands,
         "langfuse",
         help="set up review in Langfuse (reads LANGFUSE_PUBLIC_KEY, LANGFUSE_SECRET_KEY, "
         "LANGFUSE_HOST like the server)",
+        examples=["langfuse setup default"],
+        uses=["output"],
     )
-    actions = langfuse.add_subparsers(dest="action", required=True)
-    actions.add_parser(
+    actions = langfuse.add_subparsers(dest="action", required=True, metavar="ACTION")
+    add_command(
+        actions,
         "setup",
         help="create the score configs and the policy's annotation queue (reuses existing ones)",
         description="Create the score configs the router maps back (reviewer: 1-5 stars, judge: "
         "0..1) and the annotation queue bandit-router/POLICY, unless they exist by name. A "
         "server with Langfuse configured then adds the policy's review sample to the queue.",
+        examples=["langfuse setup default", "langfuse setup default --json"],
+        uses=["output"],
     ).add_argument("policy")
+    langfuse.set_defaults(run=run)
 
 
-def run_langfuse(args: argparse.Namespace) -> int:
-    # Imported here: the Langfuse SDK is slow to import, and only this command needs it.
+def run(args: argparse.Namespace) -> int:
+    # Imported here: the Langfuse SDK and the settings (which load the database stack) are
+    # slow to import, and only this command needs them.
+    from api.settings import ENV_LANGFUSE_PUBLIC_KEY, ENV_LANGFUSE_SECRET_KEY, langfuse_settings
     from api.telemetry.langfuse_link import open_client
     from api.telemetry.langfuse_queues import setup
 
@@ -58,5 +67,13 @@ def run_langfuse(args: argparse.Namespace) -> int:
         "created": [{"kind": k, "name": n, "id": i} for k, n, i in result.created],
         "reused": [{"kind": k, "name": n, "id": i} for k, n, i in result.reused],
     }
-    print(json.dumps(report, indent=2))
+    if args.as_json:
+        print_json(report)
+    else:
+        rows = [
+            [kind, name, identifier, verb]
+            for verb, made in (("created", result.created), ("reused", result.reused))
+            for kind, name, identifier in made
+        ]
+        print(f"annotation queue {result.queue_id}\n" + table(["kind", "name", "id", ""], rows))
     return 0

@@ -9,34 +9,44 @@ import logging
 import os
 import socket
 import sys
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
+
+from api.cli.options import Commands, add_command
 
 if TYPE_CHECKING:
     from litestar import Litestar
 
     from api.settings import Settings
 
-__all__ = ["add_serve_parser", "run_serve", "worker_app"]
+__all__ = ["add_parser", "run", "worker_app"]
+
+ENV_PORT = "PORT"
+DEFAULT_PORT = 8000
 
 #: How ``serve --workers N`` hands its options to the worker processes it spawns.
 _WORKER_OPTIONS = "BANDIT_ROUTER_WORKER_OPTIONS"
 
 
-def add_serve_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    serve = commands.add_parser(
+def add_parser(commands: Commands) -> None:
+    serve = add_command(
+        commands,
         "serve",
         help="run the HTTP service",
-        epilog="example: bandit-router serve --port 8000 --database-url "
-        "postgresql://router@db/router --workers 2",
+        description="Run the HTTP service: routing, feedback, learning and the API docs at "
+        "/schema. On SQLite one process serves; on PostgreSQL --workers N processes share the "
+        "port, and any number of hosts may share the database.",
+        examples=[
+            "serve",
+            "serve --port 8000 --database-url postgresql://router@db/router --workers 2",
+        ],
+        uses=["database"],
     )
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument(
-        "--port", type=int, default=8000, help="0 lets the OS pick a free port (printed)"
-    )
-    serve.add_argument(
-        "--database-url",
-        help="SQLite or PostgreSQL URL (default: $BANDIT_ROUTER_DATABASE_URL, "
-        "else sqlite:///./var/bandit-router.db)",
+        "--port",
+        type=int,
+        help=f"default ${ENV_PORT}, else 8000; 0 lets the OS pick a free port (printed)",
     )
     serve.add_argument(
         "--workers",
@@ -64,6 +74,20 @@ def add_serve_parser(commands: argparse._SubParsersAction[argparse.ArgumentParse
         action="store_true",
         help="do not create the example catalog and default policy",
     )
+    serve.set_defaults(run=run)
+
+
+def _port(given: int | None, environ: Mapping[str, str]) -> int:
+    """``--port``, else ``$PORT`` (as platforms that assign the port set it), else 8000."""
+    if given is not None:
+        return given
+    text = environ.get(ENV_PORT, "").strip()
+    if not text:
+        return DEFAULT_PORT
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"${ENV_PORT} must be a port number, got {text!r}.") from None
 
 
 def _settings(options: dict[str, Any]) -> Settings:
@@ -89,7 +113,7 @@ def worker_app() -> Litestar:
     return create_app(_settings(json.loads(os.environ[_WORKER_OPTIONS])))
 
 
-def run_serve(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from api.app import create_app
@@ -99,10 +123,15 @@ def run_serve(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    try:
+        port = _port(args.port, os.environ)
+    except ValueError as error:
+        print(f"bandit-router serve: {error}", file=sys.stderr)
+        return 1
     options = {
         "database_url": args.database_url,
         "host": args.host,
-        "port": args.port,
+        "port": port,
         "snapshot_every": args.snapshot_every,
         "snapshot_seconds": args.snapshot_seconds,
         "bootstrap": not args.no_bootstrap,
@@ -152,7 +181,7 @@ def run_serve(args: argparse.Namespace) -> int:
             options["database_url"] = settings.database_url
             os.environ[_WORKER_OPTIONS] = json.dumps(options)
             config = uvicorn.Config(
-                "api.cli_serve:worker_app",
+                "api.cli.serve:worker_app",
                 factory=True,
                 workers=args.workers,
                 log_level="warning",

@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from api.service_client import ServiceError, fetch_json
+from api.cli.service import ServiceError, fetch_json
 
 
 class _Proxy(BaseHTTPRequestHandler):
