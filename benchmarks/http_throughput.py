@@ -10,12 +10,17 @@ between the two, runs wrk for ``--seconds`` with ``--connections`` connections a
 one score each; the first per decision joins its reward, later ones are stored as late). It
 prints each run's requests per second and the medians, and the router's share of the bare
 app's throughput. The machine is shared: read ratios measured in the same run, not absolutes.
+
+It also prints the CPU time each server process spent per request (user + system, from
+``/proc``): on a machine other jobs keep busy, throughput falls with the CPU share the server
+gets, while the CPU a request costs moves much less, so its ratio is the steadier figure.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import statistics
 import subprocess
@@ -29,6 +34,7 @@ import httpx
 from tests.server import start_server
 
 _RATE = re.compile(r"Requests/sec:\s+([\d.]+)")
+_TOTAL = re.compile(r"(\d+) requests in")
 _LUA = """
 wrk.method = "POST"
 wrk.headers["content-type"] = "application/json"
@@ -47,14 +53,23 @@ def _lua(path: str, key: str, bodies: list[str]) -> str:
     return _LUA.format(key=key, path=path, bodies="{" + quoted + "}")
 
 
-def _wrk(url: str, script: Path, seconds: float, connections: int) -> float:
+def _cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of process ``pid`` so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _wrk(url: str, script: Path, seconds: float, connections: int, pid: int) -> tuple[float, float]:
+    """Requests per second, and the server's CPU milliseconds per request."""
     command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds:g}s", "-s", str(script), url]
+    before = _cpu_seconds(pid)
     # wrk from the system's packages, found on PATH, with our own arguments.
     completed = subprocess.run(command, capture_output=True, text=True, check=True)  # noqa: S603
-    found = _RATE.search(completed.stdout)
-    if found is None:
+    spent = _cpu_seconds(pid) - before
+    found, total = _RATE.search(completed.stdout), _TOTAL.search(completed.stdout)
+    if found is None or total is None:
         raise RuntimeError(f"wrk printed no rate:\n{completed.stdout}\n{completed.stderr}")
-    return float(found.group(1))
+    return float(found.group(1)), 1000.0 * spent / max(int(total.group(1)), 1)
 
 
 def _bare(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
@@ -106,18 +121,28 @@ def main() -> None:
                 script.write_text(_lua(path, server.admin_key, bodies))
                 scripts[name] = (path, script)
             rates: dict[tuple[str, str], list[float]] = {}
+            costs: dict[tuple[str, str], list[float]] = {}
+            targets = (("router", server.url, server.process.pid), ("bare", bare_url, bare.pid))
             for repeat in range(args.repeats):
                 for name, (path, script) in scripts.items():
-                    for target, url in (("router", server.url), ("bare", bare_url)):
-                        rate = _wrk(url + path, script, args.seconds, args.connections)
+                    for target, url, pid in targets:
+                        rate, cost = _wrk(url + path, script, args.seconds, args.connections, pid)
                         rates.setdefault((name, target), []).append(rate)
-                        print(f"run {repeat + 1} {name:8} {target:6} {rate:8,.0f} requests/s")
+                        costs.setdefault((name, target), []).append(cost)
+                        print(
+                            f"run {repeat + 1} {name:8} {target:6} {rate:8,.0f} requests/s "
+                            f"{cost:6.3f} CPU ms/request"
+                        )
             for name in scripts:
                 router = statistics.median(rates[(name, "router")])
                 base = statistics.median(rates[(name, "bare")])
+                router_cost = statistics.median(costs[(name, "router")])
+                base_cost = statistics.median(costs[(name, "bare")])
                 print(
                     f"{name}: router {router:,.0f}/s, bare app {base:,.0f}/s (medians of "
-                    f"{args.repeats}): {router / base:.0%} of the bare app"
+                    f"{args.repeats}): {router / base:.0%} of the bare app; CPU per request "
+                    f"{router_cost:.3f} ms against {base_cost:.3f} ms: "
+                    f"{base_cost / router_cost:.0%} of the bare app's capacity"
                 )
         finally:
             bare.terminate()

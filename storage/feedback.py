@@ -84,6 +84,7 @@ async def record_feedback(
                 _sql.decisions.c.policy,
                 _sql.decisions.c.join_status,
                 _sql.decisions.c.window_closes_at,
+                _sql.decisions.c.prior_cost_usd,
             ).where(_sql.decisions.c.id == feedback.decision_id)
         )
     ).first()
@@ -124,6 +125,7 @@ async def record_feedback(
                 policy=decision.policy,
                 rule=rule,
                 now=now,
+                prior_cost_usd=decision.prior_cost_usd or 0.0,
             )
         else:
             d = _sql.decisions
@@ -132,17 +134,43 @@ async def record_feedback(
                 .where(d.c.id == feedback.decision_id, d.c.join_status == OPEN)
                 .values(window_closes_at=now)
             )
-    row = (
-        await connection.execute(select(_sql.feedback).where(_sql.feedback.c.id == feedback_id))
-    ).one()
-    return feedback_from_row(row)
+    # Built from what was inserted rather than read back: one statement fewer per feedback.
+    return FeedbackRecord(
+        id=feedback_id,
+        decision_id=feedback.decision_id,
+        source=feedback.source,
+        score=feedback.score,
+        cost_usd=feedback.cost_usd,
+        latency_ms=feedback.latency_ms,
+        error=feedback.error,
+        idempotency_key=feedback.idempotency_key,
+        late=late,
+        created_at=now,
+        fallback=feedback.fallback,
+        reviewer=feedback.reviewer,
+        comment=feedback.comment,
+        input_tokens=feedback.input_tokens,
+        output_tokens=feedback.output_tokens,
+    )
 
 
 async def join_decision(
-    connection: AsyncConnection, *, decision_id: str, policy: str, rule: RewardRule, now: float
+    connection: AsyncConnection,
+    *,
+    decision_id: str,
+    policy: str,
+    rule: RewardRule,
+    now: float,
+    prior_cost_usd: float | None = None,
 ) -> float | None:
-    """Close the decision's window: store its reward (or mark it skipped) exactly once."""
-    joined = await _join(connection, decision_id, rule)
+    """Close the decision's window: store its reward (or mark it skipped) exactly once.
+
+    ``prior_cost_usd`` is the decision's, when the caller has read it already."""
+    if prior_cost_usd is None:
+        joined = await _join(connection, decision_id, rule)
+    else:
+        observations = await _observations(connection, decision_id)
+        joined = join(rule, observations, prior_cost_usd=prior_cost_usd)
     status = SKIPPED if joined.reward is None else JOINED
     closed = await connection.execute(
         update(_sql.decisions)
