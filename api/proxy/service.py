@@ -1,0 +1,462 @@
+"""The proxy: decide through the route service, call the chosen provider, retry, fall back,
+run a cascade, and report each call's latency, tokens, cost and errors as feedback.
+
+Every model called for a request is the chosen model of a logged decision: the first route,
+each fallback (``fallback_of`` the decision that failed, ``candidates`` the next model of the
+first decision's ``fallbacks``), and a cascade's escalation. Retries of one model after a 429,
+a 5xx, a timeout or a connection error stay within its decision. Feedback goes through
+``RouterService.feedback`` with source ``"proxy"``, one per decision, like any application's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from api.proxy.chat import ChatRequest, answer_text, completion_chunks
+from api.proxy.errors import ProxyError
+from api.proxy.provider import (
+    ChunkStream,
+    Completion,
+    Provider,
+    ProviderCall,
+    ProviderError,
+    Usage,
+)
+from api.proxy.sse import DONE, encode
+from api.service.catalog import Catalog
+from api.service.router import Escalation, RouteRequest, RouterService
+from api.settings import ProxySettings
+from bandit.access import ApiKey
+from bandit.cascade import ACCEPT
+from bandit.errors import InvalidInputError, NotFoundError
+from features.signals import MAX_ANSWER_CHARS, EscalationSignals
+from storage.records import MAX_TOKENS, DecisionRecord, FeedbackInput, ModelSpec
+
+__all__ = ["FEEDBACK_SOURCE", "Answer", "ProxyService"]
+
+_log = logging.getLogger(__name__)
+
+#: The feedback source of what the proxy observed (latency, tokens, cost, errors; no score).
+FEEDBACK_SOURCE = "proxy"
+_MAX_ERROR = 1000
+_MAX_LATENCY_MS = 3_600_000.0
+_MAX_COST_USD = 1000.0
+
+
+@dataclass(slots=True)
+class Answer:
+    """The answer of ``decision_id``'s model: a ``completion``, or SSE ``events`` (bytes)."""
+
+    decision_id: str
+    model: str
+    completion: dict[str, Any] | None = None
+    events: AsyncIterator[bytes] | None = None
+    #: A cascade's escalation decision (score it with the final answer's quality).
+    escalation_id: str | None = None
+    cost_usd: float | None = None
+
+
+@dataclass(slots=True)
+class _Started:
+    """A call that answered: a whole completion, or a stream whose first chunk is read."""
+
+    model: ModelSpec
+    began: float
+    completion: Completion | None = None
+    stream: ChunkStream | None = None
+    rest: AsyncIterator[dict[str, Any]] | None = None
+    first: list[dict[str, Any]] = field(default_factory=list)
+
+
+class _AttemptFailedError(Exception):
+    def __init__(self, error: ProviderError, latency_ms: float) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.latency_ms = latency_ms
+
+
+class ProxyService:
+    def __init__(
+        self,
+        router: RouterService,
+        catalog: Catalog,
+        providers: Mapping[str, Provider],
+        settings: ProxySettings,
+        *,
+        environ: Mapping[str, str],
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """``providers``: endpoint api (``"openai"``, ``"anthropic"``) -> provider;
+        ``environ``: where the keys are read, at call time (a rotated key needs no restart)."""
+        self._router = router
+        self._catalog = catalog
+        self._providers = providers
+        self._settings = settings
+        self._environ = environ
+        self._sleep = sleep
+        self._monotonic = monotonic
+
+    async def complete(self, request: ChatRequest, caller: ApiKey) -> Answer:
+        """Answer ``request`` through the model its policy chooses (or its fallbacks)."""
+        policy = self._catalog.policy(request.policy)
+        first = await self._router.route(self._route_request(request, caller))
+        if policy.config.cascade is None:
+            return await self._serve(request, caller, first, stream=request.stream)
+        return await self._cascade(request, caller, first)
+
+    def _route_request(
+        self,
+        request: ChatRequest,
+        caller: ApiKey,
+        *,
+        candidates: tuple[str, ...] | None = None,
+        fallback_of: str | None = None,
+    ) -> RouteRequest:
+        return RouteRequest(
+            policy=request.policy,
+            prompt=request.prompt,
+            candidates=candidates,
+            unit_id=request.user,
+            allowed_models=caller.models,
+            fallback_of=fallback_of,
+            callable_only=True,
+        )
+
+    async def _serve(
+        self, request: ChatRequest, caller: ApiKey, decision: DecisionRecord, *, stream: bool
+    ) -> Answer:
+        """Call ``decision``'s model; when it fails, fall back down its ``fallbacks``."""
+        fallbacks = list(() if decision.routing is None else decision.routing.fallbacks)
+        failures: list[str] = []
+        while True:
+            try:
+                started = await self._attempt(decision, request, stream=stream)
+            except _AttemptFailedError as failed:
+                error = failed.error
+                failures.append(f"{decision.chosen_model} (decision {decision.id}): {error}")
+                if error.kind == "refused":
+                    # The request was bad, not the model: no error feedback against it.
+                    raise ProxyError(
+                        f"The provider of {decision.chosen_model} refused the request: {error}",
+                        status=_client_status(error.status),
+                        code="invalid_request_error",
+                    ) from error
+                following = await self._fallback(request, caller, decision, fallbacks, failures)
+                await self._report(
+                    decision,
+                    failed.latency_ms,
+                    Usage(),
+                    error=str(error),
+                    fallback=following is not None,
+                )
+                if following is None:
+                    raise ProxyError(
+                        "No model could answer this request. " + " ".join(failures),
+                        status=502,
+                        code="provider_error",
+                    ) from error
+                decision = following
+                continue
+            return await self._answer(decision, started, request, stream=stream)
+
+    async def _fallback(
+        self,
+        request: ChatRequest,
+        caller: ApiKey,
+        failed: DecisionRecord,
+        fallbacks: list[str],
+        failures: list[str],
+    ) -> DecisionRecord | None:
+        """The next model's decision (a fallback of ``failed``), or None when none is left."""
+        while fallbacks and len(failures) <= self._settings.max_fallbacks:
+            model = fallbacks.pop(0)
+            try:
+                return await self._router.route(
+                    self._route_request(request, caller, candidates=(model,), fallback_of=failed.id)
+                )
+            except (InvalidInputError, NotFoundError) as error:
+                # Retired, or no longer eligible, since the first decision: try the next one.
+                failures.append(f"{model}: not routable now ({error})")
+        return None
+
+    async def _attempt(
+        self, decision: DecisionRecord, request: ChatRequest, *, stream: bool
+    ) -> _Started:
+        """Call the decision's model, retrying a 429, 5xx, timeout or connection error with
+        backoff (``Retry-After`` honoured up to its cap). Raises ``_AttemptFailedError``."""
+        model = self._catalog.model(decision.chosen_model)
+        began = self._monotonic()
+        try:
+            call = self._call(model, request, stream=stream)
+        except ProviderError as error:
+            raise _AttemptFailedError(error, 0.0) from error
+        provider = self._providers[call.endpoint.api]
+        retries = self._settings.retries
+        for attempt in range(retries + 1):
+            try:
+                return await self._start(provider, call, model, began)
+            except ProviderError as error:
+                if error.kind != "retry" or attempt == retries:
+                    raise _AttemptFailedError(error, self._elapsed_ms(began)) from error
+                await self._sleep(self._backoff(decision.id, attempt, error.retry_after))
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _call(self, model: ModelSpec, request: ChatRequest, *, stream: bool) -> ProviderCall:
+        endpoint = model.endpoint
+        if endpoint is None:  # its endpoint was removed since the decision
+            raise ProviderError(f"Model {model.id!r} has no endpoint now.", kind="fallback")
+        key: str | None = None
+        name = endpoint.api_key_env
+        if name is not None:
+            if name not in self._settings.key_envs:
+                raise ProviderError(
+                    f"{name} (endpoint.api_key_env of {model.id!r}) is no longer listed in "
+                    "BANDIT_ROUTER_PROVIDER_KEY_ENVS.",
+                    kind="fallback",
+                )
+            key = self._environ.get(name) or None
+            if key is None:
+                raise ProviderError(
+                    f"The environment variable {name} (the key of {model.id!r}) is not set "
+                    "in the router's environment.",
+                    kind="fallback",
+                )
+        return ProviderCall(endpoint, key, request.body, stream)
+
+    async def _start(
+        self, provider: Provider, call: ProviderCall, model: ModelSpec, began: float
+    ) -> _Started:
+        """One call, up to its answer (a stream: its first chunk) within the first-byte limit."""
+        limit = self._settings.first_byte_seconds
+        try:
+            async with asyncio.timeout(limit):
+                reply = await provider.send(call)
+                if isinstance(reply, Completion):
+                    return _Started(model, began, completion=reply)
+                rest = aiter(reply)
+                try:
+                    first = await anext(rest)
+                except StopAsyncIteration:
+                    await reply.aclose()
+                    raise ProviderError(
+                        "The provider's stream ended before its first chunk.", kind="retry"
+                    ) from None
+                except BaseException:
+                    await reply.aclose()
+                    raise
+                return _Started(model, began, stream=reply, rest=rest, first=[first])
+        except TimeoutError as error:
+            raise ProviderError(
+                f"The provider did not start answering within {limit:g} s.", kind="retry"
+            ) from error
+
+    async def _answer(
+        self, decision: DecisionRecord, started: _Started, request: ChatRequest, *, stream: bool
+    ) -> Answer:
+        model = started.model
+        if started.completion is not None:
+            usage = started.completion.usage
+            cost = await self._report(decision, self._elapsed_ms(started.began), usage)
+            completion = started.completion.body
+            answer = Answer(decision.id, model.id, completion=completion, cost_usd=cost)
+            if stream:  # asked for a stream, answered whole (a cascade's first answer)
+                chunks = completion_chunks(completion, include_usage=request.include_usage)
+                answer.events = _replay(chunks)
+            return answer
+        return Answer(decision.id, model.id, events=self._relay(decision, started, request))
+
+    async def _relay(
+        self, decision: DecisionRecord, started: _Started, request: ChatRequest
+    ) -> AsyncIterator[bytes]:
+        """The stream to the client; a provider failing mid-stream becomes an error event."""
+        stream, rest = started.stream, started.rest
+        assert stream is not None
+        assert rest is not None
+        try:
+            for chunk in started.first:
+                if (shown := _shown(chunk, request.include_usage)) is not None:
+                    yield encode(shown)
+            async for chunk in rest:
+                if (shown := _shown(chunk, request.include_usage)) is not None:
+                    yield encode(shown)
+        except ProviderError as error:
+            yield encode(
+                {
+                    "error": {
+                        "message": f"{decision.chosen_model} failed mid-stream: {error}",
+                        "type": "provider_error",
+                        "code": error.status or "stream_broken",
+                    }
+                }
+            )
+            await self._report(
+                decision, self._elapsed_ms(started.began), stream.usage, error=str(error)
+            )
+            return
+        finally:
+            await stream.aclose()
+        yield DONE
+        await self._report(decision, self._elapsed_ms(started.began), stream.usage)
+
+    async def _cascade(self, request: ChatRequest, caller: ApiKey, first: DecisionRecord) -> Answer:
+        """First model answers (whole), a rule reads signals off that answer (and the probe's),
+        the escalation decision keeps it or names a stronger model, which then answers."""
+        cascade = self._catalog.policy(request.policy).config.cascade
+        assert cascade is not None
+        kept = await self._serve(request, caller, first, stream=False)
+        assert kept.completion is not None
+        spent = kept.cost_usd
+        probe_text: str | None = None
+        if cascade.probe is not None:
+            probe_text, probe_cost = await self._probe(cascade.probe, request)
+            spent = None if spent is None or probe_cost is None else spent + probe_cost
+        signals = EscalationSignals(
+            answer=answer_text(kept.completion)[:MAX_ANSWER_CHARS],
+            probe_answer=None if probe_text is None else probe_text[:MAX_ANSWER_CHARS],
+        )
+        escalation = await self._router.route(
+            RouteRequest(
+                policy=request.policy,
+                escalate=Escalation(of=kept.decision_id, signals=signals, cost_usd=spent),
+                allowed_models=caller.models,
+                callable_only=True,
+            )
+        )
+        if escalation.chosen_model == ACCEPT:
+            # Keeping the first answer costs nothing more (what it cost is the prior cost).
+            await self._report(escalation, 0.0, Usage(0, 0))
+            return _kept(kept, request, escalation.id)
+        try:
+            started = await self._attempt(escalation, request, stream=request.stream)
+        except _AttemptFailedError as failed:
+            # The first answer is still an answer: better than none.
+            await self._report(escalation, failed.latency_ms, Usage(), error=str(failed.error))
+            return _kept(kept, request, escalation.id)
+        answer = await self._answer(escalation, started, request, stream=request.stream)
+        answer.escalation_id = escalation.id
+        return answer
+
+    async def _probe(self, model_id: str, request: ChatRequest) -> tuple[str | None, float | None]:
+        """A cascade's probe answer and its cost; a probe that fails gives no signal."""
+        model = self._catalog.model(model_id)
+        try:
+            call = self._call(model, request, stream=False)
+            provider = self._providers[call.endpoint.api]
+            for attempt in range(self._settings.retries + 1):
+                try:
+                    started = await self._start(provider, call, model, self._monotonic())
+                    break
+                except ProviderError as error:
+                    if error.kind != "retry" or attempt == self._settings.retries:
+                        raise
+                    await self._sleep(self._backoff(model_id, attempt, error.retry_after))
+        except ProviderError as error:
+            _log.warning("cascade probe %s failed: %s", model_id, error)
+            return None, None
+        assert started.completion is not None
+        return answer_text(started.completion.body), _cost(model, started.completion.usage)
+
+    async def _report(
+        self,
+        decision: DecisionRecord,
+        latency_ms: float,
+        usage: Usage,
+        *,
+        error: str | None = None,
+        fallback: bool = False,
+    ) -> float | None:
+        """The call's feedback (source ``proxy``); returns its cost. The answer is already
+        the client's, so a failure to store feedback is logged, not raised."""
+        model = self._catalog.models.get(decision.chosen_model)
+        cost = None if model is None else _cost(model, usage)
+        try:
+            await self._router.feedback(
+                FeedbackInput(
+                    decision_id=decision.id,
+                    source=FEEDBACK_SOURCE,
+                    cost_usd=cost,
+                    latency_ms=min(max(latency_ms, 0.0), _MAX_LATENCY_MS),
+                    error=None if error is None else error[:_MAX_ERROR],
+                    idempotency_key=f"proxy:{decision.id}",
+                    fallback=fallback,
+                    input_tokens=_tokens(usage.input_tokens),
+                    output_tokens=_tokens(usage.output_tokens),
+                )
+            )
+        except Exception:
+            _log.exception("could not record the proxy's feedback on decision %s", decision.id)
+        return cost
+
+    def _backoff(self, seed: str, attempt: int, retry_after: float | None) -> float:
+        """Doubling from ``backoff_seconds`` with up to 10% jitter (derived from the decision id,
+        so it is reproducible), or the provider's ``Retry-After`` up to its cap."""
+        settings = self._settings
+        if retry_after is not None:
+            return min(retry_after, settings.retry_after_max_seconds)
+        digest = hashlib.sha256(f"{seed}:{attempt}".encode()).digest()
+        jitter = int.from_bytes(digest[:2], "big") / 65535 * 0.1
+        return float(settings.backoff_seconds * 2.0**attempt * (1.0 + jitter))
+
+    def _elapsed_ms(self, began: float) -> float:
+        return (self._monotonic() - began) * 1000.0
+
+
+def _kept(kept: Answer, request: ChatRequest, escalation_id: str) -> Answer:
+    assert kept.completion is not None
+    answer = Answer(
+        kept.decision_id,
+        kept.model,
+        completion=kept.completion,
+        escalation_id=escalation_id,
+        cost_usd=kept.cost_usd,
+    )
+    if request.stream:
+        answer.events = _replay(
+            completion_chunks(kept.completion, include_usage=request.include_usage)
+        )
+    return answer
+
+
+async def _replay(chunks: list[dict[str, Any]]) -> AsyncIterator[bytes]:
+    for chunk in chunks:
+        yield encode(chunk)
+    yield DONE
+
+
+def _shown(chunk: dict[str, Any], include_usage: bool) -> dict[str, Any] | None:
+    """The chunk as the client asked for it: the proxy always asks providers for usage, and
+    drops the usage chunk when the client did not ask for it."""
+    if include_usage:
+        return chunk
+    if not chunk.get("choices") and chunk.get("usage"):
+        return None
+    if "usage" in chunk:
+        return {k: v for k, v in chunk.items() if k != "usage"}
+    return chunk
+
+
+def _cost(model: ModelSpec, usage: Usage) -> float | None:
+    """USD of one call: tokens at the model's prices (None when the provider gave no usage)."""
+    if usage.input_tokens is None or usage.output_tokens is None:
+        return None
+    usd = (
+        usage.input_tokens * model.input_usd_per_mtok
+        + usage.output_tokens * model.output_usd_per_mtok
+    ) / 1e6
+    return min(usd, _MAX_COST_USD)
+
+
+def _tokens(count: int | None) -> int | None:
+    return None if count is None else min(max(count, 0), MAX_TOKENS)
+
+
+def _client_status(status: int | None) -> int:
+    """A provider's refusal, as the client's status: its 4xx, or 400."""
+    return status if status is not None and 400 <= status < 500 else 400
