@@ -137,6 +137,7 @@ def config_to_json(config: PolicyConfig) -> dict[str, Any]:
             "first": list(config.cascade.first),
             "escalate": list(config.cascade.escalate),
             "probe": config.cascade.probe,
+            **({} if config.cascade.judge is None else {"judge": config.cascade.judge}),
         },
         "escalation_for": config.escalation_for,
         "review": {
@@ -236,7 +237,10 @@ def _cascade(data: dict[str, Any] | None) -> CascadeSpec | None:
     if data is None:
         return None
     return CascadeSpec(
-        first=tuple(data["first"]), escalate=tuple(data["escalate"]), probe=data.get("probe")
+        first=tuple(data["first"]),
+        escalate=tuple(data["escalate"]),
+        probe=data.get("probe"),
+        judge=data.get("judge"),
     )
 
 

@@ -314,6 +314,7 @@ def policy_config(body: schemas.PolicyIn) -> PolicyConfig:
                 first=tuple(body.cascade.first),
                 escalate=tuple(body.cascade.escalate),
                 probe=body.cascade.probe,
+                judge=body.cascade.judge,
             ),
             health=HealthSettings(
                 window_seconds=body.health.window_seconds,
@@ -386,6 +387,7 @@ def policy_out(
             first=list(config.cascade.first),
             escalate=list(config.cascade.escalate),
             probe=config.cascade.probe,
+            judge=config.cascade.judge,
         ),
         escalation_for=config.escalation_for,
         created_at=record.created_at,

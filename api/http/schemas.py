@@ -183,6 +183,9 @@ class CascadeIn(Struct, forbid_unknown_fields=True):
     first: Annotated[list[str], Meta(min_length=1, max_length=32)]
     escalate: Annotated[list[str], Meta(min_length=1, max_length=32)]
     probe: str | None = None
+    #: A model (with an endpoint) that scores the first answer for the escalation decision
+    #: when the proxy (``POST /v1/chat/completions``) runs the cascade.
+    judge: str | None = None
 
 
 class CascadeStepOut(Struct):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Response, post
+from litestar.background_tasks import BackgroundTask
 from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
 from litestar.params import JSONBody
@@ -69,13 +70,16 @@ class ChatController(Controller):
         except RouterError as error:
             return _error(status_for(error), str(error), "invalid_request_error")
         headers = _headers(answer)
+        # The call's feedback is stored after the answer is sent: it is not the client's wait.
+        after = None if answer.report is None else BackgroundTask(answer.report)
         if answer.events is not None:
             return Stream(
                 answer.events,
                 media_type="text/event-stream",
                 headers={**headers, "cache-control": "no-cache"},
+                background=after,
             )
-        return Response(answer.completion, headers=headers)
+        return Response(answer.completion, headers=headers, background=after)
 
 
 def _error(status: int, detail: str, kind: str) -> Response[Any]:

@@ -11,6 +11,7 @@ a 5xx, a timeout or a connection error stay within its decision. Feedback goes t
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 import time
@@ -20,6 +21,7 @@ from typing import Any
 
 from api.proxy.chat import ChatRequest, answer_text, completion_chunks
 from api.proxy.errors import ProxyError
+from api.proxy.judge import judge_body, judge_score
 from api.proxy.provider import (
     ChunkStream,
     Completion,
@@ -60,6 +62,8 @@ class Answer:
     #: A cascade's escalation decision (score it with the final answer's quality).
     escalation_id: str | None = None
     cost_usd: float | None = None
+    #: Stores the call's feedback: run it once the answer is sent (it is not the client's wait).
+    report: Callable[[], Awaitable[object]] | None = None
 
 
 @dataclass(slots=True)
@@ -263,9 +267,15 @@ class ProxyService:
         model = started.model
         if started.completion is not None:
             usage = started.completion.usage
-            cost = await self._report(decision, self._elapsed_ms(started.began), usage)
+            latency_ms = self._elapsed_ms(started.began)
             completion = started.completion.body
-            answer = Answer(decision.id, model.id, completion=completion, cost_usd=cost)
+            answer = Answer(
+                decision.id,
+                model.id,
+                completion=completion,
+                cost_usd=_cost(model, usage),
+                report=functools.partial(self._report, decision, latency_ms, usage),
+            )
             if stream:  # asked for a stream, answered whole (a cascade's first answer)
                 chunks = completion_chunks(completion, include_usage=request.include_usage)
                 answer.events = _replay(chunks)
@@ -312,13 +322,24 @@ class ProxyService:
         assert cascade is not None
         kept = await self._serve(request, caller, first, stream=False)
         assert kept.completion is not None
+        if kept.report is not None:
+            await kept.report()
         spent = kept.cost_usd
+        first_text = answer_text(kept.completion)
         probe_text: str | None = None
         if cascade.probe is not None:
-            probe_text, probe_cost = await self._probe(cascade.probe, request)
-            spent = None if spent is None or probe_cost is None else spent + probe_cost
+            probe_text, probe_cost = await self._side_call(cascade.probe, request.body)
+            spent = _plus(spent, probe_cost)
+        judged: float | None = None
+        if cascade.judge is not None:
+            reply, judge_cost = await self._side_call(
+                cascade.judge, judge_body(request.prompt, first_text)
+            )
+            judged = None if reply is None else judge_score(reply)
+            spent = _plus(spent, judge_cost)
         signals = EscalationSignals(
-            answer=answer_text(kept.completion)[:MAX_ANSWER_CHARS],
+            judge_score=judged,
+            answer=first_text[:MAX_ANSWER_CHARS],
             probe_answer=None if probe_text is None else probe_text[:MAX_ANSWER_CHARS],
         )
         escalation = await self._router.route(
@@ -343,9 +364,18 @@ class ProxyService:
         answer.escalation_id = escalation.id
         return answer
 
-    async def _probe(self, model_id: str, request: ChatRequest) -> tuple[str | None, float | None]:
-        """A cascade's probe answer and its cost; a probe that fails gives no signal."""
-        model = self._catalog.model(model_id)
+    async def _side_call(
+        self, model_id: str, body: Mapping[str, Any]
+    ) -> tuple[str | None, float | None]:
+        """A call that is no decision's answer (a cascade's probe or judge): its text and cost.
+        One that fails gives no signal; the escalation is still asked, without it."""
+        model = self._catalog.models.get(model_id)
+        if model is None:
+            _log.warning("cascade model %s is not in the catalog; its signal is skipped", model_id)
+            return None, None
+        request = ChatRequest(
+            policy="", body=body, prompt="", stream=False, include_usage=False, user=None
+        )
         try:
             call = self._call(model, request, stream=False)
             provider = self._providers[call.endpoint.api]
@@ -358,7 +388,7 @@ class ProxyService:
                         raise
                     await self._sleep(self._backoff(model_id, attempt, error.retry_after))
         except ProviderError as error:
-            _log.warning("cascade probe %s failed: %s", model_id, error)
+            _log.warning("cascade call to %s failed; its signal is skipped: %s", model_id, error)
             return None, None
         assert started.completion is not None
         return answer_text(started.completion.body), _cost(model, started.completion.usage)
@@ -451,6 +481,11 @@ def _cost(model: ModelSpec, usage: Usage) -> float | None:
         + usage.output_tokens * model.output_usd_per_mtok
     ) / 1e6
     return min(usd, _MAX_COST_USD)
+
+
+def _plus(total: float | None, cost: float | None) -> float | None:
+    """A sum of costs that stays unknown once one part is."""
+    return None if total is None or cost is None else total + cost
 
 
 def _tokens(count: int | None) -> int | None:

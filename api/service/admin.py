@@ -152,6 +152,12 @@ class AdminService:
                     f"Policy {companion!r} exists and is not the escalation policy of {name!r}; "
                     "rename it before giving this policy a cascade."
                 )
+        judge = None if config.cascade is None else config.cascade.judge
+        if judge is not None and judge not in self._catalog.models:
+            raise InvalidInputError(
+                f"The cascade's judge {judge!r} is not a registered model: PUT /v1/models/{judge} "
+                "with an endpoint first."
+            )
         record = await self._put_policy(name, config, actor=actor)
         if config.cascade is not None:
             await self._put_policy(

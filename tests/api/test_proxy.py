@@ -414,3 +414,66 @@ def test_bad_requests_get_a_4xx_naming_the_problem(setup: Setup) -> None:
         json={"model": "router/default", "messages": _ask()},
     )
     assert unauthenticated.status_code == 401
+
+
+def _wait_learned(setup: Setup, policy: str, count: int) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        learner = setup.http.get(f"/v1/policies/{policy}").json()["learner"]
+        if learner["learned_interactions"] >= count and learner["lag"] == 0:
+            return
+        assert time.monotonic() < deadline, learner
+        time.sleep(0.05)
+
+
+def test_a_cascade_runs_end_to_end_with_rule_and_judge_signals(setup: Setup) -> None:
+    tag = _tag()
+    setup.model(f"cheap-{tag}", f"answer=The answer is (B).#c{tag}")
+    setup.model(f"probe-{tag}", f"answer=Answer: B#p{tag}")
+    setup.model(f"strong-{tag}", f"answer=Strong says C.#s{tag}")
+    setup.model(f"judge-{tag}", f"answer=3#j{tag}")
+    policy = f"cascade-{tag}"
+    setup.policy(
+        policy,
+        [f"cheap-{tag}", f"probe-{tag}", f"strong-{tag}"],
+        cascade={
+            "first": [f"cheap-{tag}"],
+            "escalate": [f"strong-{tag}"],
+            "probe": f"probe-{tag}",
+            "judge": f"judge-{tag}",
+        },
+    )
+    assert setup.http.get(f"/v1/policies/{policy}").json()["cascade"]["judge"] == f"judge-{tag}"
+    # An escalation policy that has learned nothing tries `accept` first (its first arm).
+    raw = setup.sdk.chat.completions.with_raw_response.create(
+        model=f"router/{policy}", messages=_ask("Which one, A, B or C?"), stream=True
+    )
+    text = "".join(c.choices[0].delta.content or "" for c in raw.parse() if c.choices)
+    assert text == "The answer is (B)."
+    assert raw.headers["x-bandit-router-model"] == f"cheap-{tag}"
+    first = setup.decision(raw.headers["x-bandit-router-decision-id"])
+    escalation = setup.decision(raw.headers["x-bandit-router-escalation-id"])
+    assert (escalation["model"], escalation["escalation_of"]) == ("accept", first["decision_id"])
+    # Signals read off the answers: the probe agrees (both chose B); the judge gave 3/10.
+    assert escalation["context"]["signals"]["agree"] == 1.0
+    assert escalation["context"]["signals"]["judge"] == pytest.approx(0.3)
+    # What the first call, the probe and the judge cost is carried into the escalation.
+    first_cost = first["feedback"][0]["cost_usd"]
+    assert escalation["prior_cost_usd"] > first_cost > 0
+    # A poor score for keeping the first answer: the next request escalates.
+    scored = setup.http.post(
+        "/v1/feedback",
+        json={"decision_id": escalation["decision_id"], "score": 0.2, "source": "user"},
+    )
+    assert scored.status_code == 201, scored.text
+    _wait_learned(setup, f"{policy}.escalation", 1)
+    raw = setup.sdk.chat.completions.with_raw_response.create(
+        model=f"router/{policy}", messages=_ask("Which one, A, B or C?")
+    )
+    assert raw.parse().choices[0].message.content == "Strong says C."
+    assert raw.headers["x-bandit-router-model"] == f"strong-{tag}"
+    answered = raw.headers["x-bandit-router-decision-id"]
+    assert raw.headers["x-bandit-router-escalation-id"] == answered
+    escalated = setup.decision(answered)
+    assert escalated["model"] == f"strong-{tag}"
+    assert escalated["feedback"][0]["output_tokens"] == 3
