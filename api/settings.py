@@ -84,10 +84,12 @@ class ProxySettings:
     backoff_seconds: float = 0.25
     #: A provider's ``Retry-After`` is honoured up to this many seconds.
     retry_after_max_seconds: float = 10.0
-    #: Seconds to connect and to get the response's first bytes (a slow start falls back).
+    #: Seconds to connect, and for a stream to send its first chunk (a slow start is retried,
+    #: then falls back).
     first_byte_seconds: float = 30.0
-    #: Seconds to wait for each next piece of a response once it has started.
-    read_seconds: float = 120.0
+    #: Seconds for a whole answer that is not streamed, and the longest wait for the next
+    #: piece of a stream that has started (the OpenAI SDK's own default timeout).
+    read_seconds: float = 600.0
     #: Fallback decisions after the first model failed (each is a decision of its own).
     max_fallbacks: int = 3
 

@@ -78,7 +78,14 @@ class AnthropicProvider:
         self._client = client
 
     async def send(self, call: ProviderCall) -> Reply:
-        body = messages_request(call.body, call.endpoint.model, stream=call.stream)
+        try:
+            body = messages_request(call.body, call.endpoint.model, stream=call.stream)
+        except (AttributeError, KeyError, TypeError, ValueError) as error:
+            raise ProviderError(
+                f"The request cannot be translated for Anthropic's Messages API: {error!r}.",
+                kind="refused",
+                status=400,
+            ) from error
         headers = {"anthropic-version": API_VERSION}
         if call.api_key is not None:
             headers["x-api-key"] = call.api_key

@@ -237,8 +237,10 @@ class ProxyService:
     async def _start(
         self, provider: Provider, call: ProviderCall, model: ModelSpec, began: float
     ) -> _Started:
-        """One call, up to its answer (a stream: its first chunk) within the first-byte limit."""
-        limit = self._settings.first_byte_seconds
+        """One call, up to its first chunk (a stream) or its whole answer (not streamed, where
+        the answer starts only once it is complete) within the limit for each."""
+        settings = self._settings
+        limit = settings.first_byte_seconds if call.stream else settings.read_seconds
         try:
             async with asyncio.timeout(limit):
                 reply = await provider.send(call)
@@ -258,7 +260,9 @@ class ProxyService:
                 return _Started(model, began, stream=reply, rest=rest, first=[first])
         except TimeoutError as error:
             raise ProviderError(
-                f"The provider did not start answering within {limit:g} s.", kind="retry"
+                f"The provider did not {'start answering' if call.stream else 'answer'} "
+                f"within {limit:g} s.",
+                kind="retry",
             ) from error
 
     async def _answer(
