@@ -467,13 +467,13 @@ def test_a_cascade_runs_end_to_end_with_rule_and_judge_signals(setup: Setup) -> 
     )
     assert scored.status_code == 201, scored.text
     _wait_learned(setup, f"{policy}.escalation", 1)
-    raw = setup.sdk.chat.completions.with_raw_response.create(
+    whole = setup.sdk.chat.completions.with_raw_response.create(
         model=f"router/{policy}", messages=_ask("Which one, A, B or C?")
     )
-    assert raw.parse().choices[0].message.content == "Strong says C."
-    assert raw.headers["x-bandit-router-model"] == f"strong-{tag}"
-    answered = raw.headers["x-bandit-router-decision-id"]
-    assert raw.headers["x-bandit-router-escalation-id"] == answered
+    assert whole.parse().choices[0].message.content == "Strong says C."
+    assert whole.headers["x-bandit-router-model"] == f"strong-{tag}"
+    answered = whole.headers["x-bandit-router-decision-id"]
+    assert whole.headers["x-bandit-router-escalation-id"] == answered
     escalated = setup.decision(answered)
     assert escalated["model"] == f"strong-{tag}"
     assert escalated["feedback"][0]["output_tokens"] == 3
