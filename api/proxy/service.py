@@ -198,19 +198,26 @@ class ProxyService:
         model = self._catalog.model(decision.chosen_model)
         began = self._monotonic()
         try:
-            call = self._call(model, request, stream=stream)
+            return await self._retried(model, request, stream=stream, seed=decision.id)
         except ProviderError as error:
-            raise _AttemptFailedError(error, 0.0) from error
+            raise _AttemptFailedError(error, self._elapsed_ms(began)) from error
+
+    async def _retried(
+        self, model: ModelSpec, request: ChatRequest, *, stream: bool, seed: str
+    ) -> _Started:
+        """The call, retried while its failure is of kind ``retry``; the last error is raised."""
+        began = self._monotonic()
+        call = self._call(model, request, stream=stream)
         provider = self._providers[call.endpoint.api]
         retries = self._settings.retries
-        for attempt in range(retries + 1):
+        for attempt in range(retries):
             try:
                 return await self._start(provider, call, model, began)
             except ProviderError as error:
-                if error.kind != "retry" or attempt == retries:
-                    raise _AttemptFailedError(error, self._elapsed_ms(began)) from error
-                await self._sleep(self._backoff(decision.id, attempt, error.retry_after))
-        raise AssertionError("unreachable: the last attempt returns or raises")
+                if error.kind != "retry":
+                    raise
+                await self._sleep(self._backoff(seed, attempt, error.retry_after))
+        return await self._start(provider, call, model, began)
 
     def _call(self, model: ModelSpec, request: ChatRequest, *, stream: bool) -> ProviderCall:
         endpoint = model.endpoint
@@ -381,16 +388,7 @@ class ProxyService:
             policy="", body=body, prompt="", stream=False, include_usage=False, user=None
         )
         try:
-            call = self._call(model, request, stream=False)
-            provider = self._providers[call.endpoint.api]
-            for attempt in range(self._settings.retries + 1):
-                try:
-                    started = await self._start(provider, call, model, self._monotonic())
-                    break
-                except ProviderError as error:
-                    if error.kind != "retry" or attempt == self._settings.retries:
-                        raise
-                    await self._sleep(self._backoff(model_id, attempt, error.retry_after))
+            started = await self._retried(model, request, stream=False, seed=model_id)
         except ProviderError as error:
             _log.warning("cascade call to %s failed; its signal is skipped: %s", model_id, error)
             return None, None
