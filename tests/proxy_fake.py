@@ -4,8 +4,9 @@ shapes their API references document (``chat.completion``, ``chat.completion.chu
 
 What a call does is read from the model name the router sends (the endpoint's ``model``):
 ``ok``, ``answer=<text>``, ``fail-429-then-ok=<n>`` (429 with ``Retry-After: 0`` for the first
-n calls of that exact name), ``fail-500``, ``refuse-400``, ``slow=<seconds>`` (waits before the
-response starts), ``dies`` (a stream that breaks off after two chunks). Anything after ``#`` is
+n calls of that exact name), ``fail-429-long`` (the first call: 429 with ``Retry-After:
+3600``), ``fail-500``, ``refuse-400``, ``slow=<seconds>`` (waits before the response starts),
+``dies`` (a stream that breaks off after two chunks). Anything after ``#`` is
 a tag, so that tests can keep counters apart. Every request body is recorded.
 
 ``python -m tests.proxy_fake --port 9999`` serves it on its own (for the latency benchmark).
@@ -87,6 +88,13 @@ class _Handler(BaseHTTPRequestHandler):
             state.calls[model] += 1
             calls = state.calls[model]
         name, argument = _behaviour(model)
+        if name == "fail-429-long" and calls == 1:
+            # Asks for an hour's wait: the router honours Retry-After only up to its cap.
+            return self._json(
+                429,
+                {"error": {"message": "Slow down", "type": "requests"}},
+                {"retry-after": "3600"},
+            )
         if name == "fail-429-then-ok" and calls <= int(argument or 1):
             return self._json(
                 429,

@@ -87,6 +87,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
                 "BANDIT_ROUTER_PROXY_RETRIES": "1",
                 "BANDIT_ROUTER_PROXY_BACKOFF_SECONDS": "0.01",
                 "BANDIT_ROUTER_PROXY_FIRST_BYTE_SECONDS": "1",
+                "BANDIT_ROUTER_PROXY_RETRY_AFTER_MAX_SECONDS": "0.2",
             },
         )
         try:
@@ -250,6 +251,19 @@ def test_a_429_is_retried_on_the_same_model_within_one_decision(setup: Setup) ->
     decision = setup.decision(raw.headers["x-bandit-router-decision-id"])
     assert decision["fallback_of"] is None
     assert decision["feedback"][0]["error"] is None
+
+
+def test_retry_after_is_honoured_only_up_to_its_cap(setup: Setup) -> None:
+    tag = _tag()
+    name = f"fail-429-long#{tag}"
+    setup.model(f"patient-{tag}", name)
+    setup.policy(f"patient-{tag}", [f"patient-{tag}"])
+    began = time.monotonic()
+    answer = setup.sdk.chat.completions.create(model=f"router/patient-{tag}", messages=_ask())
+    # The provider asked for 3600 s; BANDIT_ROUTER_PROXY_RETRY_AFTER_MAX_SECONDS is 0.2.
+    assert time.monotonic() - began < 10
+    assert answer.choices[0].message.content == f"Answer from {name}."
+    assert len(setup.fake.bodies(name)) == 2
 
 
 def test_a_5xx_falls_back_to_the_next_model_as_a_decision_of_its_own(setup: Setup) -> None:
