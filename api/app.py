@@ -34,7 +34,13 @@ from api.http.shedding import LoadShedder
 from api.http.undo import UndoController
 from api.pages.dashboard import dashboard
 from api.pages.review import review
-from api.proxy import AnthropicProvider, ChatController, OpenAIProvider, ProxyService
+from api.proxy import (
+    AnthropicProvider,
+    ChatController,
+    ModelCalls,
+    OpenAIProvider,
+    ProxyService,
+)
 from api.service.admin import AdminService
 from api.service.catalog import Catalog
 from api.service.catalog_sync import CatalogSync
@@ -244,12 +250,15 @@ async def open_services(
             proxy = ProxyService(
                 router,
                 catalog,
-                {
-                    "openai": OpenAIProvider(provider_client),
-                    "anthropic": AnthropicProvider(provider_client),
-                },
+                ModelCalls(
+                    {
+                        "openai": OpenAIProvider(provider_client),
+                        "anthropic": AnthropicProvider(provider_client),
+                    },
+                    settings.proxy,
+                    environ=os.environ,
+                ),
                 settings.proxy,
-                environ=os.environ,
             )
             try:
                 evaluation = EvaluationService(settings.database_url, catalog, heavy_jobs)

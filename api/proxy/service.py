@@ -10,26 +10,18 @@ a 5xx, a timeout or a connection error stay within its decision. Feedback goes t
 
 from __future__ import annotations
 
-import asyncio
 import functools
-import hashlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+from api.proxy.calls import ModelCalls, Started
 from api.proxy.chat import ChatRequest, answer_text, completion_chunks
 from api.proxy.errors import ProxyError
 from api.proxy.judge import judge_body, judge_score
-from api.proxy.provider import (
-    ChunkStream,
-    Completion,
-    Provider,
-    ProviderCall,
-    ProviderError,
-    Usage,
-)
+from api.proxy.provider import ProviderError, Usage
 from api.proxy.sse import DONE, encode
 from api.service.catalog import Catalog
 from api.service.router import Escalation, RouteRequest, RouterService
@@ -66,18 +58,6 @@ class Answer:
     report: Callable[[], Awaitable[object]] | None = None
 
 
-@dataclass(slots=True)
-class _Started:
-    """A call that answered: a whole completion, or a stream whose first chunk is read."""
-
-    model: ModelSpec
-    began: float
-    completion: Completion | None = None
-    stream: ChunkStream | None = None
-    rest: AsyncIterator[dict[str, Any]] | None = None
-    first: list[dict[str, Any]] = field(default_factory=list)
-
-
 class _AttemptFailedError(Exception):
     def __init__(self, error: ProviderError, latency_ms: float) -> None:
         super().__init__(str(error))
@@ -90,21 +70,15 @@ class ProxyService:
         self,
         router: RouterService,
         catalog: Catalog,
-        providers: Mapping[str, Provider],
+        calls: ModelCalls,
         settings: ProxySettings,
         *,
-        environ: Mapping[str, str],
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        """``providers``: endpoint api (``"openai"``, ``"anthropic"``) -> provider;
-        ``environ``: where the keys are read, at call time (a rotated key needs no restart)."""
         self._router = router
         self._catalog = catalog
-        self._providers = providers
+        self._calls = calls
         self._settings = settings
-        self._environ = environ
-        self._sleep = sleep
         self._monotonic = monotonic
 
     async def complete(self, request: ChatRequest, caller: ApiKey) -> Answer:
@@ -192,88 +166,18 @@ class ProxyService:
 
     async def _attempt(
         self, decision: DecisionRecord, request: ChatRequest, *, stream: bool
-    ) -> _Started:
+    ) -> Started:
         """Call the decision's model, retrying a 429, 5xx, timeout or connection error with
         backoff (``Retry-After`` honoured up to its cap). Raises ``_AttemptFailedError``."""
         model = self._catalog.model(decision.chosen_model)
         began = self._monotonic()
         try:
-            return await self._retried(model, request, stream=stream, seed=decision.id)
+            return await self._calls.call(model, request.body, stream=stream, seed=decision.id)
         except ProviderError as error:
             raise _AttemptFailedError(error, self._elapsed_ms(began)) from error
 
-    async def _retried(
-        self, model: ModelSpec, request: ChatRequest, *, stream: bool, seed: str
-    ) -> _Started:
-        """The call, retried while its failure is of kind ``retry``; the last error is raised."""
-        began = self._monotonic()
-        call = self._call(model, request, stream=stream)
-        provider = self._providers[call.endpoint.api]
-        retries = self._settings.retries
-        for attempt in range(retries):
-            try:
-                return await self._start(provider, call, model, began)
-            except ProviderError as error:
-                if error.kind != "retry":
-                    raise
-                await self._sleep(self._backoff(seed, attempt, error.retry_after))
-        return await self._start(provider, call, model, began)
-
-    def _call(self, model: ModelSpec, request: ChatRequest, *, stream: bool) -> ProviderCall:
-        endpoint = model.endpoint
-        if endpoint is None:  # its endpoint was removed since the decision
-            raise ProviderError(f"Model {model.id!r} has no endpoint now.", kind="fallback")
-        key: str | None = None
-        name = endpoint.api_key_env
-        if name is not None:
-            if name not in self._settings.key_envs:
-                raise ProviderError(
-                    f"{name} (endpoint.api_key_env of {model.id!r}) is no longer listed in "
-                    "BANDIT_ROUTER_PROVIDER_KEY_ENVS.",
-                    kind="fallback",
-                )
-            key = self._environ.get(name) or None
-            if key is None:
-                raise ProviderError(
-                    f"The environment variable {name} (the key of {model.id!r}) is not set "
-                    "in the router's environment.",
-                    kind="fallback",
-                )
-        return ProviderCall(endpoint, key, request.body, stream)
-
-    async def _start(
-        self, provider: Provider, call: ProviderCall, model: ModelSpec, began: float
-    ) -> _Started:
-        """One call, up to its first chunk (a stream) or its whole answer (not streamed, where
-        the answer starts only once it is complete) within the limit for each."""
-        settings = self._settings
-        limit = settings.first_byte_seconds if call.stream else settings.read_seconds
-        try:
-            async with asyncio.timeout(limit):
-                reply = await provider.send(call)
-                if isinstance(reply, Completion):
-                    return _Started(model, began, completion=reply)
-                rest = aiter(reply)
-                try:
-                    first = await anext(rest)
-                except StopAsyncIteration:
-                    await reply.aclose()
-                    raise ProviderError(
-                        "The provider's stream ended before its first chunk.", kind="retry"
-                    ) from None
-                except BaseException:
-                    await reply.aclose()
-                    raise
-                return _Started(model, began, stream=reply, rest=rest, first=[first])
-        except TimeoutError as error:
-            raise ProviderError(
-                f"The provider did not {'start answering' if call.stream else 'answer'} "
-                f"within {limit:g} s.",
-                kind="retry",
-            ) from error
-
     async def _answer(
-        self, decision: DecisionRecord, started: _Started, request: ChatRequest, *, stream: bool
+        self, decision: DecisionRecord, started: Started, request: ChatRequest, *, stream: bool
     ) -> Answer:
         model = started.model
         if started.completion is not None:
@@ -294,7 +198,7 @@ class ProxyService:
         return Answer(decision.id, model.id, events=self._relay(decision, started, request))
 
     async def _relay(
-        self, decision: DecisionRecord, started: _Started, request: ChatRequest
+        self, decision: DecisionRecord, started: Started, request: ChatRequest
     ) -> AsyncIterator[bytes]:
         """The stream to the client; a provider failing mid-stream becomes an error event."""
         stream, rest = started.stream, started.rest
@@ -384,11 +288,8 @@ class ProxyService:
         if model is None:
             _log.warning("cascade model %s is not in the catalog; its signal is skipped", model_id)
             return None, None
-        request = ChatRequest(
-            policy="", body=body, prompt="", stream=False, include_usage=False, user=None
-        )
         try:
-            started = await self._retried(model, request, stream=False, seed=model_id)
+            started = await self._calls.call(model, body, stream=False, seed=model_id)
         except ProviderError as error:
             _log.warning("cascade call to %s failed; its signal is skipped: %s", model_id, error)
             return None, None
@@ -425,16 +326,6 @@ class ProxyService:
         except Exception:
             _log.exception("could not record the proxy's feedback on decision %s", decision.id)
         return cost
-
-    def _backoff(self, seed: str, attempt: int, retry_after: float | None) -> float:
-        """Doubling from ``backoff_seconds`` with up to 10% jitter (derived from the decision id,
-        so it is reproducible), or the provider's ``Retry-After`` up to its cap."""
-        settings = self._settings
-        if retry_after is not None:
-            return min(retry_after, settings.retry_after_max_seconds)
-        digest = hashlib.sha256(f"{seed}:{attempt}".encode()).digest()
-        jitter = int.from_bytes(digest[:2], "big") / 65535 * 0.1
-        return float(settings.backoff_seconds * 2.0**attempt * (1.0 + jitter))
 
     def _elapsed_ms(self, began: float) -> float:
         return (self._monotonic() - began) * 1000.0
