@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import httpx
 from litestar import Litestar
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
@@ -34,6 +36,13 @@ from api.http.shedding import LoadShedder
 from api.http.undo import UndoController
 from api.pages.dashboard import dashboard
 from api.pages.review import review
+from api.proxy import (
+    AnthropicProvider,
+    ChatController,
+    ModelCalls,
+    OpenAIProvider,
+    ProxyService,
+)
 from api.service.admin import AdminService
 from api.service.catalog import Catalog
 from api.service.catalog_sync import CatalogSync
@@ -89,6 +98,8 @@ class Services:
     model_health: ModelHealth
     roles: RoleKeeper
     catalog_sync: CatalogSync
+    #: ``POST /v1/chat/completions``: calls the chosen model's provider.
+    proxy: ProxyService
     #: Langfuse export and score import; None when Langfuse is not configured.
     langfuse: LangfuseLink | None = None
 
@@ -140,7 +151,12 @@ async def open_services(
             for record in catalog.policies.values():
                 await learning.load(record)
             admin = AdminService(
-                committer, catalog, learning, clock, max_policies=settings.max_policies
+                committer,
+                catalog,
+                learning,
+                clock,
+                max_policies=settings.max_policies,
+                provider_key_envs=settings.proxy.key_envs,
             )
             if settings.bootstrap and roles.is_learner():
                 await admin.bootstrap()
@@ -228,6 +244,26 @@ async def open_services(
                     link.poller.start()
                 if link.feeder is not None:
                     link.feeder.start()
+            # One connection pool for every provider call; closed after the last request.
+            provider_client = httpx.AsyncClient(
+                timeout=httpx.Timeout(
+                    settings.proxy.read_seconds, connect=settings.proxy.first_byte_seconds
+                ),
+                limits=httpx.Limits(max_connections=1000, max_keepalive_connections=100),
+            )
+            proxy = ProxyService(
+                router,
+                catalog,
+                ModelCalls(
+                    {
+                        "openai": OpenAIProvider(provider_client),
+                        "anthropic": AnthropicProvider(provider_client),
+                    },
+                    settings.proxy,
+                    environ=os.environ,
+                ),
+                settings.proxy,
+            )
             try:
                 evaluation = EvaluationService(settings.database_url, catalog, heavy_jobs)
                 drift = DriftService(settings.database_url, catalog, heavy_jobs)
@@ -248,9 +284,11 @@ async def open_services(
                     model_health,
                     roles,
                     catalog_sync,
+                    proxy,
                     link,
                 )
             finally:
+                await provider_client.aclose()
                 await catalog_sync.close()
                 await model_health.close()
                 if link is not None:
@@ -300,6 +338,7 @@ def create_app(
     return Litestar(
         route_handlers=[
             RoutingController,
+            ChatController,
             ModelController,
             PolicyController,
             ExperimentController,
@@ -338,6 +377,7 @@ def create_app(
                     "model_health",
                     "roles",
                     "catalog_sync",
+                    "proxy",
                     "langfuse",
                 )
             },

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from storage.engine import default_sqlite_url, sqlite_directory
 
-__all__ = ["LangfuseSettings", "Settings", "langfuse_settings"]
+__all__ = ["LangfuseSettings", "ProxySettings", "Settings", "langfuse_settings", "proxy_settings"]
 
 ENV_DATABASE_URL = "BANDIT_ROUTER_DATABASE_URL"
 ENV_ADMIN_KEY = "BANDIT_ROUTER_ADMIN_KEY"
@@ -24,6 +24,14 @@ ENV_LANGFUSE_HOST = "LANGFUSE_HOST"
 ENV_LANGFUSE_POLL_SECONDS = "BANDIT_ROUTER_LANGFUSE_POLL_SECONDS"
 ENV_LANGFUSE_QUEUE_SIZE = "BANDIT_ROUTER_LANGFUSE_QUEUE_SIZE"
 ENV_LANGFUSE_REVIEW_SECONDS = "BANDIT_ROUTER_LANGFUSE_REVIEW_SECONDS"
+#: The environment variables a model's ``endpoint.api_key_env`` may name (comma-separated).
+ENV_PROVIDER_KEY_ENVS = "BANDIT_ROUTER_PROVIDER_KEY_ENVS"
+ENV_PROXY_RETRIES = "BANDIT_ROUTER_PROXY_RETRIES"
+ENV_PROXY_BACKOFF_SECONDS = "BANDIT_ROUTER_PROXY_BACKOFF_SECONDS"
+ENV_PROXY_RETRY_AFTER_MAX_SECONDS = "BANDIT_ROUTER_PROXY_RETRY_AFTER_MAX_SECONDS"
+ENV_PROXY_FIRST_BYTE_SECONDS = "BANDIT_ROUTER_PROXY_FIRST_BYTE_SECONDS"
+ENV_PROXY_READ_SECONDS = "BANDIT_ROUTER_PROXY_READ_SECONDS"
+ENV_PROXY_MAX_FALLBACKS = "BANDIT_ROUTER_PROXY_MAX_FALLBACKS"
 
 #: Langfuse score source -> router feedback source, unless a score's name says otherwise.
 DEFAULT_SCORE_SOURCES: Mapping[str, str] = {
@@ -61,6 +69,30 @@ class LangfuseSettings:
     #: Score for a categorical label (or ``"True"``/``"False"`` of a boolean score); labels
     #: not here are scaled by their score config's category values.
     categories: Mapping[str, float] = dataclasses.field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ProxySettings:
+    """How ``POST /v1/chat/completions`` calls providers."""
+
+    #: The environment variables a model's ``endpoint.api_key_env`` may name; the keys are
+    #: read from the environment at call time and never stored.
+    key_envs: frozenset[str] = frozenset()
+    #: Retries of one model after a 429, a 5xx, a timeout or a connection error, before
+    #: falling back to the next model.
+    retries: int = 2
+    #: The first retry waits this long, each next one twice as long (plus up to 10% jitter).
+    backoff_seconds: float = 0.25
+    #: A provider's ``Retry-After`` is honoured up to this many seconds.
+    retry_after_max_seconds: float = 10.0
+    #: Seconds to connect, and for a stream to send its first chunk (a slow start is retried,
+    #: then falls back).
+    first_byte_seconds: float = 30.0
+    #: Seconds for a whole answer that is not streamed, and the longest wait for the next
+    #: piece of a stream that has started (the OpenAI SDK's own default timeout).
+    read_seconds: float = 600.0
+    #: Fallback decisions after the first model failed (each is a decision of its own).
+    max_fallbacks: int = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +142,8 @@ class Settings:
     admin_key_file: Path | None = None
     #: Langfuse traces out and scores in; None: off.
     langfuse: LangfuseSettings | None = None
+    #: The OpenAI-compatible proxy's provider calls.
+    proxy: ProxySettings = dataclasses.field(default_factory=ProxySettings)
 
     def bootstrap_key_path(self) -> Path:
         if self.admin_key_file is not None:
@@ -131,7 +165,9 @@ class Settings:
         optionally ``LANGFUSE_HOST``) turn Langfuse on;
         ``BANDIT_ROUTER_LANGFUSE_POLL_SECONDS`` sets how often scores are read back and
         ``BANDIT_ROUTER_LANGFUSE_QUEUE_SIZE`` the export queue,
-        ``BANDIT_ROUTER_LANGFUSE_REVIEW_SECONDS`` how often review queues are fed."""
+        ``BANDIT_ROUTER_LANGFUSE_REVIEW_SECONDS`` how often review queues are fed.
+        ``BANDIT_ROUTER_PROVIDER_KEY_ENVS`` and ``BANDIT_ROUTER_PROXY_*`` configure the
+        proxy (see ``proxy_settings``)."""
         url = database_url or environ.get(ENV_DATABASE_URL) or default_sqlite_url(Path("var"))
         admin_key = environ.get(ENV_ADMIN_KEY, "").strip() or None
         settings = cls(
@@ -140,6 +176,7 @@ class Settings:
             port=port,
             admin_key=admin_key,
             langfuse=langfuse_settings(environ),
+            proxy=proxy_settings(environ),
         )
         in_flight = environ.get(ENV_MAX_IN_FLIGHT)
         if in_flight is not None:
@@ -216,3 +253,55 @@ def langfuse_settings(environ: Mapping[str, str]) -> LangfuseSettings | None:
             )
         settings = dataclasses.replace(settings, queue_size=int(size))
     return settings
+
+
+def proxy_settings(environ: Mapping[str, str]) -> ProxySettings:
+    """``BANDIT_ROUTER_PROVIDER_KEY_ENVS`` (``OPENAI_API_KEY,ANTHROPIC_API_KEY``) lists the
+    variables endpoints may name; ``BANDIT_ROUTER_PROXY_RETRIES``, ``..._BACKOFF_SECONDS``,
+    ``..._RETRY_AFTER_MAX_SECONDS``, ``..._FIRST_BYTE_SECONDS``, ``..._READ_SECONDS`` and
+    ``..._MAX_FALLBACKS`` override the defaults of ``ProxySettings``."""
+    names = environ.get(ENV_PROVIDER_KEY_ENVS, "")
+    default = ProxySettings()
+    return ProxySettings(
+        key_envs=frozenset(name.strip() for name in names.split(",") if name.strip()),
+        retries=_whole(environ, ENV_PROXY_RETRIES, default.retries, 10),
+        max_fallbacks=_whole(environ, ENV_PROXY_MAX_FALLBACKS, default.max_fallbacks, 31),
+        # A backoff or cap of 0 means "no wait"; a timeout of 0 would fail every call.
+        backoff_seconds=_span(environ, ENV_PROXY_BACKOFF_SECONDS, default.backoff_seconds, 60.0),
+        retry_after_max_seconds=_span(
+            environ, ENV_PROXY_RETRY_AFTER_MAX_SECONDS, default.retry_after_max_seconds, 600.0
+        ),
+        first_byte_seconds=_span(
+            environ, ENV_PROXY_FIRST_BYTE_SECONDS, default.first_byte_seconds, 3600.0, above=True
+        ),
+        read_seconds=_span(
+            environ, ENV_PROXY_READ_SECONDS, default.read_seconds, 3600.0, above=True
+        ),
+    )
+
+
+def _whole(environ: Mapping[str, str], variable: str, default: int, high: int) -> int:
+    text = environ.get(variable, "").strip()
+    if not text:
+        return default
+    if not text.isdigit() or int(text) > high:
+        raise ValueError(f"{variable} must be a whole number from 0 to {high}, got {text!r}.")
+    return int(text)
+
+
+def _span(
+    environ: Mapping[str, str], variable: str, default: float, high: float, *, above: bool = False
+) -> float:
+    text = environ.get(variable, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not ((value > 0.0) if above else (value >= 0.0)) or not value <= high:
+        low = "above 0" if above else "from 0"
+        raise ValueError(
+            f"{variable} must be a number of seconds {low} up to {high:g}, got {text!r}."
+        )
+    return value

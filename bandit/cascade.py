@@ -71,6 +71,9 @@ cascade; each model plays one role.
     first: tuple[str, ...]
     escalate: tuple[str, ...]
     probe: str | None = None
+    #: A model that scores the first answer (the signal ``judge_score``) when the router's
+    #: proxy runs the cascade; it is not an arm of either decision.
+    judge: str | None = None
 
     def __post_init__(self) -> None:
         _check_models("first-stage", self.first)
@@ -88,6 +91,8 @@ cascade; each model plays one role.
                     "each model plays one role."
                 )
             seen[model] = role
+        if self.judge is not None:
+            _check_models("judge", (self.judge,))
 
     @property
     def fixed_first(self) -> str | None:

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bandit.errors import ConflictError, InvalidInputError, NotFoundError
 from storage import _sql
-from storage.codec import config_from_json, config_to_json
+from storage.codec import config_from_json, config_to_json, endpoint_from_json, endpoint_to_json
 from storage.records import MAX_USD_PER_MTOK, ModelSpec, PolicyConfig, PolicyRecord
 
 __all__ = [
@@ -33,6 +33,7 @@ def _model(row: Any) -> ModelSpec:
         output_usd_per_mtok=min(row.output_usd_per_mtok, MAX_USD_PER_MTOK),
         features=dict(row.features),
         status=row.status,
+        endpoint=endpoint_from_json(row.endpoint),
     )
 
 
@@ -54,6 +55,7 @@ async def put_model(connection: AsyncConnection, *, model: ModelSpec, now: float
         "output_usd_per_mtok": model.output_usd_per_mtok,
         "features": dict(model.features),
         "status": model.status,
+        "endpoint": endpoint_to_json(model.endpoint),
         "updated_at": now,
     }
     created = await _sql.insert_unless_exists(

@@ -8,6 +8,7 @@ from bandit.budget import Budget
 from bandit.cascade import CascadeSpec
 from bandit.decide import RoutingNotes
 from bandit.eligibility import Constraints
+from bandit.endpoint import ModelEndpoint
 from bandit.health import HealthSettings
 from bandit.review import Design, ReviewSettings
 from bandit.reward import (
@@ -36,11 +37,35 @@ __all__ = [
     "constraints_to_json",
     "context_from_json",
     "context_to_json",
+    "endpoint_from_json",
+    "endpoint_to_json",
     "routing_from_json",
     "routing_to_json",
     "spec_from_json",
     "spec_to_json",
 ]
+
+
+def endpoint_to_json(endpoint: ModelEndpoint | None) -> dict[str, Any] | None:
+    if endpoint is None:
+        return None
+    return {
+        "api": endpoint.api,
+        "base_url": endpoint.base_url,
+        "model": endpoint.model,
+        "api_key_env": endpoint.api_key_env,
+    }
+
+
+def endpoint_from_json(data: dict[str, Any] | None) -> ModelEndpoint | None:
+    if data is None:
+        return None
+    return ModelEndpoint(
+        api=data["api"],
+        base_url=data["base_url"],
+        model=data["model"],
+        api_key_env=data.get("api_key_env"),
+    )
 
 
 def _namespaces_to_json(namespaces: tuple[Namespace, ...]) -> list[Any]:
@@ -112,6 +137,7 @@ def config_to_json(config: PolicyConfig) -> dict[str, Any]:
             "first": list(config.cascade.first),
             "escalate": list(config.cascade.escalate),
             "probe": config.cascade.probe,
+            **({} if config.cascade.judge is None else {"judge": config.cascade.judge}),
         },
         "escalation_for": config.escalation_for,
         "review": {
@@ -211,7 +237,10 @@ def _cascade(data: dict[str, Any] | None) -> CascadeSpec | None:
     if data is None:
         return None
     return CascadeSpec(
-        first=tuple(data["first"]), escalate=tuple(data["escalate"]), probe=data.get("probe")
+        first=tuple(data["first"]),
+        escalate=tuple(data["escalate"]),
+        probe=data.get("probe"),
+        judge=data.get("judge"),
     )
 
 

@@ -11,6 +11,7 @@ from bandit.budget import Budget
 from bandit.cascade import CascadeSpec
 from bandit.decide import RoutingNotes
 from bandit.eligibility import Constraints
+from bandit.endpoint import ModelEndpoint
 from bandit.health import HealthSettings
 from bandit.review import ReviewSettings
 from bandit.reward import RewardRule
@@ -55,6 +56,8 @@ class ModelSpec:
     provider: str = ""
     features: Mapping[str, FeatureValue] = field(default_factory=dict)
     status: ModelStatus = "active"
+    #: How the proxy calls it; None: the proxy cannot (applications call it themselves).
+    endpoint: ModelEndpoint | None = None
 
     def __post_init__(self) -> None:
         for name in ("input_usd_per_mtok", "output_usd_per_mtok"):

@@ -72,6 +72,8 @@ class ModelRow(SQLModel, table=True):
     status: str = Field(max_length=16)
     created_at: float
     updated_at: float
+    #: ``{"api", "base_url", "model", "api_key_env"}`` for the proxy; never a key.
+    endpoint: dict[str, Any] | None = _json_column(nullable=True)
 
 
 class PolicyRow(SQLModel, table=True):

@@ -15,6 +15,7 @@ from bandit.budget import Budget
 from bandit.cascade import CascadeSpec
 from bandit.decide import RoutingNotes
 from bandit.eligibility import Constraints
+from bandit.endpoint import ModelEndpoint
 from bandit.errors import InvalidInputError
 from bandit.health import Cooldown, HealthSettings
 from bandit.review import ReviewSettings
@@ -34,6 +35,7 @@ from storage.records import (
 __all__ = [
     "constraints_in",
     "decision_out",
+    "endpoint_in",
     "escalation_in",
     "feedback_in",
     "feedback_out",
@@ -243,6 +245,7 @@ def model_spec(model_id: str, body: schemas.ModelIn) -> ModelSpec:
             provider=body.provider,
             features=dict(body.features),
             status=body.status,
+            endpoint=None if body.endpoint is None else endpoint_in(body.endpoint),
         )
     except ValueError as error:
         raise InvalidInputError(str(error)) from error
@@ -256,6 +259,21 @@ def model_out(model: ModelSpec) -> schemas.ModelOut:
         output_usd_per_mtok=model.output_usd_per_mtok,
         features=dict(model.features),
         status=model.status,
+        endpoint=None
+        if model.endpoint is None
+        else schemas.EndpointOut(
+            api=model.endpoint.api,
+            base_url=model.endpoint.base_url,
+            model=model.endpoint.model,
+            api_key_env=model.endpoint.api_key_env,
+        ),
+    )
+
+
+def endpoint_in(body: schemas.EndpointIn) -> ModelEndpoint:
+    """The domain endpoint (its constructor's ValueError becomes the caller's 422)."""
+    return ModelEndpoint(
+        api=body.api, base_url=body.base_url, model=body.model, api_key_env=body.api_key_env
     )
 
 
@@ -310,6 +328,7 @@ def policy_config(body: schemas.PolicyIn) -> PolicyConfig:
                 first=tuple(body.cascade.first),
                 escalate=tuple(body.cascade.escalate),
                 probe=body.cascade.probe,
+                judge=body.cascade.judge,
             ),
             health=HealthSettings(
                 window_seconds=body.health.window_seconds,
@@ -382,6 +401,7 @@ def policy_out(
             first=list(config.cascade.first),
             escalate=list(config.cascade.escalate),
             probe=config.cascade.probe,
+            judge=config.cascade.judge,
         ),
         escalation_for=config.escalation_for,
         created_at=record.created_at,

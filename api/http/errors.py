@@ -33,7 +33,7 @@ from bandit.errors import (
     UnsupportedMediaError,
 )
 
-__all__ = ["exception_handlers"]
+__all__ = ["exception_handlers", "status_for"]
 
 _log = logging.getLogger(__name__)
 
@@ -56,10 +56,16 @@ def _body(status: int, detail: str, extra: Any = None) -> Response[dict[str, Any
     return Response(content, status_code=status)
 
 
-def _router_error(_: Request[Any, Any, Any], error: Exception) -> Response[dict[str, Any]]:
-    status = next(
+def status_for(error: RouterError) -> int:
+    """The HTTP status of a domain error."""
+    return next(
         (code for kind, code in _STATUS if isinstance(error, kind)), HTTP_422_UNPROCESSABLE_ENTITY
     )
+
+
+def _router_error(_: Request[Any, Any, Any], error: Exception) -> Response[dict[str, Any]]:
+    assert isinstance(error, RouterError)
+    status = status_for(error)
     response = _body(status, str(error))
     if isinstance(error, UnauthorizedError):
         response.headers["www-authenticate"] = "Bearer"

@@ -208,6 +208,9 @@ class CascadeIn(Struct, forbid_unknown_fields=True):
     first: Annotated[list[str], Meta(min_length=1, max_length=32)]
     escalate: Annotated[list[str], Meta(min_length=1, max_length=32)]
     probe: str | None = None
+    #: A model (with an endpoint) that scores the first answer for the escalation decision
+    #: when the proxy (``POST /v1/chat/completions``) runs the cascade.
+    judge: str | None = None
 
 
 class CascadeStepOut(Struct):
@@ -381,12 +384,30 @@ class DecisionOut(Struct):
     prior_cost_usd: float | None = None
 
 
+class EndpointIn(Struct, forbid_unknown_fields=True):
+    """How the proxy (``POST /v1/chat/completions``) calls the model. ``api_key_env`` names the
+    environment variable holding the key, one of ``BANDIT_ROUTER_PROVIDER_KEY_ENVS``."""
+
+    api: Literal["openai", "anthropic"]
+    base_url: Annotated[str, Meta(max_length=2048, examples=["https://api.openai.com/v1"])]
+    model: Annotated[str, Meta(min_length=1, max_length=256)]
+    api_key_env: Annotated[str, Meta(max_length=128)] | None = None
+
+
+class EndpointOut(Struct):
+    api: str
+    base_url: str
+    model: str
+    api_key_env: str | None
+
+
 class ModelIn(Struct, forbid_unknown_fields=True):
     input_usd_per_mtok: Price
     output_usd_per_mtok: Price
     provider: Annotated[str, Meta(max_length=128)] = ""
     features: Features = msgspec.field(default_factory=dict)
     status: Literal["active", "candidate", "retired"] = "active"
+    endpoint: EndpointIn | None = None
 
 
 class ModelOut(Struct):
@@ -396,6 +417,8 @@ class ModelOut(Struct):
     output_usd_per_mtok: float
     features: dict[str, FeatureValue]
     status: str
+    #: How the proxy calls it; null: the proxy leaves it out.
+    endpoint: EndpointOut | None = None
 
 
 class SourceIn(Struct, forbid_unknown_fields=True):

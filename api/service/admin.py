@@ -16,7 +16,7 @@ from bandit.errors import ConflictError, InvalidInputError
 from features import FeatureError, arm_for_model
 from storage.audit import record_audit
 from storage.catalog import put_model, put_policy
-from storage.codec import config_to_json
+from storage.codec import config_to_json, endpoint_to_json
 from storage.learning_log import count_learnable, observed_cost, set_version_base
 from storage.records import ModelSpec, PolicyConfig, PolicyRecord
 from storage.writer import GroupCommitter
@@ -65,8 +65,12 @@ class AdminService:
         clock: Clock,
         *,
         max_policies: int | None = None,
+        provider_key_envs: frozenset[str] = frozenset(),
     ) -> None:
+        """``provider_key_envs``: the variables a model's ``endpoint.api_key_env`` may name
+        (``BANDIT_ROUTER_PROVIDER_KEY_ENVS``)."""
         self._max_policies = max_policies
+        self._provider_key_envs = provider_key_envs
         self._committer = committer
         self._catalog = catalog
         self._learning = learning
@@ -86,6 +90,7 @@ class AdminService:
             )
         except FeatureError as error:
             raise InvalidInputError(str(error)) from error
+        self._check_key_env(model)
         now = self._clock()
         before = self._catalog.models.get(model.id)
 
@@ -105,6 +110,19 @@ class AdminService:
         created = await self._committer.run(store)
         self._catalog.models[model.id] = model
         return created
+
+    def _check_key_env(self, model: ModelSpec) -> None:
+        """Only variables the operator listed may be named: otherwise anyone allowed to edit
+        the catalog could make the router send any of its secrets to a URL of their choice."""
+        name = None if model.endpoint is None else model.endpoint.api_key_env
+        if name is None or name in self._provider_key_envs:
+            return
+        listed = ", ".join(sorted(self._provider_key_envs)) or "nothing"
+        raise InvalidInputError(
+            f"endpoint.api_key_env {name!r} of model {model.id!r} is not one of the variables "
+            f"the operator allowed: BANDIT_ROUTER_PROVIDER_KEY_ENVS (the setting "
+            f"proxy.key_envs) lists {listed}."
+        )
 
     async def put_policy(
         self, name: str, config: PolicyConfig, *, actor: str = SERVICE_ACTOR
@@ -134,6 +152,12 @@ class AdminService:
                     f"Policy {companion!r} exists and is not the escalation policy of {name!r}; "
                     "rename it before giving this policy a cascade."
                 )
+        judge = None if config.cascade is None else config.cascade.judge
+        if judge is not None and judge not in self._catalog.models:
+            raise InvalidInputError(
+                f"The cascade's judge {judge!r} is not a registered model: PUT /v1/models/{judge} "
+                "with an endpoint first."
+            )
         record = await self._put_policy(name, config, actor=actor)
         if config.cascade is not None:
             await self._put_policy(
@@ -215,6 +239,7 @@ class AdminService:
 
 
 def _model_json(model: ModelSpec) -> dict[str, Any]:
+    endpoint = endpoint_to_json(model.endpoint)
     return {
         "id": model.id,
         "provider": model.provider,
@@ -222,6 +247,7 @@ def _model_json(model: ModelSpec) -> dict[str, Any]:
         "output_usd_per_mtok": model.output_usd_per_mtok,
         "features": dict(model.features),
         "status": model.status,
+        **({} if endpoint is None else {"endpoint": endpoint}),
     }
 
 

@@ -120,6 +120,8 @@ class RouteRequest:
     fallback_of: str | None = None
     #: A cascade's escalation question about a first-stage decision.
     escalate: Escalation | None = None
+    #: Only models with an ``endpoint`` may be chosen (the proxy calls the model itself).
+    callable_only: bool = False
 
     def fingerprint(self, key: bytes) -> str:
         """A hash of what was asked, to tell a retry from a different request with the same id.
@@ -140,6 +142,7 @@ class RouteRequest:
                 else sorted(self.allowed_models),
                 "fallback_of": self.fallback_of,
                 "escalate": None if self.escalate is None else self.escalate.canonical(),
+                "callable_only": self.callable_only,
             },
             sort_keys=True,
             separators=(",", ":"),
@@ -230,6 +233,10 @@ class RouterService:
             and experiment.status == "running"
             and request.candidates is None
             and request.fallback_of is None
+            and not (
+                request.callable_only
+                and self._catalog.model(experiment.spec.candidate).endpoint is None
+            )
         ):
             overlay = Overlay(
                 candidate=self._candidate(self._catalog.model(experiment.spec.candidate), observed),
@@ -238,18 +245,22 @@ class RouterService:
                     experiment.id, request.unit_id or decision_id, experiment.share
                 ),
             )
+        models = self._models(policy, request.candidates)
         routed = decide(
             live.learner,
             decision_id,
             context,
-            [self._candidate(m, observed) for m in self._models(policy, request.candidates)],
+            [self._candidate(m, observed) for m in models],
             policy=policy.name,
             constraints=constraints,
             prompt_tokens=prompt_tokens,
             already_tried={
-                model: f"{model}: already tried for this request (fallback of "
-                f"{request.fallback_of!r})."
-                for model in tried
+                **_uncallable(models, request.callable_only),
+                **{
+                    model: f"{model}: already tried for this request (fallback of "
+                    f"{request.fallback_of!r})."
+                    for model in tried
+                },
             },
             overlay=overlay,
         )
@@ -357,11 +368,12 @@ class RouterService:
             Constraints() if notes is None else constraints_from_json(dict(notes.constraints))
         ).tightened(Constraints(allowed_models=request.allowed_models), by="API key")
         accept = Candidate(ACCEPT_ARM, ModelFacts(ACCEPT, 0.0, 0.0))
-        stronger = [
-            self._candidate(self._catalog.model(m), observed)
+        escalations = [
+            self._catalog.model(m)
             for m in cascade.escalate
             if self._catalog.model(m).status != "retired"
         ]
+        stronger = [self._candidate(m, observed) for m in escalations]
         live = self._learning.learner(escalation_policy.name)
         decision_id = request.decision_id or new_id()
         prompt_tokens = 0.0 if notes is None else notes.prompt_tokens
@@ -373,6 +385,7 @@ class RouterService:
             policy=escalation_policy.name,
             constraints=constraints,
             prompt_tokens=prompt_tokens,
+            already_tried=_uncallable(escalations, request.callable_only),
             exempt=frozenset({ACCEPT}),
         )
         prior = ask.cost_usd
@@ -568,6 +581,19 @@ def _arm(model: ModelSpec) -> Arm:
         output_usd_per_mtok=model.output_usd_per_mtok,
         declared=model.features,
     )
+
+
+def _uncallable(models: list[ModelSpec], callable_only: bool) -> dict[str, str]:
+    """Models the proxy cannot call (no endpoint), with the reason, when only those it can
+    call may be chosen: left out like any ineligible model, so the pmf stays exact."""
+    if not callable_only:
+        return {}
+    return {
+        m.id: f"{m.id}: has no endpoint, so the proxy cannot call it (PUT /v1/models/{m.id} "
+        "with an endpoint)."
+        for m in models
+        if m.endpoint is None
+    }
 
 
 def _same_request(stored: DecisionRecord, fingerprint: str) -> DecisionRecord:

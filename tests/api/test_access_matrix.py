@@ -36,6 +36,14 @@ class World:
 Example = tuple[bool, Callable[[str, World], tuple[str, Any]]]
 EXAMPLES: dict[tuple[str, str], Example] = {
     ("POST", "/v1/route"): (True, lambda p, w: ("/v1/route", {"policy": p})),
+    # The matrix's models have no endpoint: the allowed answer is a 422 saying so.
+    ("POST", "/v1/chat/completions"): (
+        True,
+        lambda p, w: (
+            "/v1/chat/completions",
+            {"model": f"router/{p}", "messages": [{"role": "user", "content": "Hi"}]},
+        ),
+    ),
     ("POST", "/v1/feedback"): (
         True,
         lambda p, w: ("/v1/feedback", {"decision_id": w.decision[p], "score": 0.5}),
@@ -115,6 +123,7 @@ EXAMPLES: dict[tuple[str, str], Example] = {
 #: The access policy, written out: which scopes each endpoint accepts (admin always does).
 EXPECTED_SCOPES: dict[tuple[str, str], set[str]] = {
     ("POST", "/v1/route"): {"route"},
+    ("POST", "/v1/chat/completions"): {"route"},
     ("POST", "/v1/feedback"): {"feedback", "review"},
     ("GET", "/v1/decisions/{decision_id:str}"): {"read", "review"},
     **{
@@ -127,7 +136,7 @@ EXPECTED_SCOPES: dict[tuple[str, str], set[str]] = {
     **{
         key: {"admin"}
         for key in EXAMPLES
-        if (key[0] != "GET" and key[1] not in ("/v1/route", "/v1/feedback"))
+        if (key[0] != "GET" and key[1] not in ("/v1/route", "/v1/chat/completions", "/v1/feedback"))
         or key[1].startswith(("/v1/keys", "/v1/audit"))
     },
     ("GET", "/v1/review/queue"): {"review"},

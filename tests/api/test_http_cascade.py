@@ -51,6 +51,7 @@ def test_a_cascade_policy_gets_its_escalation_policy_and_routes_to_its_first_sta
         "first": ["cc-cheap"],
         "escalate": ["cc-strong"],
         "probe": "cc-probe",
+        "judge": None,
     }
     first = client.post("/v1/route", json={"policy": "cc-shape", "prompt": "2+2?"}).json()
     assert first["model"] == "cc-cheap"

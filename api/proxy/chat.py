@@ -1,0 +1,141 @@
+"""The client's OpenAI chat request: what the router reads from it, and answers re-shaped.
+
+The body is kept as the client sent it (parameters the router does not know go on to the
+provider); only ``model`` and ``messages`` are checked here, with a 422 naming the problem.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from bandit.errors import InvalidInputError
+
+__all__ = ["MODEL_PREFIX", "ChatRequest", "answer_text", "chat_request", "completion_chunks"]
+
+#: ``"model": "router/<policy>"`` names the policy that decides.
+MODEL_PREFIX = "router/"
+_ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
+
+
+@dataclass(frozen=True, slots=True)
+class ChatRequest:
+    policy: str
+    body: Mapping[str, Any]
+    #: The text of every message, for the router's features (never sent anywhere).
+    prompt: str
+    stream: bool
+    #: The client asked for a final usage chunk (``stream_options.include_usage``).
+    include_usage: bool
+    #: OpenAI's ``user``: the unit experiments assign by.
+    user: str | None
+
+
+def chat_request(body: Any) -> ChatRequest:
+    """Check ``model`` and ``messages``; everything else is the provider's to judge.
+
+    >>> chat_request({"model": "router/default", "messages": [{"role": "user",
+    ...     "content": "Hi"}]}).policy
+    'default'
+    >>> chat_request({"model": "gpt-4o", "messages": []})
+    Traceback (most recent call last):
+    ...
+    bandit.errors.InvalidInputError: model must name a policy as 'router/<policy>' \
+(for example 'router/default'), got 'gpt-4o'.
+    """
+    if not isinstance(body, dict):
+        raise InvalidInputError("The request body must be a JSON object (an OpenAI chat request).")
+    model = body.get("model")
+    if not isinstance(model, str) or not model.startswith(MODEL_PREFIX) or model == MODEL_PREFIX:
+        raise InvalidInputError(
+            f"model must name a policy as '{MODEL_PREFIX}<policy>' (for example "
+            f"'{MODEL_PREFIX}default'), got {model!r}."
+        )
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise InvalidInputError("messages must be a non-empty list of chat messages.")
+    for index, message in enumerate(messages):
+        if not isinstance(message, dict) or message.get("role") not in _ROLES:
+            raise InvalidInputError(
+                f"messages[{index}] must be an object whose role is one of "
+                f"{', '.join(sorted(_ROLES))}."
+            )
+        content = message.get("content")
+        if content is not None and not isinstance(content, str | list):
+            raise InvalidInputError(
+                f"messages[{index}].content must be a string or a list of content parts."
+            )
+    stream = body.get("stream", False)
+    if not isinstance(stream, bool) and stream is not None:
+        raise InvalidInputError(f"stream must be true or false, got {stream!r}.")
+    options = body.get("stream_options")
+    user = body.get("user")
+    return ChatRequest(
+        policy=model.removeprefix(MODEL_PREFIX),
+        body=body,
+        prompt="\n".join(_texts(messages)),
+        stream=bool(stream),
+        include_usage=isinstance(options, dict) and options.get("include_usage") is True,
+        user=user if isinstance(user, str) and user else None,
+    )
+
+
+def _texts(messages: list[dict[str, Any]]) -> Iterator[str]:
+    for message in messages:
+        content = message.get("content")
+        if isinstance(content, str):
+            yield content
+        elif isinstance(content, list):
+            for part in content:
+                if isinstance(part, dict) and isinstance(part.get("text"), str):
+                    yield part["text"]
+
+
+def answer_text(completion: Mapping[str, Any]) -> str:
+    """The first choice's text (empty for a tool call).
+
+    >>> answer_text({"choices": [{"message": {"content": "42"}}]})
+    '42'
+    """
+    choices = completion.get("choices") or [{}]
+    message = choices[0].get("message") or {} if isinstance(choices[0], dict) else {}
+    content = message.get("content")
+    return content if isinstance(content, str) else ""
+
+
+def completion_chunks(
+    completion: Mapping[str, Any], *, include_usage: bool
+) -> list[dict[str, Any]]:
+    """A whole ``chat.completion`` as the ``chat.completion.chunk`` objects of a stream (a
+    cascade's kept first answer, which was not streamed)."""
+    base = {
+        "id": completion.get("id", ""),
+        "object": "chat.completion.chunk",
+        "created": completion.get("created", int(time.time())),
+        "model": completion.get("model", ""),
+    }
+    chunks: list[dict[str, Any]] = []
+    for choice in completion.get("choices") or ():
+        index = choice.get("index", 0)
+        message = choice.get("message") or {}
+        delta: dict[str, Any] = {"role": "assistant", "content": message.get("content") or ""}
+        if message.get("tool_calls"):
+            delta["tool_calls"] = [
+                {**call, "index": i} for i, call in enumerate(message["tool_calls"])
+            ]
+        chunks.append(
+            {**base, "choices": [{"index": index, "delta": delta, "finish_reason": None}]}
+        )
+        chunks.append(
+            {
+                **base,
+                "choices": [
+                    {"index": index, "delta": {}, "finish_reason": choice.get("finish_reason")}
+                ],
+            }
+        )
+    if include_usage and completion.get("usage"):
+        chunks.append({**base, "choices": [], "usage": completion["usage"]})
+    return chunks

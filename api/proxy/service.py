@@ -1,0 +1,390 @@
+"""The proxy: decide through the route service, call the chosen provider, retry, fall back,
+run a cascade, and report each call's latency, tokens, cost and errors as feedback.
+
+Every model called for a request is the chosen model of a logged decision: the first route,
+each fallback (``fallback_of`` the decision that failed, ``candidates`` the next model of the
+first decision's ``fallbacks``), and a cascade's escalation. Retries of one model after a 429,
+a 5xx, a timeout or a connection error stay within its decision. Feedback goes through
+``RouterService.feedback`` with source ``"proxy"``, one per decision, like any application's.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from api.proxy.calls import ModelCalls, Started
+from api.proxy.chat import ChatRequest, answer_text, completion_chunks
+from api.proxy.errors import ProxyError
+from api.proxy.judge import judge_body, judge_score
+from api.proxy.provider import ProviderError, Usage
+from api.proxy.sse import DONE, encode
+from api.service.catalog import Catalog
+from api.service.router import Escalation, RouteRequest, RouterService
+from api.settings import ProxySettings
+from bandit.access import ApiKey
+from bandit.cascade import ACCEPT
+from bandit.errors import InvalidInputError, NotFoundError
+from features.signals import MAX_ANSWER_CHARS, EscalationSignals
+from storage.records import MAX_TOKENS, DecisionRecord, FeedbackInput, ModelSpec
+
+__all__ = ["FEEDBACK_SOURCE", "Answer", "ProxyService"]
+
+_log = logging.getLogger(__name__)
+
+#: The feedback source of what the proxy observed (latency, tokens, cost, errors; no score).
+FEEDBACK_SOURCE = "proxy"
+_MAX_ERROR = 1000
+_MAX_LATENCY_MS = 3_600_000.0
+_MAX_COST_USD = 1000.0
+
+
+@dataclass(slots=True)
+class Answer:
+    """The answer of ``decision_id``'s model: a ``completion``, or SSE ``events`` (bytes)."""
+
+    decision_id: str
+    model: str
+    completion: dict[str, Any] | None = None
+    events: AsyncIterator[bytes] | None = None
+    #: A cascade's escalation decision (score it with the final answer's quality).
+    escalation_id: str | None = None
+    cost_usd: float | None = None
+    #: Stores the call's feedback: run it once the answer is sent (it is not the client's wait).
+    report: Callable[[], Awaitable[object]] | None = None
+
+
+class _AttemptFailedError(Exception):
+    def __init__(self, error: ProviderError, latency_ms: float) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.latency_ms = latency_ms
+
+
+class ProxyService:
+    def __init__(
+        self,
+        router: RouterService,
+        catalog: Catalog,
+        calls: ModelCalls,
+        settings: ProxySettings,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._router = router
+        self._catalog = catalog
+        self._calls = calls
+        self._settings = settings
+        self._monotonic = monotonic
+
+    async def complete(self, request: ChatRequest, caller: ApiKey) -> Answer:
+        """Answer ``request`` through the model its policy chooses (or its fallbacks)."""
+        policy = self._catalog.policy(request.policy)
+        first = await self._router.route(self._route_request(request, caller))
+        if policy.config.cascade is None:
+            return await self._serve(request, caller, first, stream=request.stream)
+        return await self._cascade(request, caller, first)
+
+    def _route_request(
+        self,
+        request: ChatRequest,
+        caller: ApiKey,
+        *,
+        candidates: tuple[str, ...] | None = None,
+        fallback_of: str | None = None,
+    ) -> RouteRequest:
+        return RouteRequest(
+            policy=request.policy,
+            prompt=request.prompt,
+            candidates=candidates,
+            unit_id=request.user,
+            allowed_models=caller.models,
+            fallback_of=fallback_of,
+            callable_only=True,
+        )
+
+    async def _serve(
+        self, request: ChatRequest, caller: ApiKey, decision: DecisionRecord, *, stream: bool
+    ) -> Answer:
+        """Call ``decision``'s model; when it fails, fall back down its ``fallbacks``."""
+        fallbacks = list(() if decision.routing is None else decision.routing.fallbacks)
+        failures: list[str] = []
+        while True:
+            try:
+                started = await self._attempt(decision, request, stream=stream)
+            except _AttemptFailedError as failed:
+                error = failed.error
+                failures.append(f"{decision.chosen_model} (decision {decision.id}): {error}")
+                if error.kind == "refused":
+                    # The request was bad, not the model: no error feedback against it.
+                    raise ProxyError(
+                        f"The provider of {decision.chosen_model} refused the request: {error}",
+                        status=_client_status(error.status),
+                        code="invalid_request_error",
+                    ) from error
+                following = await self._fallback(request, caller, decision, fallbacks, failures)
+                await self._report(
+                    decision,
+                    failed.latency_ms,
+                    Usage(),
+                    error=str(error),
+                    fallback=following is not None,
+                )
+                if following is None:
+                    raise ProxyError(
+                        "No model could answer this request. " + " ".join(failures),
+                        status=502,
+                        code="provider_error",
+                    ) from error
+                decision = following
+                continue
+            return await self._answer(decision, started, request, stream=stream)
+
+    async def _fallback(
+        self,
+        request: ChatRequest,
+        caller: ApiKey,
+        failed: DecisionRecord,
+        fallbacks: list[str],
+        failures: list[str],
+    ) -> DecisionRecord | None:
+        """The next model's decision (a fallback of ``failed``), or None when none is left."""
+        while fallbacks and len(failures) <= self._settings.max_fallbacks:
+            model = fallbacks.pop(0)
+            try:
+                return await self._router.route(
+                    self._route_request(request, caller, candidates=(model,), fallback_of=failed.id)
+                )
+            except (InvalidInputError, NotFoundError) as error:
+                # Retired, or no longer eligible, since the first decision: try the next one.
+                failures.append(f"{model}: not routable now ({error})")
+        return None
+
+    async def _attempt(
+        self, decision: DecisionRecord, request: ChatRequest, *, stream: bool
+    ) -> Started:
+        """Call the decision's model, retrying a 429, 5xx, timeout or connection error with
+        backoff (``Retry-After`` honoured up to its cap). Raises ``_AttemptFailedError``."""
+        model = self._catalog.model(decision.chosen_model)
+        began = self._monotonic()
+        try:
+            return await self._calls.call(model, request.body, stream=stream, seed=decision.id)
+        except ProviderError as error:
+            raise _AttemptFailedError(error, self._elapsed_ms(began)) from error
+
+    async def _answer(
+        self, decision: DecisionRecord, started: Started, request: ChatRequest, *, stream: bool
+    ) -> Answer:
+        model = started.model
+        if started.completion is not None:
+            usage = started.completion.usage
+            latency_ms = self._elapsed_ms(started.began)
+            completion = started.completion.body
+            answer = Answer(
+                decision.id,
+                model.id,
+                completion=completion,
+                cost_usd=_cost(model, usage),
+                report=functools.partial(self._report, decision, latency_ms, usage),
+            )
+            if stream:  # asked for a stream, answered whole (a cascade's first answer)
+                chunks = completion_chunks(completion, include_usage=request.include_usage)
+                answer.events = _replay(chunks)
+            return answer
+        return Answer(decision.id, model.id, events=self._relay(decision, started, request))
+
+    async def _relay(
+        self, decision: DecisionRecord, started: Started, request: ChatRequest
+    ) -> AsyncIterator[bytes]:
+        """The stream to the client; a provider failing mid-stream becomes an error event."""
+        stream, rest = started.stream, started.rest
+        assert stream is not None
+        assert rest is not None
+        try:
+            for chunk in started.first:
+                if (shown := _shown(chunk, request.include_usage)) is not None:
+                    yield encode(shown)
+            async for chunk in rest:
+                if (shown := _shown(chunk, request.include_usage)) is not None:
+                    yield encode(shown)
+        except ProviderError as error:
+            yield encode(
+                {
+                    "error": {
+                        "message": f"{decision.chosen_model} failed mid-stream: {error}",
+                        "type": "provider_error",
+                        "code": error.status or "stream_broken",
+                    }
+                }
+            )
+            await self._report(
+                decision, self._elapsed_ms(started.began), stream.usage, error=str(error)
+            )
+            return
+        finally:
+            await stream.aclose()
+        yield DONE
+        await self._report(decision, self._elapsed_ms(started.began), stream.usage)
+
+    async def _cascade(self, request: ChatRequest, caller: ApiKey, first: DecisionRecord) -> Answer:
+        """First model answers (whole), a rule reads signals off that answer (and the probe's),
+        the escalation decision keeps it or names a stronger model, which then answers."""
+        cascade = self._catalog.policy(request.policy).config.cascade
+        assert cascade is not None
+        kept = await self._serve(request, caller, first, stream=False)
+        assert kept.completion is not None
+        if kept.report is not None:
+            await kept.report()
+        spent = kept.cost_usd
+        first_text = answer_text(kept.completion)
+        probe_text: str | None = None
+        if cascade.probe is not None:
+            probe_text, probe_cost = await self._side_call(cascade.probe, request.body)
+            spent = _plus(spent, probe_cost)
+        judged: float | None = None
+        if cascade.judge is not None:
+            reply, judge_cost = await self._side_call(
+                cascade.judge, judge_body(request.prompt, first_text)
+            )
+            judged = None if reply is None else judge_score(reply)
+            spent = _plus(spent, judge_cost)
+        signals = EscalationSignals(
+            judge_score=judged,
+            answer=first_text[:MAX_ANSWER_CHARS],
+            probe_answer=None if probe_text is None else probe_text[:MAX_ANSWER_CHARS],
+        )
+        escalation = await self._router.route(
+            RouteRequest(
+                policy=request.policy,
+                escalate=Escalation(of=kept.decision_id, signals=signals, cost_usd=spent),
+                allowed_models=caller.models,
+                callable_only=True,
+            )
+        )
+        if escalation.chosen_model == ACCEPT:
+            # Keeping the first answer costs nothing more (what it cost is the prior cost).
+            await self._report(escalation, 0.0, Usage(0, 0))
+            return _kept(kept, request, escalation.id)
+        try:
+            started = await self._attempt(escalation, request, stream=request.stream)
+        except _AttemptFailedError as failed:
+            # The first answer is still an answer: better than none.
+            await self._report(escalation, failed.latency_ms, Usage(), error=str(failed.error))
+            return _kept(kept, request, escalation.id)
+        answer = await self._answer(escalation, started, request, stream=request.stream)
+        answer.escalation_id = escalation.id
+        return answer
+
+    async def _side_call(
+        self, model_id: str, body: Mapping[str, Any]
+    ) -> tuple[str | None, float | None]:
+        """A call that is no decision's answer (a cascade's probe or judge): its text and cost.
+        One that fails gives no signal; the escalation is still asked, without it."""
+        model = self._catalog.models.get(model_id)
+        if model is None:
+            _log.warning("cascade model %s is not in the catalog; its signal is skipped", model_id)
+            return None, None
+        try:
+            started = await self._calls.call(model, body, stream=False, seed=model_id)
+        except ProviderError as error:
+            _log.warning("cascade call to %s failed; its signal is skipped: %s", model_id, error)
+            return None, None
+        assert started.completion is not None
+        return answer_text(started.completion.body), _cost(model, started.completion.usage)
+
+    async def _report(
+        self,
+        decision: DecisionRecord,
+        latency_ms: float,
+        usage: Usage,
+        *,
+        error: str | None = None,
+        fallback: bool = False,
+    ) -> float | None:
+        """The call's feedback (source ``proxy``); returns its cost. The answer is already
+        the client's, so a failure to store feedback is logged, not raised."""
+        model = self._catalog.models.get(decision.chosen_model)
+        cost = None if model is None else _cost(model, usage)
+        try:
+            await self._router.feedback(
+                FeedbackInput(
+                    decision_id=decision.id,
+                    source=FEEDBACK_SOURCE,
+                    cost_usd=cost,
+                    latency_ms=min(max(latency_ms, 0.0), _MAX_LATENCY_MS),
+                    error=None if error is None else error[:_MAX_ERROR],
+                    idempotency_key=f"proxy:{decision.id}",
+                    fallback=fallback,
+                    input_tokens=_tokens(usage.input_tokens),
+                    output_tokens=_tokens(usage.output_tokens),
+                )
+            )
+        except Exception:
+            _log.exception("could not record the proxy's feedback on decision %s", decision.id)
+        return cost
+
+    def _elapsed_ms(self, began: float) -> float:
+        return (self._monotonic() - began) * 1000.0
+
+
+def _kept(kept: Answer, request: ChatRequest, escalation_id: str) -> Answer:
+    assert kept.completion is not None
+    answer = Answer(
+        kept.decision_id,
+        kept.model,
+        completion=kept.completion,
+        escalation_id=escalation_id,
+        cost_usd=kept.cost_usd,
+    )
+    if request.stream:
+        answer.events = _replay(
+            completion_chunks(kept.completion, include_usage=request.include_usage)
+        )
+    return answer
+
+
+async def _replay(chunks: list[dict[str, Any]]) -> AsyncIterator[bytes]:
+    for chunk in chunks:
+        yield encode(chunk)
+    yield DONE
+
+
+def _shown(chunk: dict[str, Any], include_usage: bool) -> dict[str, Any] | None:
+    """The chunk as the client asked for it: the proxy always asks providers for usage, and
+    drops the usage chunk when the client did not ask for it."""
+    if include_usage:
+        return chunk
+    if not chunk.get("choices") and chunk.get("usage"):
+        return None
+    if "usage" in chunk:
+        return {k: v for k, v in chunk.items() if k != "usage"}
+    return chunk
+
+
+def _cost(model: ModelSpec, usage: Usage) -> float | None:
+    """USD of one call: tokens at the model's prices (None when the provider gave no usage)."""
+    if usage.input_tokens is None or usage.output_tokens is None:
+        return None
+    usd = (
+        usage.input_tokens * model.input_usd_per_mtok
+        + usage.output_tokens * model.output_usd_per_mtok
+    ) / 1e6
+    return min(usd, _MAX_COST_USD)
+
+
+def _plus(total: float | None, cost: float | None) -> float | None:
+    """A sum of costs that stays unknown once one part is."""
+    return None if total is None or cost is None else total + cost
+
+
+def _tokens(count: int | None) -> int | None:
+    return None if count is None else min(max(count, 0), MAX_TOKENS)
+
+
+def _client_status(status: int | None) -> int:
+    """A provider's refusal, as the client's status: its 4xx, or 400."""
+    return status if status is not None and 400 <= status < 500 else 400

@@ -1,0 +1,341 @@
+"""Local fake LLM providers: OpenAI's chat completions and Anthropic's Messages API, in the
+shapes their API references document (``chat.completion``, ``chat.completion.chunk`` with
+``data: [DONE]``; ``message`` and the ``message_start`` ... ``message_stop`` events).
+
+What a call does is read from the model name the router sends (the endpoint's ``model``):
+``ok``, ``answer=<text>``, ``fail-429-then-ok=<n>`` (429 with ``Retry-After: 0`` for the first
+n calls of that exact name), ``fail-429-long`` (the first call: 429 with ``Retry-After:
+3600``), ``fail-500``, ``refuse-400``, ``slow=<seconds>`` (waits before the response starts),
+``dies`` (a stream that breaks off after two chunks). Anything after ``#`` is
+a tag, so that tests can keep counters apart. Every request body is recorded.
+
+``python -m tests.proxy_fake --port 9999`` serves it on its own (for the latency benchmark).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+__all__ = ["FakeProviders", "fake_providers"]
+
+
+@dataclass(slots=True)
+class FakeProviders:
+    url: str = ""
+    #: ``(path, headers, body)`` of every call, in arrival order.
+    received: list[tuple[str, dict[str, str], dict[str, Any]]] = field(default_factory=list)
+    calls: Counter[str] = field(default_factory=Counter)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def openai_base_url(self) -> str:
+        return f"{self.url}/v1"
+
+    def bodies(self, model: str) -> list[dict[str, Any]]:
+        with self.lock:
+            return [body for _, _, body in self.received if body.get("model") == model]
+
+    def headers(self, model: str) -> list[dict[str, str]]:
+        with self.lock:
+            return [h for _, h, body in self.received if body.get("model") == model]
+
+
+def _behaviour(model: str) -> tuple[str, str]:
+    name, _, argument = model.partition("#")[0].partition("=")
+    return name, argument
+
+
+def _words(body: dict[str, Any]) -> int:
+    count = 0
+    for message in body.get("messages") or ():
+        content = message.get("content")
+        if isinstance(content, str):
+            count += len(content.split())
+    return max(count, 1)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def log_message(self, *_: Any) -> None:  # quiet
+        return
+
+    def setup(self) -> None:
+        super().setup()
+        # Headers and body go out as two writes: without NODELAY the body waits for the
+        # client's delayed ACK (40 ms) on every keep-alive answer.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("content-length") or 0)
+        body = json.loads(self.rfile.read(length) or b"{}")
+        state = self.server.state
+        model = str(body.get("model", ""))
+        with state.lock:
+            state.received.append((self.path, dict(self.headers.items()), body))
+            state.calls[model] += 1
+            calls = state.calls[model]
+        name, argument = _behaviour(model)
+        if name == "fail-429-long" and calls == 1:
+            # Asks for an hour's wait: the router honours Retry-After only up to its cap.
+            return self._json(
+                429,
+                {"error": {"message": "Slow down", "type": "requests"}},
+                {"retry-after": "3600"},
+            )
+        if name == "fail-429-then-ok" and calls <= int(argument or 1):
+            return self._json(
+                429,
+                {
+                    "error": {
+                        "message": "Rate limit reached",
+                        "type": "requests",
+                        "code": "rate_limit_exceeded",
+                    }
+                },
+                {"retry-after": "0"},
+            )
+        if name == "fail-500":
+            return self._json(
+                500,
+                {
+                    "error": {
+                        "message": "The server had an error",
+                        "type": "server_error",
+                        "code": None,
+                    }
+                },
+            )
+        if name == "refuse-400":
+            return self._json(
+                400,
+                {
+                    "error": {
+                        "message": "Invalid parameter: bogus",
+                        "type": "invalid_request_error",
+                        "code": None,
+                    }
+                },
+            )
+        if name == "slow":
+            time.sleep(float(argument or 5))
+        text = argument if name == "answer" else f"Answer from {model}."
+        anthropic = self.path.rstrip("/").endswith("/messages")
+        if body.get("stream"):
+            return self._stream(body, model, text, anthropic=anthropic, dies=name == "dies")
+        if name == "dies":
+            self.close_connection = True
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return None
+        usage = (_words(body), len(text.split()))
+        if anthropic:
+            return self._json(
+                200,
+                {
+                    "id": f"msg_{uuid.uuid4().hex[:12]}",
+                    "type": "message",
+                    "role": "assistant",
+                    "model": model,
+                    "content": [{"type": "text", "text": text}],
+                    "stop_reason": "end_turn",
+                    "stop_sequence": None,
+                    "usage": {"input_tokens": usage[0], "output_tokens": usage[1]},
+                },
+            )
+        return self._json(
+            200,
+            {
+                "id": f"chatcmpl-{uuid.uuid4().hex[:12]}",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": model,
+                "system_fingerprint": None,
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": text, "refusal": None},
+                        "logprobs": None,
+                        "finish_reason": "stop",
+                    }
+                ],
+                "usage": {
+                    "prompt_tokens": usage[0],
+                    "completion_tokens": usage[1],
+                    "total_tokens": sum(usage),
+                },
+            },
+        )
+
+    def _json(
+        self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> None:
+        raw = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(raw)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(raw)
+
+    def _chunk(self, data: bytes) -> None:
+        self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+        self.wfile.flush()
+
+    def _stream(
+        self, body: dict[str, Any], model: str, text: str, *, anthropic: bool, dies: bool
+    ) -> None:
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream")
+        self.send_header("transfer-encoding", "chunked")
+        self.end_headers()
+        pieces = [w + " " for w in text.split()]
+        events = (
+            _anthropic_events(body, model, pieces)
+            if anthropic
+            else _openai_events(body, model, pieces)
+        )
+        for index, event in enumerate(events):
+            if dies and index == 2:
+                # Gone without the terminating chunk: the connection just drops.
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
+                return
+            self._chunk(event)
+        self._chunk(b"")
+
+
+def _openai_events(body: dict[str, Any], model: str, pieces: list[str]) -> Iterator[bytes]:
+    ident, created = f"chatcmpl-{uuid.uuid4().hex[:12]}", int(time.time())
+    include_usage = (body.get("stream_options") or {}).get("include_usage") is True
+
+    def event(choices: list[dict[str, Any]], usage: Any = None) -> bytes:
+        chunk: dict[str, Any] = {
+            "id": ident,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "system_fingerprint": None,
+            "choices": choices,
+        }
+        if include_usage:
+            chunk["usage"] = usage
+        return b"data: " + json.dumps(chunk).encode() + b"\n\n"
+
+    yield event(
+        [
+            {
+                "index": 0,
+                "delta": {"role": "assistant", "content": ""},
+                "logprobs": None,
+                "finish_reason": None,
+            }
+        ]
+    )
+    for piece in pieces:
+        yield event(
+            [{"index": 0, "delta": {"content": piece}, "logprobs": None, "finish_reason": None}]
+        )
+    yield event([{"index": 0, "delta": {}, "logprobs": None, "finish_reason": "stop"}])
+    if include_usage:
+        usage = {
+            "prompt_tokens": _words(body),
+            "completion_tokens": len(pieces),
+            "total_tokens": _words(body) + len(pieces),
+        }
+        yield event([], usage)
+    yield b"data: [DONE]\n\n"
+
+
+def _anthropic_events(body: dict[str, Any], model: str, pieces: list[str]) -> Iterator[bytes]:
+    def event(name: str, payload: dict[str, Any]) -> bytes:
+        return f"event: {name}\ndata: {json.dumps(payload)}\n\n".encode()
+
+    yield event(
+        "message_start",
+        {
+            "type": "message_start",
+            "message": {
+                "id": f"msg_{uuid.uuid4().hex[:12]}",
+                "type": "message",
+                "role": "assistant",
+                "model": model,
+                "content": [],
+                "stop_reason": None,
+                "stop_sequence": None,
+                "usage": {"input_tokens": _words(body), "output_tokens": 1},
+            },
+        },
+    )
+    yield event(
+        "content_block_start",
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+    )
+    yield event("ping", {"type": "ping"})
+    for piece in pieces:
+        yield event(
+            "content_block_delta",
+            {
+                "type": "content_block_delta",
+                "index": 0,
+                "delta": {"type": "text_delta", "text": piece},
+            },
+        )
+    yield event("content_block_stop", {"type": "content_block_stop", "index": 0})
+    yield event(
+        "message_delta",
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+            "usage": {"output_tokens": len(pieces)},
+        },
+    )
+    yield event("message_stop", {"type": "message_stop"})
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], state: FakeProviders) -> None:
+        super().__init__(address, _Handler)
+        self.state = state
+
+
+@contextmanager
+def fake_providers(port: int = 0) -> Iterator[FakeProviders]:
+    state = FakeProviders()
+    server = _Server(("127.0.0.1", port), state)
+    state.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--port", type=int, default=0)
+    port = parser.parse_args().port
+    with fake_providers(port) as state:
+        print(f"fake providers on {state.url}", flush=True)
+        threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()
