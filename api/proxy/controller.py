@@ -13,7 +13,7 @@ from litestar.response import Stream
 
 from api.http.access import access, require_policy
 from api.http.errors import status_for
-from api.http.schemas import ErrorOut
+from api.http.schemas import ChatCompletionOut, ErrorOut
 from api.proxy.chat import chat_request
 from api.proxy.errors import ProxyError
 from api.proxy.service import Answer, ProxyService
@@ -45,11 +45,18 @@ class ChatController(Controller):
             body=True,
             errors=(404,),
             also={
+                # The provider's answer is passed on as it came; this documents its fields.
+                200: ResponseSpec(
+                    data_container=ChatCompletionOut,
+                    description="The chosen model's chat completion, in OpenAI's form; with "
+                    '"stream": true, server-sent chat.completion.chunk events instead.',
+                    generate_examples=False,
+                ),
                 502: ResponseSpec(
                     data_container=ErrorOut,
                     description="Every model tried failed; the detail names each attempt.",
                     generate_examples=False,
-                )
+                ),
             },
         ),
     )
