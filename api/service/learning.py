@@ -75,6 +75,10 @@ _RETENTION_CHUNKS_PER_ROUND = 25
 #: backlog remains).
 _RETENTION_EVERY_SECONDS = 60.0
 _DAY_SECONDS = 86_400.0
+#: The least time between two rounds a wake-up starts. Each round that learned swaps in a
+#: serving copy built from the learning child's bytes (a few milliseconds of the loop); at
+#: hundreds of feedbacks per second, a round per wake-up spent that many times a second.
+_MIN_ROUND_GAP_SECONDS = 0.25
 
 
 @dataclass(frozen=True, slots=True)
@@ -626,6 +630,11 @@ class LearningHost:
                     await self._wake.wait()
             if self._stopping:
                 return
+            if self._worker is not None:
+                # A burst of wake-ups gathers into one round; ``close`` waits this long at most.
+                await asyncio.sleep(min(self._interval, _MIN_ROUND_GAP_SECONDS))
+                if self._stopping:
+                    return
             self._wake.clear()
             try:
                 await self.step()
