@@ -16,6 +16,8 @@ ENV_DATABASE_URL = "BANDIT_ROUTER_DATABASE_URL"
 ENV_ADMIN_KEY = "BANDIT_ROUTER_ADMIN_KEY"
 ENV_MAX_POLICIES = "BANDIT_ROUTER_MAX_POLICIES"
 ENV_MAX_IN_FLIGHT = "BANDIT_ROUTER_MAX_IN_FLIGHT"
+ENV_METRICS_PUBLIC = "BANDIT_ROUTER_METRICS_PUBLIC"
+ENV_ACCESS_LOG = "BANDIT_ROUTER_ACCESS_LOG"
 #: The Langfuse SDK's own variable names.
 ENV_LANGFUSE_PUBLIC_KEY = "LANGFUSE_PUBLIC_KEY"
 ENV_LANGFUSE_SECRET_KEY = "LANGFUSE_SECRET_KEY"  # noqa: S105 - a variable name, not a secret
@@ -105,6 +107,12 @@ class Settings:
     admin_key_file: Path | None = None
     #: Langfuse traces out and scores in; None: off.
     langfuse: LangfuseSettings | None = None
+    #: ``GET /metrics`` without a key (``BANDIT_ROUTER_METRICS_PUBLIC``); by default it needs
+    #: a ``read`` key, like every other figure of the service.
+    metrics_public: bool = False
+    #: One JSON line per HTTP request on the ``bandit_router.access`` logger
+    #: (``BANDIT_ROUTER_ACCESS_LOG=off`` turns it off).
+    access_log: bool = True
 
     def bootstrap_key_path(self) -> Path:
         if self.admin_key_file is not None:
@@ -126,7 +134,9 @@ class Settings:
         optionally ``LANGFUSE_HOST``) turn Langfuse on;
         ``BANDIT_ROUTER_LANGFUSE_POLL_SECONDS`` sets how often scores are read back and
         ``BANDIT_ROUTER_LANGFUSE_QUEUE_SIZE`` the export queue,
-        ``BANDIT_ROUTER_LANGFUSE_REVIEW_SECONDS`` how often review queues are fed."""
+        ``BANDIT_ROUTER_LANGFUSE_REVIEW_SECONDS`` how often review queues are fed.
+        ``BANDIT_ROUTER_METRICS_PUBLIC`` and ``BANDIT_ROUTER_ACCESS_LOG`` (on/off) open
+        ``/metrics`` to scrapers without a key and turn the access log on or off."""
         url = database_url or environ.get(ENV_DATABASE_URL) or default_sqlite_url(Path("var"))
         admin_key = environ.get(ENV_ADMIN_KEY, "").strip() or None
         settings = cls(
@@ -135,6 +145,11 @@ class Settings:
             port=port,
             admin_key=admin_key,
             langfuse=langfuse_settings(environ),
+        )
+        settings = dataclasses.replace(
+            settings,
+            metrics_public=_switch(environ, ENV_METRICS_PUBLIC, default=False),
+            access_log=_switch(environ, ENV_ACCESS_LOG, default=True),
         )
         in_flight = environ.get(ENV_MAX_IN_FLIGHT)
         if in_flight is not None:
@@ -152,6 +167,19 @@ class Settings:
                 f"{ENV_MAX_POLICIES} must be a positive whole number, got {max_policies!r}."
             )
         return dataclasses.replace(settings, max_policies=int(max_policies))
+
+
+_ON = frozenset({"1", "true", "yes", "on"})
+_OFF = frozenset({"0", "false", "no", "off"})
+
+
+def _switch(environ: Mapping[str, str], variable: str, *, default: bool) -> bool:
+    text = environ.get(variable, "").strip().lower()
+    if not text:
+        return default
+    if text in _ON or text in _OFF:
+        return text in _ON
+    raise ValueError(f"{variable} must be on or off (1/0, true/false, yes/no), got {text!r}.")
 
 
 def _seconds(variable: str, text: str, what: str) -> float:
