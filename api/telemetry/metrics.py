@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterable
 from typing import Literal, Protocol
 
 from prometheus_client import (
-    CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
     Histogram,
@@ -37,8 +36,8 @@ __all__ = [
     "StateCollector",
 ]
 
-#: The Prometheus text format, version 0.0.4.
-CONTENT_TYPE = CONTENT_TYPE_LATEST
+#: The classic Prometheus text format ``generate_latest`` writes (Litestar adds the charset).
+CONTENT_TYPE = "text/plain; version=0.0.4"
 
 #: Who measured a provider call: the application (``latency_ms``/``error`` in its feedback)
 #: or the router's own proxy.
