@@ -118,6 +118,8 @@ class RouterMetrics:
             registry=registry,
         )
         self._watched: list[StateCollector] = []
+        self._request_counters: dict[tuple[str, str, int], Counter] = {}
+        self._route_histograms: dict[str, Histogram] = {}
 
     def routed(self, policy: str, model: str) -> None:
         self._routes.labels(policy, model).inc()
@@ -126,11 +128,22 @@ class RouterMetrics:
         self._feedback.labels(policy, model).inc()
 
     def answered(self, method: str, route: str, status: int) -> None:
-        self._requests.labels(method, route, str(status)).inc()
+        # Every request comes here: a dict hit instead of ``labels()`` (a lock and the
+        # label checks) keeps it to a few hundred nanoseconds.
+        key = (method, route, status)
+        counter = self._request_counters.get(key)
+        if counter is None:
+            counter = self._request_counters[key] = self._requests.labels(
+                method, route, str(status)
+            )
+        counter.inc()
 
     def decided(self, policy: str, seconds: float) -> None:
         """``POST /v1/route`` answered a decision of ``policy`` in ``seconds``."""
-        self._route_seconds.labels(policy).observe(seconds)
+        histogram = self._route_histograms.get(policy)
+        if histogram is None:
+            histogram = self._route_histograms[policy] = self._route_seconds.labels(policy)
+        histogram.observe(seconds)
 
     def provider_call(
         self, model: str, *, seconds: float | None, failed: bool, via: ProviderReporter
