@@ -8,9 +8,10 @@ settings, measured side by side in one run.
 Each ``--variant NAME=CHECKOUT:ENV=VALUE,...`` starts the real server (``serve`` on a fresh
 SQLite file) with that checkout first on ``PYTHONPATH`` and those environment variables, routes
 ``--requests`` requests one after another, and reads the server process's CPU time (user +
-system, ``/proc/PID/stat``) before and after. CPU time, unlike requests per second, is little
-disturbed by other processes on a shared machine. Variants run interleaved, ``--repeats``
-times; the medians are printed.
+system, ``/proc/PID/stat``) before and after, less what the idle server used over the same
+wall time (measured just before). CPU time, unlike requests per second, is less disturbed by
+other processes on a shared machine, though not untouched (caches, frequency). Variants run
+interleaved, ``--repeats`` times; the medians are printed.
 """
 
 from __future__ import annotations
@@ -19,11 +20,13 @@ import argparse
 import os
 import statistics
 import tempfile
+import time
 from pathlib import Path
 
 from tests.server import RunningServer, start_server
 
 _TICKS = os.sysconf("SC_CLK_TCK")
+_IDLE_SECONDS = 3.0
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -51,12 +54,21 @@ def _run(checkout: str, env: dict[str, str], requests: int) -> float:
             with server.client() as client:
                 for i in range(20):  # warm up: imports, caches, the first snapshot
                     client.post("/v1/route", json={"prompt": f"warm {i}"}).raise_for_status()
-                before = _cpu_seconds(server.process.pid)
+                # The server's loops (learning, key and catalog refresh) use CPU while idle,
+                # in proportion to wall time, which a loaded machine stretches: measure that
+                # rate and take it off.
+                idle_from, idle_cpu = time.monotonic(), _cpu_seconds(server.process.pid)
+                time.sleep(_IDLE_SECONDS)
+                idle_rate = (_cpu_seconds(server.process.pid) - idle_cpu) / (
+                    time.monotonic() - idle_from
+                )
+                started, before = time.monotonic(), _cpu_seconds(server.process.pid)
                 for i in range(requests):
                     client.post(
                         "/v1/route", json={"prompt": f"How do I sort a list? ({i})"}
                     ).raise_for_status()
-                return (_cpu_seconds(server.process.pid) - before) / requests
+                used = _cpu_seconds(server.process.pid) - before
+                return (used - idle_rate * (time.monotonic() - started)) / requests
         finally:
             server.stop()
 

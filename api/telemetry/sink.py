@@ -37,6 +37,8 @@ class FeedbackScored:
     """New feedback on a decision."""
 
     feedback: FeedbackRecord
+    #: False for feedback that came from Langfuse: it is counted, not sent back there.
+    export: bool = True
 
 
 TelemetryEvent = DecisionTraced | FeedbackScored

@@ -248,3 +248,22 @@ def test_settings_switches_from_the_environment() -> None:
     assert (switched.metrics_public, switched.access_log) == (True, False)
     with pytest.raises(ValueError, match="BANDIT_ROUTER_ACCESS_LOG must be on or off"):
         Settings.from_environment({"BANDIT_ROUTER_ACCESS_LOG": "sometimes"})
+
+
+def test_feedback_from_langfuse_is_counted_but_not_sent_back() -> None:
+    from typing import cast
+
+    from langfuse import Langfuse
+
+    from api.telemetry.langfuse_export import LangfuseExporter
+
+    metrics = RouterMetrics()
+    exporter = LangfuseExporter(cast(Langfuse, object()), queue_size=4)
+    sink = FanOut([MetricsSink(metrics), exporter])
+    sink.emit(FeedbackScored(_feedback(), export=False))
+    assert exporter.counts().queued == 0
+    sink.emit(FeedbackScored(_feedback()))
+    assert exporter.counts().queued == 1
+    assert _samples(metrics)["bandit_router_feedback_total"] == [
+        ({"policy": "p", "model": "m"}, 2.0)
+    ]
