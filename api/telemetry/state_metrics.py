@@ -120,14 +120,15 @@ class ServiceState:
         )
         share = GaugeMetricFamily(
             "bandit_router_experiment_share",
-            "Share of the policy's traffic the candidate gets at its current stage.",
+            "Share of the policy's traffic the candidate gets now: its stage's share while "
+            "running, 0 while paused.",
             labels=labels,
         )
         for policy in sorted(self._catalog.experiments):
             record = self._catalog.experiments[policy]
             values = [record.id, policy, record.spec.candidate, record.status]
             stage.add_metric(values, record.stage_index)
-            share.add_metric(values, record.share)
+            share.add_metric(values, record.share if record.status == "running" else 0.0)
         return [by_status, stage, share]
 
     def _exports(self) -> list[Metric]:
