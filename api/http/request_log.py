@@ -39,6 +39,8 @@ _DECISION_HEADER = b"x-bandit-router-decision-id"
 #: A caller's request id is echoed only when it is short and plain (it lands in logs).
 _PLAIN_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
 _ROUTE = "/v1/route"
+#: Methods counted under their own name; any other a client invents counts as ``other``.
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _encode = msgspec.json.Encoder().encode
 #: Paths are logged up to this many characters (a client chooses their length).
 _MAX_PATH = 1024
@@ -98,7 +100,7 @@ class RequestLog:
             if note is None and answered_decision is not None:
                 note = (answered_decision.decode("latin-1"), None)
             metrics = self._metrics
-            metrics.answered(method, route, status)
+            metrics.answered(method if method in _METHODS else "other", route, status)
             if route == _ROUTE and note is not None and note[1] is not None and status < 400:
                 metrics.decided(note[1], seconds)
             log = self._log

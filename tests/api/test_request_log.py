@@ -99,6 +99,14 @@ async def test_one_json_line_per_request_with_the_decision_and_a_request_id() ->
     ) in samples["bandit_router_http_requests_total"]
 
 
+async def test_invented_methods_are_counted_as_other() -> None:
+    metrics = RouterMetrics()
+    app = RequestLog(_answering(405), metrics=metrics, log=None)
+    await _run(app, {**_scope(), "method": "BREW"})
+    [(labels, count)] = _samples(metrics)["bandit_router_http_requests_total"]
+    assert (labels["method"], count) == ("other", 1.0)
+
+
 async def test_a_failed_route_is_counted_but_not_timed_as_a_decision() -> None:
     metrics = RouterMetrics()
     app = RequestLog(_answering(422), metrics=metrics, log=None)
