@@ -29,7 +29,9 @@ from api.http.experiments import ExperimentController
 from api.http.export import ExportController
 from api.http.health import health, status
 from api.http.keys import AuditController, KeyController
+from api.http.metrics import metrics_endpoint
 from api.http.openapi import StrictStructSchemaPlugin
+from api.http.request_log import ACCESS_LOGGER, RequestLog
 from api.http.reviews import ReviewController
 from api.http.routing import RoutingController
 from api.http.shedding import LoadShedder
@@ -63,6 +65,9 @@ from api.service.roles import RoleKeeper
 from api.service.router import RouterService
 from api.settings import Settings
 from api.telemetry.langfuse_link import LangfuseLink, open_client
+from api.telemetry.metrics import MetricsSink, RouterMetrics
+from api.telemetry.sink import FanOut, TelemetrySink
+from api.telemetry.state_metrics import ServiceState
 from storage.engine import create_engine, sqlite_directory
 from storage.leader import lease_for
 from storage.meta import prompt_hash_key
@@ -106,12 +111,18 @@ class Services:
 
 @asynccontextmanager
 async def open_services(
-    settings: Settings, clock: Clock = wall_clock, *, runner: JobRunner | None = None
+    settings: Settings,
+    clock: Clock = wall_clock,
+    *,
+    runner: JobRunner | None = None,
+    metrics: RouterMetrics | None = None,
 ) -> AsyncIterator[Services]:
     """Open the database (migrated), load every learner, run the loops; close in reverse.
 
     ``runner`` runs heavy reports; by default child processes (or a thread, per settings).
+    ``metrics`` receives decisions, feedback and the services' state at each scrape.
     """
+    metrics = metrics or RouterMetrics()
     engine = create_engine(settings.database_url)
     processes: ProcessRunner | None = None
     if runner is None:
@@ -190,7 +201,7 @@ async def open_services(
                 prompt_key=key,
                 max_candidates=settings.max_candidates,
                 embedder=embedder,
-                telemetry=exporter,
+                telemetry=_telemetry(metrics, exporter),
                 name_trace=name_trace,
                 observer=model_health,
                 leading=roles.is_learner,
@@ -264,6 +275,7 @@ async def open_services(
                 ),
                 settings.proxy,
             )
+            unwatch = metrics.watch(ServiceState(engine, catalog, learning, roles, clock, link))
             try:
                 evaluation = EvaluationService(settings.database_url, catalog, heavy_jobs)
                 drift = DriftService(settings.database_url, catalog, heavy_jobs)
@@ -288,6 +300,7 @@ async def open_services(
                     link,
                 )
             finally:
+                unwatch()
                 await provider_client.aclose()
                 await catalog_sync.close()
                 await model_health.close()
@@ -318,14 +331,20 @@ def _learns_in_child(settings: Settings) -> bool:
     return settings.learn_in_child and not in_memory
 
 
+def _telemetry(metrics: RouterMetrics, exporter: LangfuseExporter | None) -> TelemetrySink:
+    counted = MetricsSink(metrics)
+    return counted if exporter is None else FanOut([counted, exporter])
+
+
 def create_app(
     settings: Settings, *, clock: Clock = wall_clock, runner: JobRunner | None = None
 ) -> Litestar:
     holder: dict[str, Services] = {}
+    metrics = RouterMetrics()
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
-        async with open_services(settings, clock, runner=runner) as services:
+        async with open_services(settings, clock, runner=runner, metrics=metrics) as services:
             holder["services"] = services
             yield
 
@@ -335,7 +354,7 @@ def create_app(
 
         return Provide(dependency, sync_to_thread=False)
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             RoutingController,
             ChatController,
@@ -351,6 +370,7 @@ def create_app(
             ReviewController,
             health,
             status,
+            metrics_endpoint(open_to_all=settings.metrics_public),
             dashboard,
             review,
         ],
@@ -361,6 +381,7 @@ def create_app(
         ],
         dependencies={
             "caller": Provide(caller_key, sync_to_thread=False),
+            "metrics": Provide(lambda: metrics, sync_to_thread=False),
             **{
                 name: provide(name)
                 for name in (
@@ -404,3 +425,11 @@ def create_app(
             ),
         ),
     )
+    # Litestar's ``middleware`` wraps each route, so it never sees a path no route serves:
+    # the access log and request counts wrap the whole app instead.
+    app.asgi_handler = RequestLog(
+        app.asgi_handler,
+        metrics=metrics,
+        log=logging.getLogger(ACCESS_LOGGER) if settings.access_log else None,
+    )
+    return app

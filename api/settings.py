@@ -17,6 +17,8 @@ ENV_ADMIN_KEY = "BANDIT_ROUTER_ADMIN_KEY"
 ENV_MAX_POLICIES = "BANDIT_ROUTER_MAX_POLICIES"
 ENV_MAX_IN_FLIGHT = "BANDIT_ROUTER_MAX_IN_FLIGHT"
 ENV_LEARN_IN_CHILD = "BANDIT_ROUTER_LEARN_IN_CHILD"
+ENV_METRICS_PUBLIC = "BANDIT_ROUTER_METRICS_PUBLIC"
+ENV_ACCESS_LOG = "BANDIT_ROUTER_ACCESS_LOG"
 #: The Langfuse SDK's own variable names.
 ENV_LANGFUSE_PUBLIC_KEY = "LANGFUSE_PUBLIC_KEY"
 ENV_LANGFUSE_SECRET_KEY = "LANGFUSE_SECRET_KEY"  # noqa: S105 - a variable name, not a secret
@@ -144,6 +146,12 @@ class Settings:
     langfuse: LangfuseSettings | None = None
     #: The OpenAI-compatible proxy's provider calls.
     proxy: ProxySettings = dataclasses.field(default_factory=ProxySettings)
+    #: ``GET /metrics`` without a key (``BANDIT_ROUTER_METRICS_PUBLIC``); by default it needs
+    #: a ``read`` key, like every other figure of the service.
+    metrics_public: bool = False
+    #: One JSON line per HTTP request on the ``bandit_router.access`` logger
+    #: (``BANDIT_ROUTER_ACCESS_LOG=off`` turns it off).
+    access_log: bool = True
 
     def bootstrap_key_path(self) -> Path:
         if self.admin_key_file is not None:
@@ -167,7 +175,9 @@ class Settings:
         ``BANDIT_ROUTER_LANGFUSE_QUEUE_SIZE`` the export queue,
         ``BANDIT_ROUTER_LANGFUSE_REVIEW_SECONDS`` how often review queues are fed.
         ``BANDIT_ROUTER_PROVIDER_KEY_ENVS`` and ``BANDIT_ROUTER_PROXY_*`` configure the
-        proxy (see ``proxy_settings``)."""
+        proxy (see ``proxy_settings``).
+        ``BANDIT_ROUTER_METRICS_PUBLIC`` and ``BANDIT_ROUTER_ACCESS_LOG`` (on/off) open
+        ``/metrics`` to scrapers without a key and turn the access log on or off."""
         url = database_url or environ.get(ENV_DATABASE_URL) or default_sqlite_url(Path("var"))
         admin_key = environ.get(ENV_ADMIN_KEY, "").strip() or None
         settings = cls(
@@ -178,6 +188,12 @@ class Settings:
             langfuse=langfuse_settings(environ),
             proxy=proxy_settings(environ),
         )
+        settings = dataclasses.replace(
+            settings,
+            metrics_public=_switch(environ, ENV_METRICS_PUBLIC, default=False),
+            access_log=_switch(environ, ENV_ACCESS_LOG, default=True),
+            learn_in_child=_switch(environ, ENV_LEARN_IN_CHILD, default=True),
+        )
         in_flight = environ.get(ENV_MAX_IN_FLIGHT)
         if in_flight is not None:
             if not in_flight.isdigit() or not 1 <= int(in_flight) <= 1_000_000:
@@ -186,11 +202,6 @@ class Settings:
                     f"got {in_flight!r}."
                 )
             settings = dataclasses.replace(settings, max_in_flight=int(in_flight))
-        learn_in_child = environ.get(ENV_LEARN_IN_CHILD)
-        if learn_in_child is not None:
-            settings = dataclasses.replace(
-                settings, learn_in_child=_switch(ENV_LEARN_IN_CHILD, learn_in_child)
-            )
         max_policies = environ.get(ENV_MAX_POLICIES)
         if max_policies is None:
             return settings
@@ -201,13 +212,17 @@ class Settings:
         return dataclasses.replace(settings, max_policies=int(max_policies))
 
 
-def _switch(variable: str, text: str) -> bool:
-    value = text.strip().lower()
-    if value in {"1", "true", "yes", "on"}:
-        return True
-    if value in {"0", "false", "no", "off"}:
-        return False
-    raise ValueError(f"{variable} must be 1 or 0 (true or false), got {text!r}.")
+_ON = frozenset({"1", "true", "yes", "on"})
+_OFF = frozenset({"0", "false", "no", "off"})
+
+
+def _switch(environ: Mapping[str, str], variable: str, *, default: bool) -> bool:
+    text = environ.get(variable, "").strip().lower()
+    if not text:
+        return default
+    if text in _ON or text in _OFF:
+        return text in _ON
+    raise ValueError(f"{variable} must be on or off (1/0, true/false, yes/no), got {text!r}.")
 
 
 def _seconds(variable: str, text: str, what: str) -> float:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Callable
@@ -63,6 +64,7 @@ async def record_feedback(
     payload differs.
     """
     digest = payload_hash(feedback)
+    existing = None
     if feedback.idempotency_key is not None:
         existing = (
             await connection.execute(
@@ -71,25 +73,33 @@ async def record_feedback(
                 )
             )
         ).first()
-        if existing is not None:
-            if existing.payload_hash != digest:
-                raise ConflictError(
-                    f"Idempotency key {feedback.idempotency_key!r} was already used for "
-                    "different feedback."
-                )
-            return feedback_from_row(existing, created=False)
+        if existing is not None and existing.payload_hash != digest:
+            raise ConflictError(
+                f"Idempotency key {feedback.idempotency_key!r} was already used for "
+                "different feedback."
+            )
     decision = (
         await connection.execute(
             select(
                 _sql.decisions.c.policy,
+                _sql.decisions.c.chosen_model,
                 _sql.decisions.c.join_status,
                 _sql.decisions.c.window_closes_at,
                 _sql.decisions.c.prior_cost_usd,
-            ).where(_sql.decisions.c.id == feedback.decision_id)
+            ).where(
+                _sql.decisions.c.id
+                == (feedback.decision_id if existing is None else existing.decision_id)
+            )
         )
     ).first()
     if decision is None:
         raise NotFoundError(f"Decision {feedback.decision_id!r} does not exist.")
+    if existing is not None:
+        return dataclasses.replace(
+            feedback_from_row(existing, created=False),
+            policy=decision.policy,
+            model=decision.chosen_model,
+        )
     late = decision.join_status != OPEN or (
         decision.window_closes_at is not None and now > decision.window_closes_at
     )
@@ -151,6 +161,8 @@ async def record_feedback(
         comment=feedback.comment,
         input_tokens=feedback.input_tokens,
         output_tokens=feedback.output_tokens,
+        policy=decision.policy,
+        model=decision.chosen_model,
     )
 
 

@@ -196,6 +196,10 @@ class FeedbackRecord:
     comment: str | None = None
     input_tokens: int | None = None
     output_tokens: int | None = None
+    #: The decision's policy and chosen model; set on what ``record_feedback`` returns (so
+    #: metrics and the access log can name them), None where feedback is read back.
+    policy: str | None = None
+    model: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

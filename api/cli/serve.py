@@ -110,7 +110,9 @@ def worker_app() -> Litestar:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    return create_app(_settings(json.loads(os.environ[_WORKER_OPTIONS])))
+    settings = _settings(json.loads(os.environ[_WORKER_OPTIONS]))
+    _access_log(settings)
+    return create_app(settings)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -137,6 +139,7 @@ def run(args: argparse.Namespace) -> int:
         "bootstrap": not args.no_bootstrap,
     }
     settings = _settings(options)
+    _access_log(settings)
     if args.workers < 1:
         print(
             f"bandit-router serve: --workers must be at least 1, got {args.workers}",
@@ -171,7 +174,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"API docs: {address}/schema", flush=True)
     try:
         if args.workers == 1:
-            server = uvicorn.Server(uvicorn.Config(create_app(settings), log_level="warning"))
+            server = uvicorn.Server(
+                uvicorn.Config(create_app(settings), log_level="warning", access_log=False)
+            )
             server.run(sockets=[listener])
         else:
             from uvicorn.supervisors import Multiprocess
@@ -185,12 +190,22 @@ def run(args: argparse.Namespace) -> int:
                 factory=True,
                 workers=args.workers,
                 log_level="warning",
+                access_log=False,
             )
             Multiprocess(config, sockets=[listener]).run()
     finally:
         if lock is not None:
             lock.release()
     return 0
+
+
+def _access_log(settings: Settings) -> None:
+    """The app's own access log replaces uvicorn's (off above): one JSON line per request on
+    stdout, unless ``BANDIT_ROUTER_ACCESS_LOG=off``."""
+    if settings.access_log:
+        from api.http.request_log import log_access_to
+
+        log_access_to(sys.stdout)
 
 
 def _listen(host: str, port: int) -> socket.socket:

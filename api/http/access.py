@@ -9,7 +9,7 @@ the policy: ``require_policy`` answers 404 for another tenant's policy, so ids d
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -26,6 +26,7 @@ from bandit.errors import ForbiddenError, NotFoundError, UnsupportedMediaError
 
 __all__ = [
     "AccessControl",
+    "accepted_key",
     "access",
     "caller_key",
     "handler_scopes",
@@ -149,6 +150,13 @@ def caller_key(request: ASGIConnection[Any, Any, Any, Any]) -> ApiKey:
     if not isinstance(key, ApiKey):  # only a handler without a scope could get here
         raise ForbiddenError(f"{request.url.path} needs an API key.")
     return key
+
+
+def accepted_key(state: Mapping[str, Any]) -> ApiKey | None:
+    """The key the guard accepted for a request, from its scope's ``state``; None before the
+    guard ran or on a public path (the access log names it by id)."""
+    key = state.get(_STATE_KEY)
+    return key if isinstance(key, ApiKey) else None
 
 
 def require_policy(key: ApiKey, policy: str) -> None:

@@ -21,6 +21,7 @@ from api.http.convert import (
     route_out,
 )
 from api.http.examples import body_examples, path_example
+from api.http.request_log import note_decision
 from api.service.router import RouteRequest, RouterService
 from bandit.access import ApiKey
 from bandit.errors import NotFoundError
@@ -70,6 +71,7 @@ class RoutingController(Controller):
                 escalate=None if data.escalate is None else escalation_in(data.escalate),
             )
         )
+        note_decision(request, decision_id=decision.id, policy=decision.policy)
         return route_out(decision, router.cascade_step(decision))
 
     @post(
@@ -100,6 +102,7 @@ class RoutingController(Controller):
                 caller, data.decision_id, await router.decision_policy(data.decision_id)
             )
         stored = await router.feedback(feedback_in(data))
+        note_decision(request, decision_id=stored.decision_id, policy=stored.policy)
         status = HTTP_201_CREATED if stored.created else HTTP_200_OK
         return Response(feedback_out(stored), status_code=status)
 
@@ -109,10 +112,12 @@ class RoutingController(Controller):
         decision_id: FromPath[Annotated[str, path_example("decision_id")]],
         router: NamedDependency[RouterService],
         caller: NamedDependency[ApiKey],
+        request: Request[Any, Any, Any],
     ) -> schemas.DecisionOut:
         """A decision with its full pmf, its feedback and its joined reward."""
         decision = await router.decision(decision_id)
         _require_decision(caller, decision_id, decision.policy)
+        note_decision(request, decision_id=decision.id, policy=decision.policy)
         return decision_out(decision)
 
 

@@ -48,14 +48,21 @@ class KeyRing:
                 hash_secret(env_admin_secret),
             )
         self._task: asyncio.Task[None] | None = None
+        #: Bumped by every key this process creates or changes (``remember``, ``replace``).
+        self._changes = 0
 
     async def refresh(self) -> None:
         """Reload every key when the table changed since the last look."""
+        changes = self._changes
         async with self._engine.connect() as connection:
             state = await keys_state(connection)
             if state == self._state:
                 return
             stored = await list_keys(connection)
+        if changes != self._changes:
+            # A key made here while this read ran may be missing from it: replacing the keys
+            # with the read would refuse it until the next refresh. The next one reads it.
+            return
         self._replace(stored)
         self._state = state
 
@@ -64,6 +71,7 @@ class KeyRing:
 
     def remember(self, key: ApiKey, digest: str) -> None:
         """A key this process just created or revoked: in force before the next refresh."""
+        self._changes += 1
         self._by_digest = {
             **{d: k for d, k in self._by_digest.items() if k.id != key.id},
             digest: key,
@@ -71,6 +79,7 @@ class KeyRing:
 
     def replace(self, key: ApiKey) -> None:
         """A changed key (revoked, say), keeping its digest: in force at once."""
+        self._changes += 1
         self._by_digest = {d: key if k.id == key.id else k for d, k in self._by_digest.items()}
 
     def authenticate(self, authorization: str | None) -> ApiKey:

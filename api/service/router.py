@@ -474,8 +474,8 @@ class RouterService:
 
         stored = await self._committer.run(store)
         self._learning.notify()
-        if export and stored.created:
-            self._telemetry.emit(FeedbackScored(stored))
+        if stored.created:
+            self._telemetry.emit(FeedbackScored(stored, export=export))
         return stored
 
     async def decision(self, decision_id: str) -> DecisionRecord:

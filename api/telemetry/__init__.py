@@ -1,4 +1,5 @@
-"""Telemetry: decisions out to Langfuse as traces, feedback as scores, and scores back in.
+"""Telemetry: decisions out to Langfuse as traces, feedback as scores, and scores back in;
+Prometheus metrics (``api.telemetry.metrics``).
 
 The Langfuse modules are imported only where Langfuse is configured: the SDK takes most of a
 second to import, and a server without Langfuse should not pay it at start-up.
@@ -6,6 +7,7 @@ second to import, and a server without Langfuse should not pay it at start-up.
 
 from api.telemetry.sink import (
     DecisionTraced,
+    FanOut,
     FeedbackScored,
     NullSink,
     TelemetryEvent,
@@ -14,6 +16,7 @@ from api.telemetry.sink import (
 
 __all__ = [
     "DecisionTraced",
+    "FanOut",
     "FeedbackScored",
     "NullSink",
     "TelemetryEvent",

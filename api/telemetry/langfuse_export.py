@@ -59,6 +59,8 @@ class LangfuseExporter:
         self._thread = threading.Thread(target=self._run, name="langfuse-export", daemon=True)
 
     def emit(self, event: TelemetryEvent) -> None:
+        if isinstance(event, FeedbackScored) and not event.export:
+            return  # it came from Langfuse
         try:
             self._queue.put_nowait(event)
         except queue.Full:

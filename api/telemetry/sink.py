@@ -6,12 +6,23 @@ telemetry that fails must not fail a request.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from storage.records import DecisionRecord, FeedbackRecord
 
-__all__ = ["DecisionTraced", "FeedbackScored", "NullSink", "TelemetryEvent", "TelemetrySink"]
+__all__ = [
+    "DecisionTraced",
+    "FanOut",
+    "FeedbackScored",
+    "NullSink",
+    "TelemetryEvent",
+    "TelemetrySink",
+]
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +37,8 @@ class FeedbackScored:
     """New feedback on a decision."""
 
     feedback: FeedbackRecord
+    #: False for feedback that came from Langfuse: it is counted, not sent back there.
+    export: bool = True
 
 
 TelemetryEvent = DecisionTraced | FeedbackScored
@@ -41,3 +54,18 @@ class NullSink:
 
     def emit(self, event: TelemetryEvent) -> None:
         pass
+
+
+class FanOut:
+    """Every event to each of ``sinks`` in turn (metrics, then Langfuse): one that raises
+    against its promise is logged, and neither the others nor the request notice."""
+
+    def __init__(self, sinks: Sequence[TelemetrySink]) -> None:
+        self._sinks = tuple(sinks)
+
+    def emit(self, event: TelemetryEvent) -> None:
+        for sink in self._sinks:
+            try:
+                sink.emit(event)
+            except Exception:  # telemetry must never fail a request
+                _log.exception("A telemetry sink failed on %s.", type(event).__name__)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from langfuse import Langfuse
 from opentelemetry.sdk.trace import TracerProvider
+from prometheus_client.parser import text_string_to_metric_families
 
 from api.settings import LangfuseSettings, Settings
 from api.telemetry.langfuse_export import trace_id_for
@@ -79,6 +80,18 @@ def test_route_names_the_trace_and_langfuse_scores_come_back(
             assert status["exported"] >= 1
             assert status["dropped"] == 0
             assert status["scores_imported"] == 1
+            # The same counts in /metrics, and the imported score counted as feedback.
+            scraped = {
+                (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+                for family in text_string_to_metric_families(http.get("/metrics").text)
+                for sample in family.samples
+            }
+            events = "bandit_router_langfuse_events_total"
+            assert scraped[events, (("outcome", "exported"),)] >= 1
+            assert scraped[events, (("outcome", "dropped"),)] == 0
+            assert scraped["bandit_router_langfuse_poll_failures_total", ()] == 0
+            counted = (("model", routed["model"]), ("policy", "default"))
+            assert scraped["bandit_router_feedback_total", counted] == 1
     finally:
         server.stop()
 
