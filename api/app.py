@@ -405,7 +405,13 @@ def create_app(
         },
         exception_handlers=exception_handlers,
         # Past this many requests at once the excess gets an immediate 503, not a queue.
-        middleware=[DefineMiddleware(LoadShedder, max_in_flight=settings.max_in_flight)],
+        middleware=[
+            DefineMiddleware(
+                LoadShedder,
+                max_in_flight=settings.max_in_flight,
+                max_wait_seconds=settings.max_wait_seconds,
+            )
+        ],
         # Every JSON body is decoded strictly (no "0.5" -> 0.5) and checked in one place.
         request_class=StrictRequest,
         before_request=refuse_nul_in_url,

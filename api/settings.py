@@ -17,6 +17,7 @@ ENV_ADMIN_KEY = "BANDIT_ROUTER_ADMIN_KEY"
 ENV_MAX_POLICIES = "BANDIT_ROUTER_MAX_POLICIES"
 ENV_MAX_IN_FLIGHT = "BANDIT_ROUTER_MAX_IN_FLIGHT"
 ENV_LEARN_IN_CHILD = "BANDIT_ROUTER_LEARN_IN_CHILD"
+ENV_MAX_WAIT_MS = "BANDIT_ROUTER_MAX_WAIT_MS"
 ENV_METRICS_PUBLIC = "BANDIT_ROUTER_METRICS_PUBLIC"
 ENV_ACCESS_LOG = "BANDIT_ROUTER_ACCESS_LOG"
 #: The Langfuse SDK's own variable names.
@@ -113,6 +114,9 @@ class Settings:
     #: HTTP requests one process handles at once; beyond it, 503 with ``Retry-After`` at once
     #: (``BANDIT_ROUTER_MAX_IN_FLIGHT``). Far above what a few hundred busy connections need.
     max_in_flight: int = 1000
+    #: Route and feedback calls are refused with 503 while even the fastest of them waited
+    #: longer than this (a standing queue; ``BANDIT_ROUTER_MAX_WAIT_MS``, 0 turns it off).
+    max_wait_seconds: float | None = 0.025
     #: How often a server asks for (or checks it still holds) the learner role.
     role_seconds: float = 1.0
     #: How often a server checks the database for catalog changes made through another one.
@@ -202,6 +206,15 @@ class Settings:
                     f"got {in_flight!r}."
                 )
             settings = dataclasses.replace(settings, max_in_flight=int(in_flight))
+        max_wait = environ.get(ENV_MAX_WAIT_MS)
+        if max_wait is not None:
+            if not max_wait.isdigit() or int(max_wait) > 60_000:
+                raise ValueError(
+                    f"{ENV_MAX_WAIT_MS} must be a whole number of milliseconds from 0 (off) to "
+                    f"60000, got {max_wait!r}."
+                )
+            seconds = int(max_wait) / 1000 or None
+            settings = dataclasses.replace(settings, max_wait_seconds=seconds)
         max_policies = environ.get(ENV_MAX_POLICIES)
         if max_policies is None:
             return settings
