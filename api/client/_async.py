@@ -361,7 +361,8 @@ class AsyncRouterClient:
     # --- sending -----------------------------------------------------------------------------
 
     async def _send(self, call: Call[T]) -> T:
-        return _calls.decode(call, (await self._exchange(call, stream=False)).content)
+        response = await self._exchange(call, stream=False)
+        return _calls.decode(call, response.content, status=response.status_code)
 
     async def _exchange(self, call: Call[Any], *, stream: bool) -> httpx.Response:
         """The successful response to ``call``, after any retries; else raise."""

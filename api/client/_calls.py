@@ -17,6 +17,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 import msgspec
 
+from api.client._errors import RouterError
 from api.http import schemas
 
 __all__ = ["Call", "ExperimentAction", "ExportFormat", "capture_json"]
@@ -291,13 +292,21 @@ def health() -> Call[schemas.HealthOut]:
 _CAPTURED: ContextVar[list[bytes] | None] = ContextVar("captured_answers", default=None)
 
 
-def decode(call: Call[T], content: bytes) -> T:
+def decode(call: Call[T], content: bytes, *, status: int) -> T:
     """The answer's body as ``call.result``; fields the client does not know are ignored,
-    so a newer service does not break an older client."""
+    so a newer service does not break an older client. A body of another shape (a login
+    page of a proxy, a URL that is not the router's) is a ``RouterError`` too."""
     captured = _CAPTURED.get()
     if captured is not None:
         captured.append(content)
-    return msgspec.json.decode(content, type=call.result)
+    try:
+        return msgspec.json.decode(content, type=call.result)
+    except msgspec.DecodeError as error:  # ValidationError included
+        raise RouterError(
+            f"The answer to {call.method} {call.path} is not the router's ({error}); "
+            "is the URL the router's?",
+            status=status,
+        ) from error
 
 
 @contextmanager

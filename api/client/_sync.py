@@ -355,7 +355,8 @@ class RouterClient:
     # --- sending -----------------------------------------------------------------------------
 
     def _send(self, call: Call[T]) -> T:
-        return _calls.decode(call, self._exchange(call, stream=False).content)
+        response = self._exchange(call, stream=False)
+        return _calls.decode(call, response.content, status=response.status_code)
 
     def _exchange(self, call: Call[Any], *, stream: bool) -> httpx.Response:
         """The successful response to ``call``, after any retries; else raise."""

@@ -423,3 +423,16 @@ def test_the_async_as_json(running: RunningServer) -> None:
             return await client.as_json(client.models)
 
     assert {m["id"] for m in asyncio.run(listed())} >= set(MODELS)
+
+
+def test_an_answer_of_another_shape_is_a_router_error() -> None:
+    def login_page(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=b"<html>Sign in</html>")
+
+    transport = httpx.MockTransport(login_page)
+    with (
+        RouterClient("http://router.test", "k", transport=transport) as client,
+        pytest.raises(RouterError, match=r"GET /v1/models is not the router's") as raised,
+    ):
+        client.models()
+    assert raised.value.status == 200

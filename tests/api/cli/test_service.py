@@ -4,6 +4,7 @@ stderr and exit 1, and a busy service gets exactly one more try."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
@@ -52,6 +53,22 @@ def _shed_once(number: int, handler: BaseHTTPRequestHandler) -> None:
         _send(handler, 503, "application/json", b'{"detail": "Busy: try again shortly."}')
     else:
         _send(handler, 200, "application/json", b"[]")
+
+
+def _login_page(_: int, handler: BaseHTTPRequestHandler) -> None:
+    """Something that is not the router answering 200 (a proxy's login page)."""
+    _send(handler, 200, "text/html", b"<html>Sign in</html>")
+
+
+def _asks_to_wait(_: int, handler: BaseHTTPRequestHandler) -> None:
+    """Over the key's rate, with a wait longer than an operator should sit through."""
+    handler.send_response(429)
+    handler.send_header("content-type", "application/json")
+    handler.send_header("retry-after", "60")
+    body = b'{"detail": "API key \'ci\' is over its rate of 1 per second."}'
+    handler.send_header("content-length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
 
 
 def _cut_export(_: int, handler: BaseHTTPRequestHandler) -> None:
@@ -125,3 +142,26 @@ def test_an_export_cut_short_is_a_sentence_and_leaves_no_file(
     assert err.startswith("bandit-router export: The answer from ")
     assert "stopped before its end" in err
     assert list(tmp_path.iterdir()) == []  # neither the file nor its partial
+
+
+def test_an_answer_that_is_not_the_routers_is_a_sentence(
+    fake: Callable[[Answer], _Fake], capsys: pytest.CaptureFixture[str]
+) -> None:
+    server = fake(_login_page)
+    assert main(["policies", "list", "--url", _url(server)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("bandit-router policies list: The answer to GET /v1/policies is not")
+    assert "Traceback" not in err
+
+
+def test_a_long_retry_after_is_reported_at_once(
+    fake: Callable[[Answer], _Fake], capsys: pytest.CaptureFixture[str]
+) -> None:
+    server = fake(_asks_to_wait)
+    started = time.monotonic()
+    assert main(["models", "list", "--url", _url(server)]) == 1
+    assert time.monotonic() - started < 5  # not the minute the service asked for
+    assert capsys.readouterr().err == (
+        "bandit-router models list: API key 'ci' is over its rate of 1 per second.\n"
+    )
+    assert server.requests == 1
