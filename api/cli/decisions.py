@@ -7,7 +7,7 @@ from typing import Any
 
 from api.cli.options import Commands, Uses, add_command
 from api.cli.output import fixed, key_values, print_json, table, when
-from api.cli.service import Service
+from api.cli.service import connect
 
 __all__ = ["add_parser", "render", "run"]
 
@@ -33,7 +33,8 @@ def add_parser(commands: Commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    answer = Service(args.url, args.key).decision(args.id)
+    with connect(args) as client:
+        answer = client.as_json(client.decision, args.id)
     if args.as_json:
         print_json(answer)
     else:

@@ -13,7 +13,7 @@ from typing import Any
 
 from api.cli.options import Commands, add_command
 from api.cli.output import fixed, percent, print_json, signed, table, usd, when
-from api.cli.service import Service
+from api.cli.service import connect
 
 __all__ = ["add_parser", "render", "run", "share_change_p_value"]
 
@@ -45,9 +45,17 @@ def add_parser(commands: Commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    names = ("since", "until", "bucket_seconds", "success_threshold", "psi_threshold", "group_by")
-    query = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
-    report = Service(args.url, args.key).drift(args.policy, query)
+    with connect(args) as client:
+        report = client.as_json(
+            client.drift,
+            args.policy,
+            since=args.since,
+            until=args.until,
+            bucket_seconds=args.bucket_seconds,
+            success_threshold=args.success_threshold,
+            psi_threshold=args.psi_threshold,
+            group_by=args.group_by,
+        )
     if args.as_json:
         print_json(report)
     else:

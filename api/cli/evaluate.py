@@ -7,7 +7,7 @@ from typing import Any
 
 from api.cli.options import Commands, add_command
 from api.cli.output import fixed, print_json, table
-from api.cli.service import Service
+from api.cli.service import connect
 
 __all__ = ["add_parser", "render", "run"]
 
@@ -38,14 +38,16 @@ def add_parser(commands: Commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    query: dict[str, object] = {"resamples": args.resamples}
-    if args.since is not None:
-        query["since"] = args.since
-    if args.until is not None:
-        query["until"] = args.until
-    if args.no_counterfactual:
-        query["counterfactual"] = "false"
-    report = Service(args.url, args.key).evaluation(args.policy, query)
+    with connect(args) as client:
+        report = client.as_json(
+            client.evaluation,
+            args.policy,
+            since=args.since,
+            until=args.until,
+            resamples=args.resamples,
+            # Unset unless refused: the service's default (on) stays the one place it is said.
+            counterfactual=False if args.no_counterfactual else None,
+        )
     if args.as_json:
         print_json(report)
     else:

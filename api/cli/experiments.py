@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import Any, cast
+
+import msgspec
 
 from api.cli.options import Commands, Uses, add_command
 from api.cli.output import key_values, percent, print_json, table, when
-from api.cli.service import Service
+from api.cli.service import connect
+from api.client import ExperimentAction, ExperimentIn, GuardrailsIn
 
 __all__ = ["add_parser", "run"]
 
@@ -82,15 +85,16 @@ def add_parser(commands: Commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    service = Service(args.url, args.key)
-    if args.action == "create":
-        answer = service.create_experiment(_create_body(args))
-    elif args.action == "list":
-        answer = service.experiments(args.policy)
-    elif args.action == "show":
-        answer = service.experiment(args.id)
-    else:
-        answer = service.act_on_experiment(args.id, args.action)
+    with connect(args) as client:
+        if args.action == "create":
+            answer = client.as_json(client.create_experiment, _create_body(args))
+        elif args.action == "list":
+            answer = client.as_json(client.experiments, args.policy)
+        elif args.action == "show":
+            answer = client.as_json(client.experiment, args.id)
+        else:
+            action = cast(ExperimentAction, args.action)  # one of _ACTIONS, by the parser
+            answer = client.as_json(client.experiment_action, args.id, action)
     if args.as_json:
         print_json(answer)
     elif args.action == "list":
@@ -100,21 +104,22 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _create_body(args: argparse.Namespace) -> dict[str, object]:
-    body: dict[str, object] = {"policy": args.policy, "candidate": args.candidate}
-    optional = {
+def _create_body(args: argparse.Namespace) -> ExperimentIn:
+    """The options given, over the input's own defaults (the service checks the values)."""
+    given = {
         "stages": args.stages,
         "min_feedback_per_stage": args.min_feedback_per_stage,
         "margin": args.margin,
         "alpha": args.alpha,
     }
-    body |= {k: v for k, v in optional.items() if v is not None}
+    changes: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
     if args.replaces:
-        body |= {"mode": "replace", "replaces": args.replaces}
+        changes |= {"mode": "replace", "replaces": args.replaces}
     guardrails = {g: getattr(args, g) for g in _GUARDRAILS if getattr(args, g) is not None}
     if guardrails:
-        body["guardrails"] = guardrails
-    return body
+        changes["guardrails"] = GuardrailsIn(**guardrails)
+    base = ExperimentIn(policy=args.policy, candidate=args.candidate)
+    return msgspec.structs.replace(base, **changes)
 
 
 def render_list(experiments: list[dict[str, Any]]) -> str:

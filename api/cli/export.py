@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 from pathlib import Path
 
 from api.cli.options import Commands, add_command
-from api.cli.service import Service, ServiceError
+from api.cli.service import connect
 
 __all__ = ["add_parser", "run"]
 
@@ -42,28 +41,34 @@ def add_parser(commands: Commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    query = {"format": args.format}
-    query |= {
-        name: getattr(args, name)
-        for name in ("since", "until", "unlabeled")
-        if getattr(args, name) is not None
-    }
-    with Service(args.url, args.key).export(args.policy, query) as response:
+    with (
+        connect(args) as client,
+        client.export(
+            args.policy,
+            format=args.format,
+            since=args.since,
+            until=args.until,
+            unlabeled=args.unlabeled,
+        ) as stream,
+    ):
         if args.output is None:
-            try:
-                shutil.copyfileobj(response, sys.stdout.buffer)
-                sys.stdout.buffer.flush()
-            except BrokenPipeError:
-                raise  # the reader left (``| head``): main ends quietly
-            except OSError as error:  # the service stopped answering mid-stream
-                raise ServiceError(f"the export stopped before its end: {error}") from error
+            # A reader that left (``| head``) raises BrokenPipeError: main ends quietly; a
+            # service that stops mid-stream raises the client's UnreachableError.
+            for chunk in stream.chunks():
+                sys.stdout.buffer.write(chunk)
+            sys.stdout.buffer.flush()
             return 0
-        # A crash mid-stream must not leave a truncated file under the final name.
+        # A failure mid-stream must not leave a truncated file under the final name.
         partial = args.output.with_name(args.output.name + ".partial")
         try:
             with partial.open("wb") as file:
-                shutil.copyfileobj(response, file)
+                for chunk in stream.chunks():
+                    file.write(chunk)
             partial.replace(args.output)
         except OSError as error:
-            raise ServiceError(f"cannot write {args.output}: {error}") from error
+            raise SystemExit(
+                f"bandit-router export: cannot write {args.output}: {error}"
+            ) from error
+        finally:
+            partial.unlink(missing_ok=True)
     return 0

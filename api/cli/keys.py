@@ -1,6 +1,10 @@
-"""``bandit-router keys create|list|revoke``: manage API keys on the database directly.
+"""``bandit-router keys create|list|revoke``: manage API keys on the database directly, or
+on a running service (``/v1/keys``, with an admin key) when ``--url`` or ``--key`` is given.
 
-Running servers pick the change up within a second (they refresh their key cache).
+The database is the default because keys are how one reaches a service at all: the first
+admin key is made here. Running servers pick a change made on the database up within a second
+(they refresh their key cache). ``$BANDIT_ROUTER_URL`` alone does not switch the command to
+the service, so a shell set up for the remote commands still manages the database it names.
 """
 
 from __future__ import annotations
@@ -12,7 +16,8 @@ from typing import TYPE_CHECKING, Any, cast
 
 from api.cli.options import Commands, Uses, add_command
 from api.cli.output import key_values, print_json, table, when
-from bandit.access import SCOPES
+from api.cli.service import connect
+from bandit.access import SCOPES, Scope
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
@@ -24,17 +29,19 @@ CLI_ACTOR = "cli"
 
 
 def add_parser(commands: Commands) -> None:
-    uses: list[Uses] = ["database", "output"]
+    uses: list[Uses] = ["database", "remote", "output"]
     keys = add_command(
         commands,
         "keys",
-        help="create, list or revoke API keys (on the database, no server needed)",
-        description="Create, list or revoke API keys directly on the database (running servers "
-        "pick the change up within a second). On a running service an admin key can do the "
-        "same through /v1/keys.",
+        help="create, list or revoke API keys (on the database, or a service with --url/--key)",
+        description="Create, list or revoke API keys directly on the database (no server "
+        "needed; running servers pick the change up within a second), or, when --url or --key "
+        "is given on the command line, on that running service through /v1/keys with an admin "
+        "key ($BANDIT_ROUTER_URL alone does not switch to the service).",
         examples=[
             "keys create ci-reader --scope read --policy default",
             "keys list --database-url postgresql://router@db/router",
+            "keys list --url https://router.example.com --key $ADMIN_KEY",
         ],
         uses=uses,
     )
@@ -90,14 +97,13 @@ def add_parser(commands: Commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from api.settings import Settings
-    from bandit.errors import RouterError
-
-    settings = Settings.from_environment(database_url=args.database_url)
-    try:
-        answer = asyncio.run(_run(args, settings.database_url))
-    except (RouterError, ValueError) as error:
-        raise SystemExit(f"bandit-router keys {args.action}: {error}") from error
+    remote = bool({"url", "key"} & args.given)
+    if remote and "database_url" in args.given:
+        raise SystemExit(
+            f"bandit-router keys {args.action}: give --url/--key (a running service) or "
+            "--database-url (the database), not both."
+        )
+    answer = _on_service(args) if remote else _on_database(args)
     if args.as_json:
         print_json(answer)
     elif args.action == "list":
@@ -146,6 +152,35 @@ def render_one(key: dict[str, Any]) -> str:
     return text
 
 
+def _on_service(args: argparse.Namespace) -> Any:
+    """The service's own JSON answer; its refusals are the client's ``RouterError``."""
+    with connect(args) as client:
+        if args.action == "list":
+            return client.as_json(client.keys)
+        if args.action == "revoke":
+            return client.as_json(client.revoke_key, args.id)
+        return client.as_json(
+            client.create_key,
+            args.name,
+            cast(list[Scope], args.scopes),
+            policies=args.policies,
+            models=args.models,
+            expires_at=args.expires_at,
+            rate_per_second=args.rate,
+        )
+
+
+def _on_database(args: argparse.Namespace) -> Any:
+    from api.settings import Settings
+    from bandit.errors import RouterError
+
+    settings = Settings.from_environment(database_url=args.database_url)
+    try:
+        return asyncio.run(_run(args, settings.database_url))
+    except (RouterError, ValueError) as error:
+        raise SystemExit(f"bandit-router keys {args.action}: {error}") from error
+
+
 async def _run(args: argparse.Namespace, database_url: str) -> Any:
     # Imported here: the database stack is slow to import and only this command needs it.
     from storage.engine import create_engine
@@ -170,7 +205,7 @@ async def _run(args: argparse.Namespace, database_url: str) -> Any:
 
 async def _create(connection: AsyncConnection, args: argparse.Namespace, now: float) -> object:
     from api.service.keys import new_key_id, new_secret
-    from bandit.access import ApiKey, Scope, hash_secret
+    from bandit.access import ApiKey, hash_secret
     from storage.catalog import list_models, list_policies
     from storage.keys import add_key, key_audit_json
 

@@ -2,8 +2,9 @@
 
 Every command's module adds its parser (with an example in its ``--help``) and the function
 that runs it; this module only dispatches, and turns the ways a command can end early into
-exit codes without a traceback: a service's refusal (its ``detail`` sentence, exit 1), a reader
-that closed the pipe (``| head``, exit 141 as a shell reports SIGPIPE) and Ctrl-C (exit 130).
+exit codes without a traceback: a service's refusal or silence (the client's ``RouterError``,
+its ``detail`` sentence, exit 1), a reader that closed the pipe (``| head``, exit 141 as a
+shell reports SIGPIPE) and Ctrl-C (exit 130).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from api.cli import (
     serve,
 )
 from api.cli.options import ENV_KEY, ENV_URL, resolve, shared_options
-from api.cli.service import ServiceError
+from api.client import RouterError
 
 __all__ = ["build_parser", "main"]
 
@@ -80,10 +81,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         status: int = args.run(args)
         # Flushed here, not at exit, so a closed pipe is caught below.
         sys.stdout.flush()
-    except ServiceError as error:
+    except RouterError as error:
         action = getattr(args, "action", None)
         name = f"{args.command} {action}" if action else args.command
-        print(f"bandit-router {name}: {error}", file=sys.stderr)
+        print(f"bandit-router {name}: {error.detail}", file=sys.stderr)
         return 1
     except BrokenPipeError:
         _discard_stdout()

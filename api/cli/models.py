@@ -7,7 +7,7 @@ from typing import Any
 
 from api.cli.options import Commands, Uses, add_command
 from api.cli.output import key_values, print_json, table
-from api.cli.service import Service
+from api.cli.service import connect
 
 __all__ = ["add_parser", "run"]
 
@@ -40,8 +40,11 @@ def add_parser(commands: Commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    service = Service(args.url, args.key)
-    answer = service.models() if args.action == "list" else service.model(args.id)
+    with connect(args) as client:
+        if args.action == "list":
+            answer = client.as_json(client.models)
+        else:
+            answer = client.as_json(client.model, args.id)
     if args.as_json:
         print_json(answer)
     elif args.action == "list":

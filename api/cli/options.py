@@ -4,7 +4,8 @@ A shared option (``--url``, ``--key``, ``--json``, ``--database-url``) is accept
 subcommand and after it alike: it sits on the top parser and on every parser of a command that
 uses it, with ``default=SUPPRESS`` so a parser that did not see it leaves the value another
 parser read alone. Defaults (and the environment) are applied once, after parsing, by
-:func:`resolve`.
+:func:`resolve`, which also records in ``args.given`` the ones the command line gave (``keys``
+goes to a running service only when told so on its command line).
 """
 
 from __future__ import annotations
@@ -120,6 +121,13 @@ def resolve(
     """Fill in the shared options ``args`` did not give, from ``environ`` or their defaults;
     a shared option given to a command that does not use it is an error."""
     uses: frozenset[Uses] = getattr(args, "uses", frozenset())
+    #: The shared options given on the command line (not from the environment or defaults).
+    args.given = frozenset(
+        attribute
+        for options in _OPTIONS.values()
+        for attribute in options
+        if hasattr(args, attribute)
+    )
     for group, options in _OPTIONS.items():
         if group in uses:
             continue

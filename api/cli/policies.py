@@ -7,7 +7,7 @@ from typing import Any
 
 from api.cli.options import Commands, Uses, add_command
 from api.cli.output import key_values, print_json, table, when
-from api.cli.service import Service
+from api.cli.service import connect
 
 __all__ = ["add_parser", "run"]
 
@@ -47,16 +47,16 @@ def add_parser(commands: Commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    service = Service(args.url, args.key)
-    if args.action == "list":
-        answer = service.policies()
-        text = render_list(answer)
-    elif args.action == "show":
-        answer = service.policy(args.name)
-        text = render_one(answer)
-    else:
-        answer = service.policy_versions(args.name)
-        text = render_versions(answer)
+    with connect(args) as client:
+        if args.action == "list":
+            answer = client.as_json(client.policies)
+            text = render_list(answer)
+        elif args.action == "show":
+            answer = client.as_json(client.policy, args.name)
+            text = render_one(answer)
+        else:
+            answer = client.as_json(client.policy_versions, args.name)
+            text = render_versions(answer)
     if args.as_json:
         print_json(answer)
     else:

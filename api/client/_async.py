@@ -8,13 +8,13 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, ParamSpec, TypeVar
 
 import httpx
 
 from api.client import _calls
 from api.client._calls import Call, ExperimentAction, ExportFormat, FeatureValue
-from api.client._config import headers, resolve, unreachable_detail
+from api.client._config import headers, resolve, stopped_detail, unreachable_detail
 from api.client._errors import UnreachableError, error_for
 from api.client._retry import RetryPolicy
 from api.http import schemas
@@ -22,6 +22,7 @@ from api.http import schemas
 __all__ = ["AsyncExportStream", "AsyncRouterClient"]
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 
 class AsyncExportStream:
@@ -32,7 +33,7 @@ class AsyncExportStream:
 
     async def lines(self) -> AsyncIterator[str]:
         """One JSON document per line, without the newline."""
-        async for line in self._response.aiter_lines():
+        async for line in _cut_short(self._response, self._response.aiter_lines()):
             if line:
                 yield line
 
@@ -43,8 +44,18 @@ class AsyncExportStream:
 
     async def chunks(self) -> AsyncIterator[bytes]:
         """The body as it arrives, for copying to a file."""
-        async for chunk in self._response.aiter_bytes():
+        async for chunk in _cut_short(self._response, self._response.aiter_bytes()):
             yield chunk
+
+
+async def _cut_short(response: httpx.Response, parts: AsyncIterator[T]) -> AsyncIterator[T]:
+    """``parts``; a connection lost mid-body raises ``UnreachableError``, as before the
+    first byte, so a caller catches one error tree."""
+    try:
+        async for part in parts:
+            yield part
+    except httpx.TransportError as error:
+        raise UnreachableError(stopped_detail(response, error)) from error
 
 
 class AsyncRouterClient:
@@ -331,10 +342,27 @@ class AsyncRouterClient:
     async def health(self) -> schemas.HealthOut:
         return await self._send(_calls.health())
 
+    # --- the service's own JSON ---------------------------------------------------------------
+
+    async def as_json(
+        self, method: Callable[P, Awaitable[object]], /, *args: P.args, **kwargs: P.kwargs
+    ) -> Any:
+        """The JSON the service answered to ``await method(*args, **kwargs)`` (a method of
+        this client), parsed but not rebuilt from the typed answer: fields this client does not
+        know yet, key order and ``1`` against ``1.0`` stay as sent. For tools that pass the
+        answer on, such as the CLI's ``--json``. The answer is still checked against its type.
+
+        ``await client.as_json(client.drift, "default", bucket_seconds=3600)``
+        """
+        with _calls.capture_json(method) as answers:
+            await method(*args, **kwargs)
+        return answers[0]
+
     # --- sending -----------------------------------------------------------------------------
 
     async def _send(self, call: Call[T]) -> T:
-        return _calls.decode(call, (await self._exchange(call, stream=False)).content)
+        response = await self._exchange(call, stream=False)
+        return _calls.decode(call, response.content, status=response.status_code)
 
     async def _exchange(self, call: Call[Any], *, stream: bool) -> httpx.Response:
         """The successful response to ``call``, after any retries; else raise."""

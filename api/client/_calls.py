@@ -6,17 +6,21 @@ a feedback's idempotency key (made here, once per call) is the same on every att
 
 from __future__ import annotations
 
+import json
 import urllib.parse
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 import msgspec
 
+from api.client._errors import RouterError
 from api.http import schemas
 
-__all__ = ["Call", "ExperimentAction", "ExportFormat"]
+__all__ = ["Call", "ExperimentAction", "ExportFormat", "capture_json"]
 
 T = TypeVar("T")
 
@@ -284,7 +288,41 @@ def health() -> Call[schemas.HealthOut]:
     return Call("GET", "/health", schemas.HealthOut)
 
 
-def decode(call: Call[T], content: bytes) -> T:
+#: The bodies decoded while ``capture_json`` is open in this context (thread or task).
+_CAPTURED: ContextVar[list[bytes] | None] = ContextVar("captured_answers", default=None)
+
+
+def decode(call: Call[T], content: bytes, *, status: int) -> T:
     """The answer's body as ``call.result``; fields the client does not know are ignored,
-    so a newer service does not break an older client."""
-    return msgspec.json.decode(content, type=call.result)
+    so a newer service does not break an older client. A body of another shape (a login
+    page of a proxy, a URL that is not the router's) is a ``RouterError`` too."""
+    captured = _CAPTURED.get()
+    if captured is not None:
+        captured.append(content)
+    try:
+        return msgspec.json.decode(content, type=call.result)
+    except msgspec.DecodeError as error:  # ValidationError included
+        raise RouterError(
+            f"The answer to {call.method} {call.path} is not the router's ({error}); "
+            "is the URL the router's?",
+            status=status,
+        ) from error
+
+
+@contextmanager
+def capture_json(what: object) -> Iterator[list[Any]]:
+    """Collect, as parsed JSON, the answer of the one call made inside the block; ``what``
+    names that call in the error raised when the block made none or several."""
+    bodies: list[bytes] = []
+    answers: list[Any] = []
+    token = _CAPTURED.set(bodies)
+    try:
+        yield answers
+    finally:
+        _CAPTURED.reset(token)
+    if len(bodies) != 1:
+        raise ValueError(
+            f"{what!r} made {len(bodies)} decoded calls; as_json takes a method of the client "
+            "that makes exactly one (export streams, so it has none)."
+        )
+    answers.append(json.loads(bodies[0]))

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["DEFAULT_URL", "ENV_KEY", "ENV_URL", "headers", "resolve", "unreachable_detail"]
+import httpx
+
+__all__ = [
+    "DEFAULT_URL",
+    "ENV_KEY",
+    "ENV_URL",
+    "headers",
+    "resolve",
+    "stopped_detail",
+    "unreachable_detail",
+]
 
 ENV_URL = "BANDIT_ROUTER_URL"
 ENV_KEY = "BANDIT_ROUTER_KEY"
@@ -26,3 +36,8 @@ def headers(key: str | None) -> dict[str, str]:
 def unreachable_detail(base_url: str, error: Exception) -> str:
     reason = str(error).strip() or type(error).__name__
     return f"No answer from the router at {base_url}: {reason}."
+
+
+def stopped_detail(response: httpx.Response, error: Exception) -> str:
+    reason = str(error).strip() or type(error).__name__
+    return f"The answer from {response.request.url} stopped before its end: {reason}."

@@ -2,7 +2,8 @@
 
 ::
 
-    RouterError              status (None when no answer came), detail
+    RouterError              status (None when no answer came), detail; itself for
+    │                        another status, or a 2xx body of another shape
     ├── InvalidRequestError  400, 413, 415, 422: the request itself is wrong
     ├── UnauthorizedError    401: no key, or an unknown, expired or revoked one
     ├── ForbiddenError       403: the key lacks the scope

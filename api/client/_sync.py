@@ -6,13 +6,13 @@ import json
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, ParamSpec, TypeVar
 
 import httpx
 
 from api.client import _calls
 from api.client._calls import Call, ExperimentAction, ExportFormat, FeatureValue
-from api.client._config import headers, resolve, unreachable_detail
+from api.client._config import headers, resolve, stopped_detail, unreachable_detail
 from api.client._errors import UnreachableError, error_for
 from api.client._retry import RetryPolicy
 from api.http import schemas
@@ -20,6 +20,7 @@ from api.http import schemas
 __all__ = ["ExportStream", "RouterClient"]
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 
 class ExportStream:
@@ -30,7 +31,7 @@ class ExportStream:
 
     def lines(self) -> Iterator[str]:
         """One JSON document per line, without the newline."""
-        for line in self._response.iter_lines():
+        for line in _cut_short(self._response, self._response.iter_lines()):
             if line:
                 yield line
 
@@ -41,7 +42,16 @@ class ExportStream:
 
     def chunks(self) -> Iterator[bytes]:
         """The body as it arrives, for copying to a file."""
-        yield from self._response.iter_bytes()
+        yield from _cut_short(self._response, self._response.iter_bytes())
+
+
+def _cut_short(response: httpx.Response, parts: Iterator[T]) -> Iterator[T]:
+    """``parts``; a connection lost mid-body raises ``UnreachableError``, as before the
+    first byte, so a caller catches one error tree."""
+    try:
+        yield from parts
+    except httpx.TransportError as error:
+        raise UnreachableError(stopped_detail(response, error)) from error
 
 
 class RouterClient:
@@ -328,10 +338,25 @@ class RouterClient:
     def health(self) -> schemas.HealthOut:
         return self._send(_calls.health())
 
+    # --- the service's own JSON ---------------------------------------------------------------
+
+    def as_json(self, method: Callable[P, object], /, *args: P.args, **kwargs: P.kwargs) -> Any:
+        """The JSON the service answered to ``method(*args, **kwargs)`` (a method of this
+        client), parsed but not rebuilt from the typed answer: fields this client does not know
+        yet, key order and ``1`` against ``1.0`` stay as sent. For tools that pass the answer
+        on, such as the CLI's ``--json``. The answer is still checked against its type.
+
+        ``client.as_json(client.drift, "default", bucket_seconds=3600)``
+        """
+        with _calls.capture_json(method) as answers:
+            method(*args, **kwargs)
+        return answers[0]
+
     # --- sending -----------------------------------------------------------------------------
 
     def _send(self, call: Call[T]) -> T:
-        return _calls.decode(call, self._exchange(call, stream=False).content)
+        response = self._exchange(call, stream=False)
+        return _calls.decode(call, response.content, status=response.status_code)
 
     def _exchange(self, call: Call[Any], *, stream: bool) -> httpx.Response:
         """The successful response to ``call``, after any retries; else raise."""

@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 
 from api.client import (
@@ -378,3 +379,60 @@ def test_the_async_client_makes_the_same_calls(running: RunningServer) -> None:
     assert result["routed"].decision_id in result["ids"]
     assert result["drift"].group_by is None
     assert result["drift"].groups == {}
+
+
+def test_as_json_gives_the_services_own_json(client: RouterClient, running: RunningServer) -> None:
+    with httpx.Client(
+        base_url=running.url, headers={"authorization": f"Bearer {running.admin_key}"}
+    ) as http:
+        assert client.as_json(client.models) == http.get("/v1/models").json()
+        assert client.as_json(client.policy_versions, POLICY) == (
+            http.get(f"/v1/policies/{POLICY}/versions").json()
+        )
+    with pytest.raises(NotFoundError):  # refusals are the same tree as the typed call's
+        client.as_json(client.model, "no-such-model")
+    with pytest.raises(ValueError, match="exactly one"):
+        client.as_json(client.close)
+
+
+def _newer_service(request: httpx.Request) -> httpx.Response:
+    """A model as a newer service might send it: a field this client does not know, and a
+    price written as an integer."""
+    body = (
+        b'{"id": "m", "provider": "p", "input_usd_per_mtok": 1, "output_usd_per_mtok": 2.5,'
+        b' "status": "active", "features": {}, "endpoint": null, "since_version": 9}'
+    )
+    return httpx.Response(200, content=body, headers={"content-type": "application/json"})
+
+
+def test_as_json_keeps_what_the_typed_answer_would_drop() -> None:
+    transport = httpx.MockTransport(_newer_service)
+    with RouterClient("http://router.test", "k", transport=transport) as client:
+        answer = client.as_json(client.model, "m")
+        typed = client.model("m")
+    assert answer["since_version"] == 9
+    assert answer["input_usd_per_mtok"] == 1
+    assert isinstance(answer["input_usd_per_mtok"], int)
+    assert isinstance(typed.input_usd_per_mtok, float)
+    assert list(answer)[:3] == ["id", "provider", "input_usd_per_mtok"]
+
+
+def test_the_async_as_json(running: RunningServer) -> None:
+    async def listed() -> Any:
+        async with AsyncRouterClient(running.url, running.admin_key) as client:
+            return await client.as_json(client.models)
+
+    assert {m["id"] for m in asyncio.run(listed())} >= set(MODELS)
+
+
+def test_an_answer_of_another_shape_is_a_router_error() -> None:
+    def login_page(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=b"<html>Sign in</html>")
+
+    transport = httpx.MockTransport(login_page)
+    with (
+        RouterClient("http://router.test", "k", transport=transport) as client,
+        pytest.raises(RouterError, match=r"GET /v1/models is not the router's") as raised,
+    ):
+        client.models()
+    assert raised.value.status == 200

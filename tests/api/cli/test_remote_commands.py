@@ -18,7 +18,7 @@ import pytest
 
 from api.cli import main
 from api.cli.options import ENV_KEY, ENV_URL
-from api.cli.service import Service, ServiceError
+from api.client import RetryPolicy, RouterClient, RouterError
 from tests.server import start_server
 
 POLICY = "cli"
@@ -279,12 +279,13 @@ def test_evaluation_decision_and_version_tables(
     assert rows["reward"][1].startswith("0.4")  # quality 0.4 at no cost weight
     status, out, err = _run(capsys, "policies", "versions", POLICY)
     assert status == 0, err
-    listed = Service(env.url, env.key).policy_versions(POLICY)
+    with RouterClient(env.url, env.key) as client:
+        listed = client.policy_versions(POLICY)
     rows = _rows(out)
-    assert len(rows) == 3 + len(listed["versions"])  # title, header, rule, one per version
-    for version in listed["versions"]:
-        row = rows[str(version["version"])]
-        assert (row[-1] == "live") == (version["version"] == listed["live_version"])
+    assert len(rows) == 3 + len(listed.versions)  # title, header, rule, one per version
+    for version in listed.versions:
+        row = rows[str(version.version)]
+        assert (row[-1] == "live") == (version.version == listed.live_version)
 
 
 def test_keys_tables_on_the_database(seeded: Seeded, capsys: pytest.CaptureFixture[str]) -> None:
@@ -297,19 +298,54 @@ def test_keys_tables_on_the_database(seeded: Seeded, capsys: pytest.CaptureFixtu
     secret = created["key"][1]
     # The key printed is the key that works (servers refresh their key cache every second).
     deadline = time.monotonic() + 10
-    while True:
-        try:
-            assert Service(seeded.url, secret).models()
-            break
-        except ServiceError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
+    with RouterClient(seeded.url, secret, retry=RetryPolicy(attempts=1)) as client:
+        while True:
+            try:
+                assert client.models()
+                break
+            except RouterError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
     status, out, err = _run(capsys, "keys", "list", *database)
     assert status == 0, err
     assert secret not in out
     row = _rows(out)[created["id"][1]]
     assert row[1:5] == ["cli-reader", "read", "all", "all"]
+
+
+def test_keys_on_the_service_with_url_and_key(
+    env: Seeded, capsys: pytest.CaptureFixture[str]
+) -> None:
+    remote = ["--url", env.url, "--key", env.key]
+    status, out, err = _run(
+        capsys, "keys", "create", "cli-remote", "--scope", "read", "--policy", POLICY, *remote
+    )
+    assert status == 0, err
+    created = json.loads(_run(capsys, "keys", "list", "--json", *remote)[1])
+    by_name = {k["name"]: k for k in created}
+    made = by_name["cli-remote"]
+    assert (made["scopes"], made["policies"]) == (["read"], [POLICY])
+    # The service made it: its answer has the creation time the database mode does not print.
+    assert "created_at" in made
+    assert _rows(out)["id"][1] == made["id"]
+    status, out, err = _run(capsys, "keys", "revoke", made["id"], *remote, "--json")
+    assert status == 0, err
+    assert json.loads(out)["revoked_at"] is not None
+    # A read key may not manage keys: the service's 403 sentence, exit 1.
+    reader = _rows(_run(capsys, "keys", "create", "r", "--scope", "read", *remote)[1])["key"][1]
+    status, _, err = _run(capsys, "keys", "list", "--url", env.url, "--key", reader)
+    assert status == 1
+    assert err.startswith("bandit-router keys list: ")
+    assert "admin" in err
+
+
+def test_keys_refuses_both_a_service_and_a_database(
+    env: Seeded, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["keys", "list", "--url", env.url, "--database-url", env.database_url])
+    assert "not both" in str(exited.value.code)
 
 
 def _closed_pipe_run(argv: list[str], env: Seeded) -> subprocess.CompletedProcess[str]:
@@ -348,10 +384,10 @@ def test_a_closed_pipe_ends_quietly(seeded: Seeded, argv: list[str]) -> None:
 def test_ctrl_c_ends_quietly_with_status_130(
     env: Seeded, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    def interrupted(self: Service) -> object:
+    def interrupted(self: RouterClient) -> object:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(Service, "policies", interrupted)
+    monkeypatch.setattr(RouterClient, "policies", interrupted)
     assert _run(capsys, "policies", "list") == (130, "", "")
 
 
