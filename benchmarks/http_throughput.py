@@ -48,7 +48,7 @@ end
 """
 
 
-def _lua(path: str, key: str, bodies: list[str]) -> str:
+def wrk_script(path: str, key: str, bodies: list[str]) -> str:
     quoted = ", ".join(json.dumps(body) for body in bodies)
     return _LUA.format(key=key, path=path, bodies="{" + quoted + "}")
 
@@ -59,20 +59,25 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _wrk(url: str, script: Path, seconds: float, connections: int, pid: int) -> tuple[float, float]:
-    """Requests per second, and the server's CPU milliseconds per request."""
+def run_wrk(url: str, script: Path, seconds: float, connections: int) -> tuple[float, int]:
+    """wrk's requests per second and its count of requests."""
     command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds:g}s", "-s", str(script), url]
-    before = _cpu_seconds(pid)
     # wrk from the system's packages, found on PATH, with our own arguments.
     completed = subprocess.run(command, capture_output=True, text=True, check=True)  # noqa: S603
-    spent = _cpu_seconds(pid) - before
     found, total = _RATE.search(completed.stdout), _TOTAL.search(completed.stdout)
     if found is None or total is None:
         raise RuntimeError(f"wrk printed no rate:\n{completed.stdout}\n{completed.stderr}")
-    return float(found.group(1)), 1000.0 * spent / max(int(total.group(1)), 1)
+    return float(found.group(1)), int(total.group(1))
 
 
-def _bare(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
+def _wrk(url: str, script: Path, seconds: float, connections: int, pid: int) -> tuple[float, float]:
+    """Requests per second, and the server's CPU milliseconds per request."""
+    before = _cpu_seconds(pid)
+    rate, total = run_wrk(url, script, seconds, connections)
+    return rate, 1000.0 * (_cpu_seconds(pid) - before) / max(total, 1)
+
+
+def start_bare(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
     port_file = workdir / "bare.port"
     process = subprocess.Popen(  # noqa: S603 - our own script
         [sys.executable, str(Path(__file__).with_name("bare_app.py")), str(port_file)]
@@ -100,7 +105,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         workdir = Path(folder)
         server = start_server(f"sqlite:///{workdir / 'router.db'}", workdir)
-        bare, bare_url = _bare(workdir)
+        bare, bare_url = start_bare(workdir)
         try:
             with server.client() as client:
                 decisions = [
@@ -118,7 +123,7 @@ def main() -> None:
                 ("feedback", "/v1/feedback", feedback),
             ):
                 script = workdir / f"{name}.lua"
-                script.write_text(_lua(path, server.admin_key, bodies))
+                script.write_text(wrk_script(path, server.admin_key, bodies))
                 scripts[name] = (path, script)
             rates: dict[tuple[str, str], list[float]] = {}
             costs: dict[tuple[str, str], list[float]] = {}

@@ -82,22 +82,27 @@ LEARNING_NICENESS = 10
 
 
 #: How often the learning child checks that its server is still there.
-_PARENT_CHECK_SECONDS = 1.0
+_SERVER_CHECK_SECONDS = 1.0
 
 
-def _start_learning_child() -> None:
+def _start_learning_child(server: int) -> None:
     os.nice(LEARNING_NICENESS)
     threading.Thread(
-        target=_exit_with_parent, args=(os.getppid(),), name="parent-watch", daemon=True
+        target=_exit_with_server, args=(server,), name="server-watch", daemon=True
     ).start()
 
 
-def _exit_with_parent(parent: int) -> None:
+def _exit_with_server(server: int) -> None:
     """A server killed with -9 cannot stop its child: the child would wait for work forever,
-    holding a database connection. Once it is orphaned (another parent adopted it), it ends."""
-    while os.getppid() == parent:
-        time.sleep(_PARENT_CHECK_SECONDS)
-    os._exit(0)
+    holding a database connection. Its parent is the forkserver, which in turn lives as long
+    as any of its children (each holds its liveness pipe), so the child watches the server
+    itself, and ends when it is gone."""
+    while True:
+        time.sleep(_SERVER_CHECK_SECONDS)
+        try:
+            os.kill(server, 0)
+        except ProcessLookupError:
+            os._exit(0)
 
 
 def _advance_in_child(database_url: str, request: Advance) -> Advanced:
@@ -165,12 +170,14 @@ class LearnWorker:
 
     async def advance(self, request: Advance) -> Advanced:
         if self._executor is None:
-            # spawn, not fork: the server's database drivers run threads a fork would copy
-            # mid-operation.
+            # Forked from the forkserver the heavy reports use (it has VW and numpy imported
+            # already: a spawn re-imported them for a second or two of CPU), never from the
+            # server itself, whose database drivers run threads a fork would copy mid-operation.
             self._executor = ProcessPoolExecutor(
                 max_workers=1,
-                mp_context=multiprocessing.get_context("spawn"),
+                mp_context=multiprocessing.get_context("forkserver"),
                 initializer=_start_learning_child,
+                initargs=(os.getpid(),),
             )
         try:
             return await asyncio.get_running_loop().run_in_executor(

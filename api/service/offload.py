@@ -37,8 +37,9 @@ __all__ = ["HeavyJobs", "JobRunner", "ProcessRunner", "ThreadRunner"]
 
 T = TypeVar("T")
 
-#: Modules the forkserver imports once, so each forked job starts with them loaded.
-PRELOAD = ("api.service.evaluation", "api.service.drift")
+#: Modules the forkserver imports once, so each forked job starts with them loaded (and the
+#: learning child, :mod:`api.service.learn_worker`, forked from the same server).
+PRELOAD = ("api.service.evaluation", "api.service.drift", "api.service.learn_worker")
 #: How long a caller told to retry should wait: about one report's run time.
 RETRY_AFTER_SECONDS = 10
 

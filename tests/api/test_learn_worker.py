@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
@@ -15,6 +17,7 @@ from storage.learning_log import latest_snapshot
 from storage.records import PolicyConfig
 from tests.api.test_learning_service import MODELS, _drive, _probe
 from tests.clock import FakeClock
+from tests.server import start_server
 
 
 @pytest.fixture
@@ -84,3 +87,35 @@ async def test_a_killed_child_is_replaced_and_seeded_from_the_served_state(
     assert await worker.pid() not in (None, first)
     assert services.learning.problems() == []
     await _assert_serves_a_rebuild(services, 300)
+
+
+def _descendants(pid: int) -> set[int]:
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            found |= {int(child)} | _descendants(int(child))
+    return found
+
+
+def test_a_server_killed_with_sigkill_leaves_no_process_behind(tmp_path: Path) -> None:
+    server = start_server(f"sqlite:///{tmp_path / 'router.db'}", tmp_path)
+    try:
+        with server.client() as client:
+            for i in range(5):
+                decision = client.post("/v1/route", json={"prompt": f"q {i}"}).json()
+                client.post(
+                    "/v1/feedback", json={"decision_id": decision["decision_id"], "score": 0.5}
+                ).raise_for_status()
+            # Learned, so the learning child exists (forked from the forkserver).
+            deadline = time.monotonic() + 30
+            while client.get("/v1/status").json()["learned_interactions"] < 5:
+                assert time.monotonic() < deadline, "the rewards were never learned"
+                time.sleep(0.1)
+        left = _descendants(server.process.pid)
+        assert len(left) >= 2, left  # the forkserver and the learning child at least
+    finally:
+        server.kill()
+    deadline = time.monotonic() + 15
+    while alive := {pid for pid in left if Path(f"/proc/{pid}").exists()}:
+        assert time.monotonic() < deadline, f"still running after the server died: {alive}"
+        time.sleep(0.2)
