@@ -119,7 +119,9 @@ def test_range_is_half_open_and_accepts_iso_times(client: httpx.Client) -> None:
 
 def test_more_rows_than_a_page_stream_in_order(client: httpx.Client) -> None:
     start = time.time() - 1
-    with ThreadPoolExecutor(max_workers=16) as pool:
+    # Four at a time: sixteen kept a standing queue on a busy machine, and the server rightly
+    # shed some of them (503), which is not what this test is about.
+    with ThreadPoolExecutor(max_workers=4) as pool:
         routed = list(
             pool.map(lambda i: client.post("/v1/route", json={"prompt": f"bulk {i}"}), range(1_200))
         )
