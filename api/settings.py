@@ -114,9 +114,9 @@ class Settings:
     #: HTTP requests one process handles at once; beyond it, 503 with ``Retry-After`` at once
     #: (``BANDIT_ROUTER_MAX_IN_FLIGHT``). Far above what a few hundred busy connections need.
     max_in_flight: int = 1000
-    #: Route and feedback calls are refused with 503 while even the fastest of them waited
-    #: longer than this (a standing queue; ``BANDIT_ROUTER_MAX_WAIT_MS``, 0 turns it off).
-    max_wait_seconds: float | None = 0.025
+    #: New route and feedback calls are refused with 503 while the event loop has kept a queue
+    #: longer than this for 100 ms (``BANDIT_ROUTER_MAX_WAIT_MS``, 0 turns it off).
+    max_wait_seconds: float | None = 0.01
     #: How often a server asks for (or checks it still holds) the learner role.
     role_seconds: float = 1.0
     #: How often a server checks the database for catalog changes made through another one.

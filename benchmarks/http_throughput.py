@@ -11,6 +11,11 @@ one score each; the first per decision joins its reward, later ones are stored a
 prints each run's requests per second and the medians, and the router's share of the bare
 app's throughput. The machine is shared: read ratios measured in the same run, not absolutes.
 
+The server runs with ``BANDIT_ROUTER_MAX_WAIT_MS=0``: wrk keeps every connection busy, a
+standing queue by construction, which the default settings would shed with fast 503s; this
+measures how much the server can do, so it takes every request (and any non-2xx answer is an
+error). ``benchmarks/open_loop.py`` measures the shedding.
+
 It also prints the CPU time each server process spent per request (user + system, from
 ``/proc``): on a machine other jobs keep busy, throughput falls with the CPU share the server
 gets, while the CPU a request costs moves much less, so its ratio is the steadier figure.
@@ -35,6 +40,7 @@ from tests.server import start_server
 
 _RATE = re.compile(r"Requests/sec:\s+([\d.]+)")
 _TOTAL = re.compile(r"(\d+) requests in")
+_NOT_OK = re.compile(r"Non-2xx or 3xx responses: (\d+)")
 _LUA = """
 wrk.method = "POST"
 wrk.headers["content-type"] = "application/json"
@@ -67,6 +73,9 @@ def run_wrk(url: str, script: Path, seconds: float, connections: int) -> tuple[f
     found, total = _RATE.search(completed.stdout), _TOTAL.search(completed.stdout)
     if found is None or total is None:
         raise RuntimeError(f"wrk printed no rate:\n{completed.stdout}\n{completed.stderr}")
+    refused = _NOT_OK.search(completed.stdout)
+    if refused is not None:
+        raise RuntimeError(f"{refused.group(1)} answers were not 2xx:\n{completed.stdout}")
     return float(found.group(1)), int(total.group(1))
 
 
@@ -104,7 +113,9 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         workdir = Path(folder)
-        server = start_server(f"sqlite:///{workdir / 'router.db'}", workdir)
+        server = start_server(
+            f"sqlite:///{workdir / 'router.db'}", workdir, env={"BANDIT_ROUTER_MAX_WAIT_MS": "0"}
+        )
         bare, bare_url = start_bare(workdir)
         try:
             with server.client() as client:

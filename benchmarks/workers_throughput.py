@@ -43,7 +43,10 @@ def _tree_cpu_seconds(pid: int) -> float:
 def _measure(workers: int, args: argparse.Namespace) -> tuple[float, float]:
     with tempfile.TemporaryDirectory() as folder, fresh_postgres_database() as url:
         workdir = Path(folder)
-        server = start_server(url, workdir, "--workers", str(workers))
+        # Capacity, as in http_throughput.py: every request is taken, none shed.
+        server = start_server(
+            url, workdir, "--workers", str(workers), env={"BANDIT_ROUTER_MAX_WAIT_MS": "0"}
+        )
         try:
             with server.client() as client:
                 for i in range(50 * workers):

@@ -4,17 +4,24 @@ Past capacity, an unbounded server queues every request, answers them all too la
 time out and retry, adding load) and grows its memory with the queue. Refusing the excess
 before any work is done keeps the accepted requests fast and tells clients when to come back.
 
-Two limits. A hard one on the requests in flight, and a latency one for the short calls
-(route and feedback), after CoDel (Nichols and Jacobson, 2012): when even the fastest of
-them took longer than ``max_wait_seconds`` throughout the last interval, a standing queue has
-formed, and new ones are refused until the interval after one that was fast. A fixed
-in-flight bound alone cannot keep the accepted requests fast: how many fit in 50 ms depends on
-what the requests cost and how much CPU the process gets, and both change. Streams and proxied
-LLM calls are slow by nature; they only count against the in-flight bound.
+Two limits. A hard one on the requests in flight, and one on the event loop's own queue, after
+CoDel (Nichols and Jacobson, 2012): a timer asks every few milliseconds how late the loop runs
+it, which is how long a request that arrives now waits before any of its work starts. When
+even the smallest of those delays stayed above ``max_wait_seconds`` through a whole interval,
+the loop has a standing queue (it is out of CPU), and new route and feedback calls are refused
+until an interval in which it caught up.
+
+Why the loop and not the requests' latency: a route waits for its group commit's fsync, which
+takes tens of milliseconds on some disks whatever the load; shedding on request latency
+refused two thirds of the routes at half the capacity (measured), and could not make the
+accepted ones faster. Why not a fixed in-flight bound alone: how many requests fit in 50 ms
+depends on what they cost and how much CPU the process gets, and both change. Streams and
+proxied LLM calls only count against the in-flight bound: they mostly wait for someone else.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Callable
@@ -29,22 +36,64 @@ from litestar.types import (
     Send,
 )
 
-__all__ = ["LoadShedder"]
+__all__ = ["LoadShedder", "LoopLag"]
 
 #: Paths never shed: a load balancer's health check must see a busy server as alive.
 _ALWAYS = frozenset({"/health"})
-#: The short calls the latency limit watches and sheds.
+#: The calls refused while the loop has a standing queue.
 _SHORT = frozenset({"/v1/route", "/v1/feedback"})
-#: Below this many requests in flight nothing is shed for latency: a few requests are not a
-#: queue.
+#: Below this many requests in flight nothing is shed for the loop's queue: whatever holds
+#: the loop then (a snapshot, a report's bookkeeping) is not these requests' doing.
 _MIN_QUEUE = 8
 #: CoDel's interval: a queue that lasts this long is standing, not a burst draining.
 _INTERVAL_SECONDS = 0.1
+#: How often the timer asks how late the loop runs it.
+_TICK_SECONDS = 0.005
+
+
+class LoopLag:
+    """Whether this event loop has had a standing queue of more than ``target_seconds``
+    through the last interval: the smallest delay of a timer over it was above the target."""
+
+    def __init__(self, target_seconds: float, clock: Callable[[], float] = time.monotonic):
+        self._target = target_seconds
+        self._clock = clock
+        self._smallest = float("inf")
+        self._interval_start = 0.0
+        self._handle: asyncio.TimerHandle | None = None
+        self.standing = False
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._handle is None:
+            self._interval_start = self._clock()
+            self._schedule(loop)
+
+    def stop(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+    def _schedule(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._handle = loop.call_later(_TICK_SECONDS, self._tick, loop, self._clock())
+
+    def _tick(self, loop: asyncio.AbstractEventLoop, scheduled_at: float) -> None:
+        now = self._clock()
+        self.observe(now - scheduled_at - _TICK_SECONDS, now)
+        self._schedule(loop)
+
+    def observe(self, delay: float, now: float) -> None:
+        """One timer ran ``delay`` seconds late at ``now``."""
+        self._smallest = min(self._smallest, delay)
+        if now - self._interval_start >= _INTERVAL_SECONDS:
+            self.standing = self._smallest > self._target
+            self._smallest = float("inf")
+            self._interval_start = now
 
 
 class LoadShedder:
     """ASGI middleware: at most ``max_in_flight`` HTTP requests at once in this process, and
-    none that would wait longer than ``max_wait_seconds`` (``None``: no latency limit)."""
+    no new route or feedback call while the event loop has kept a queue longer than
+    ``max_wait_seconds`` (``None``: no such limit)."""
 
     def __init__(
         self,
@@ -53,53 +102,50 @@ class LoadShedder:
         max_in_flight: int,
         max_wait_seconds: float | None = None,
         retry_after_seconds: int = 1,
-        clock: Callable[[], float] = time.monotonic,
+        lag: LoopLag | None = None,
     ) -> None:
         if max_in_flight < 1:
             raise ValueError(f"max_in_flight must be at least 1, got {max_in_flight}.")
         self._app = app
         self._max = max_in_flight
-        self._max_wait = max_wait_seconds
-        self._clock = clock
+        #: A ``lag`` passed in is run (started) by its owner; one made here starts with the
+        #: first request, when the loop exists.
+        self._lag = lag
+        self._own_lag: LoopLag | None = None
+        if lag is None and max_wait_seconds is not None:
+            self._lag = self._own_lag = LoopLag(max_wait_seconds)
         self._in_flight = 0
         self.shed = 0
-        #: The fastest short call that finished in the current interval.
-        self._fastest = float("inf")
-        self._interval_start = clock()
-        self._standing_queue = False
         self._full = _refusal(
             f"The router is at its limit of {max_in_flight} requests in flight; "
             f"retry after {retry_after_seconds} s.",
             retry_after_seconds,
         )
-        self._slow = _refusal(
-            f"The router is busier than it can answer within {max_wait_seconds} s; "
+        self._busy = _refusal(
+            f"The router is busier than it can start a request within {max_wait_seconds} s; "
             f"retry after {retry_after_seconds} s.",
             retry_after_seconds,
         )
 
-    def _refuses(self, short: bool) -> tuple[bytes, list[tuple[bytes, bytes]]] | None:
+    def _refuses(self, path: str) -> tuple[bytes, list[tuple[bytes, bytes]]] | None:
         if self._in_flight >= self._max:
             return self._full
-        if short and self._standing_queue and self._in_flight >= _MIN_QUEUE:
-            return self._slow
+        if (
+            self._lag is not None
+            and self._lag.standing
+            and self._in_flight >= _MIN_QUEUE
+            and path in _SHORT
+        ):
+            return self._busy
         return None
-
-    def _finished(self, seconds: float) -> None:
-        self._fastest = min(self._fastest, seconds)
-        now = self._clock()
-        if now - self._interval_start >= _INTERVAL_SECONDS:
-            assert self._max_wait is not None
-            self._standing_queue = self._fastest > self._max_wait
-            self._fastest = float("inf")
-            self._interval_start = now
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP or scope["path"] in _ALWAYS:
             await self._app(scope, receive, send)
             return
-        short = self._max_wait is not None and scope["path"] in _SHORT
-        refusal = self._refuses(short)
+        if self._own_lag is not None:
+            self._own_lag.start(asyncio.get_running_loop())  # does nothing once started
+        refusal = self._refuses(scope["path"])
         if refusal is not None:
             self.shed += 1
             body_bytes, headers = refusal
@@ -116,14 +162,11 @@ class LoadShedder:
             await send(start)
             await send(body)
             return
-        began = self._clock()
         self._in_flight += 1
         try:
             await self._app(scope, receive, send)
         finally:
             self._in_flight -= 1
-            if short:
-                self._finished(self._clock() - began)
 
 
 def _refusal(detail: str, retry_after_seconds: int) -> tuple[bytes, list[tuple[bytes, bytes]]]:

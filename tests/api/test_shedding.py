@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 from litestar.types import Message, Receive, Scope, Send
 
-from api.http.shedding import LoadShedder
+from api.http.shedding import LoadShedder, LoopLag
 from tests.server import start_server
 
 
@@ -41,25 +42,16 @@ def test_requests_past_the_in_flight_limit_get_an_immediate_503(tmp_path: Path) 
         server.stop()
 
 
-class _Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-async def test_a_standing_queue_of_short_calls_is_shed_until_they_are_fast_again() -> None:
-    clock = _Clock()
+async def test_new_routes_are_refused_while_the_loop_keeps_a_standing_queue() -> None:
     gate = asyncio.Event()
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["path"] != "/fast":
-            await gate.wait()
+        await gate.wait()
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
-    shedder = LoadShedder(app, max_in_flight=1000, max_wait_seconds=0.025, clock=clock)
+    lag = LoopLag(0.01)
+    shedder = LoadShedder(app, max_in_flight=1000, max_wait_seconds=0.01, lag=lag)
 
     async def call(path: str) -> int:
         sent: list[dict[str, Any]] = []
@@ -73,48 +65,44 @@ async def test_a_standing_queue_of_short_calls_is_shed_until_they_are_fast_again
         await shedder({"type": "http", "path": path}, receive, send)  # type: ignore[arg-type]
         return int(sent[0]["status"])
 
-    async def queue_of(count: int) -> list[asyncio.Task[int]]:
-        tasks = [asyncio.create_task(call("/v1/route")) for _ in range(count)]
-        await asyncio.sleep(0)  # each enters the app and waits at the gate
-        return tasks
+    def admit(path: str, count: int) -> list[asyncio.Task[int]]:
+        return [asyncio.create_task(call(path)) for _ in range(count)]
 
-    # Ten routes wait 200 ms: even the fastest was slow for a whole interval.
-    slow = await queue_of(10)
-    clock.now = 0.2
-    gate.set()
-    assert await asyncio.gather(*slow) == [200] * 10
-    gate.clear()
-
-    # Below the minimum queue nothing is refused; at it, routes and feedback are, at once.
-    waiting = await queue_of(8)
+    # A loop that ran every timer at least 20 ms late through a whole interval: standing.
+    lag.observe(0.020, now=0.05)
+    lag.observe(0.030, now=0.12)
+    assert lag.standing
+    waiting = admit("/v1/route", 8)
+    await asyncio.sleep(0)  # below the minimum queue they are taken, and wait at the gate
+    assert not any(task.done() for task in waiting)
     assert await call("/v1/route") == 503
     assert await call("/v1/feedback") == 503
     assert shedder.shed == 2
-    # Calls that are slow by nature (streams, proxied LLM calls) only meet the in-flight bound.
-    other = asyncio.create_task(call("/v1/chat/completions"))
+    # Calls that mostly wait for someone else (streams, proxied LLM calls) are not refused.
+    other = admit("/v1/chat/completions", 1)
     await asyncio.sleep(0)
-    assert not other.done()
+    assert not other[0].done()
 
-    # Those routes waited 150 ms: the queue stood through that interval too.
-    clock.now = 0.35
+    # One interval in which a timer ran on time ends it: the ninth route is taken.
+    lag.observe(0.030, now=0.15)
+    lag.observe(0.001, now=0.23)
+    assert not lag.standing
+    more = admit("/v1/route", 1)
+    await asyncio.sleep(0)
+    assert not more[0].done()
     gate.set()
-    assert await asyncio.gather(*waiting, other) == [200] * 9
-    gate.clear()
-    assert await call("/fast") == 200  # not a short call: it does not end the shedding
-    draining = await queue_of(8)
-    assert await call("/v1/route") == 503
-    gate.set()
-    assert await asyncio.gather(*draining) == [200] * 8  # at once: no wait now
-    gate.clear()
+    assert await asyncio.gather(*waiting, *other, *more) == [200] * 10
 
-    # After an interval whose fastest call was quick, a queue of eight is taken again: the
-    # ninth route is admitted (it waits at the gate) rather than refused.
-    clock.now = 0.5
-    gate.set()
-    assert await call("/v1/route") == 200
-    gate.clear()
-    queued = await queue_of(9)
-    assert not any(task.done() for task in queued)
-    assert shedder.shed == 3
-    gate.set()
-    assert await asyncio.gather(*queued) == [200] * 9
+
+async def test_the_timer_sees_a_loop_held_by_synchronous_work() -> None:
+    lag = LoopLag(0.01)
+    lag.start(asyncio.get_running_loop())
+    try:
+        for _ in range(4):  # 4 x 60 ms of work that never yields: every timer runs late
+            time.sleep(0.06)
+            await asyncio.sleep(0)
+        assert lag.standing
+        await asyncio.sleep(0.3)  # an idle loop runs its timers on time
+        assert not lag.standing
+    finally:
+        lag.stop()
