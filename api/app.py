@@ -34,7 +34,7 @@ from api.http.openapi import StrictStructSchemaPlugin
 from api.http.request_log import ACCESS_LOGGER, RequestLog
 from api.http.reviews import ReviewController
 from api.http.routing import RoutingController
-from api.http.shedding import LoadShedder
+from api.http.shedding import LoadShedder, StandingQueue
 from api.http.undo import UndoController
 from api.pages.dashboard import dashboard
 from api.pages.review import review
@@ -341,11 +341,17 @@ def create_app(
 ) -> Litestar:
     holder: dict[str, Services] = {}
     metrics = RouterMetrics()
+    # The writer's queue, watched by load shedding; the group commit reports into it.
+    writer_queue = (
+        None if settings.max_wait_seconds is None else StandingQueue(settings.max_wait_seconds)
+    )
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         async with open_services(settings, clock, runner=runner, metrics=metrics) as services:
             holder["services"] = services
+            if writer_queue is not None:
+                services.committer.on_wait = writer_queue.observe_now
             yield
 
     def provide(name: str) -> Provide:
@@ -410,6 +416,7 @@ def create_app(
                 LoadShedder,
                 max_in_flight=settings.max_in_flight,
                 max_wait_seconds=settings.max_wait_seconds,
+                writer=writer_queue,
             )
         ],
         # Every JSON body is decoded strictly (no "0.5" -> 0.5) and checked in one place.

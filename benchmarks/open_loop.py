@@ -86,7 +86,7 @@ class Connection:
         self._reader = self._writer = None
 
 
-def _raw(host: str, port: int, path: str, key: str, body: dict[str, object]) -> bytes:
+def raw_request(host: str, port: int, path: str, key: str, body: dict[str, object]) -> bytes:
     payload = json.dumps(body).encode()
     return (
         f"POST {path} HTTP/1.1\r\nhost: {host}:{port}\r\ncontent-type: application/json\r\n"
@@ -94,7 +94,7 @@ def _raw(host: str, port: int, path: str, key: str, body: dict[str, object]) -> 
     ).encode() + payload
 
 
-async def _stream(
+async def send_open_loop(
     host: str, port: int, requests: list[bytes], rate: float, timeout: float
 ) -> Window:
     """Send ``requests`` at ``rate`` per second, open loop; latency from each one's schedule."""
@@ -144,12 +144,12 @@ def _rss_mb(pid: int) -> float:
     return float("nan")
 
 
-async def _decisions(host: str, port: int, key: str, count: int) -> list[str]:
+async def make_decisions(host: str, port: int, key: str, count: int) -> list[str]:
     """``count`` decisions to send feedback on, made before the measured window."""
     ids: list[str] = []
     reader, writer = await asyncio.open_connection(host, port)
     for i in range(count):
-        writer.write(_raw(host, port, "/v1/route", key, {"prompt": f"earlier question {i}"}))
+        writer.write(raw_request(host, port, "/v1/route", key, {"prompt": f"earlier question {i}"}))
         head = await reader.readuntil(b"\r\n\r\n")
         length = next(
             int(line.split(b":", 1)[1])
@@ -166,7 +166,8 @@ async def _measure(args: argparse.Namespace) -> None:
         workdir = Path(folder)
         server = start_server(f"sqlite:///{workdir / 'router.db'}", workdir)
         bare, bare_url = start_bare(workdir)
-        host, port = server.url.removeprefix("http://").rsplit(":", 1)
+        host, port_text = server.url.removeprefix("http://").rsplit(":", 1)
+        port = int(port_text)
         bare_port = int(bare_url.rsplit(":", 1)[1])
         key = server.admin_key
         try:
@@ -176,26 +177,30 @@ async def _measure(args: argparse.Namespace) -> None:
                 for repeat in range(args.repeats):
                     count = int(rate * args.seconds)
                     routes = [
-                        _raw(host, int(port), "/v1/route", key, {"prompt": f"q {repeat} {i}"})
+                        raw_request(host, port, "/v1/route", key, {"prompt": f"q {repeat} {i}"})
                         for i in range(count)
                     ]
                     feedback_count = int(args.feedback_rate * args.seconds)
-                    ids = await _decisions(host, int(port), key, feedback_count)
+                    ids = await make_decisions(host, port, key, feedback_count)
                     feedbacks = [
-                        _raw(host, int(port), "/v1/feedback", key, {"decision_id": d, "score": 0.7})
+                        raw_request(
+                            host, port, "/v1/feedback", key, {"decision_id": d, "score": 0.7}
+                        )
                         for d in ids
                     ]
                     routed, fed = await asyncio.gather(
-                        _stream(host, int(port), routes, rate, args.timeout),
-                        _stream(host, int(port), feedbacks, args.feedback_rate, args.timeout)
+                        send_open_loop(host, port, routes, rate, args.timeout),
+                        send_open_loop(host, port, feedbacks, args.feedback_rate, args.timeout)
                         if feedbacks
                         else asyncio.sleep(0, Window()),
                     )
                     bare_routes = [
-                        _raw(host, bare_port, "/v1/route", key, {"prompt": f"q {i}"})
+                        raw_request(host, bare_port, "/v1/route", key, {"prompt": f"q {i}"})
                         for i in range(count)
                     ]
-                    baseline = await _stream(host, bare_port, bare_routes, rate, args.timeout)
+                    baseline = await send_open_loop(
+                        host, bare_port, bare_routes, rate, args.timeout
+                    )
                     results.setdefault(rate, []).append((routed, baseline))
                     print(f"{rate:.0f} routes/s, run {repeat + 1}:", flush=True)
                     print(f"  router routes   {routed.summary()}")

@@ -10,8 +10,9 @@ one bad operation never takes its neighbours down with it.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -28,6 +29,7 @@ Operation = Callable[[AsyncConnection], Awaitable[T]]
 class _Job:
     operation: Operation[Any]
     future: asyncio.Future[Any]
+    queued_at: float = field(default_factory=time.monotonic)
 
 
 class _Failed:
@@ -48,6 +50,9 @@ class GroupCommitter:
         #: Transactions committed and operations run, for tests and metrics.
         self.transactions = 0
         self.operations = 0
+        #: Told how long each operation waited before it began (seconds): in the queue, then
+        #: behind the operations ahead of it in its batch. Load shedding watches it.
+        self.on_wait: Callable[[float], None] | None = None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._drain(), name="group-commit")
@@ -103,6 +108,8 @@ class GroupCommitter:
         results: list[Any] = []
         async with self._engine.begin() as connection:
             for job in batch:
+                if self.on_wait is not None:
+                    self.on_wait(time.monotonic() - job.queued_at)
                 try:
                     results.append(await job.operation(connection))
                 except Exception as error:  # a domain error raised before the op wrote

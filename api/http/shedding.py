@@ -4,12 +4,13 @@ Past capacity, an unbounded server queues every request, answers them all too la
 time out and retry, adding load) and grows its memory with the queue. Refusing the excess
 before any work is done keeps the accepted requests fast and tells clients when to come back.
 
-Two limits. A hard one on the requests in flight, and one on the event loop's own queue, after
-CoDel (Nichols and Jacobson, 2012): a timer asks every few milliseconds how late the loop runs
-it, which is how long a request that arrives now waits before any of its work starts. When
-even the smallest of those delays stayed above ``max_wait_seconds`` through a whole interval,
-the loop has a standing queue (it is out of CPU), and new route and feedback calls are refused
-until an interval in which it caught up.
+Two limits. A hard one on the requests in flight, and one on the two queues a route or a
+feedback waits in, after CoDel (Nichols and Jacobson, 2012): the event loop's (a timer asks
+every few milliseconds how late the loop runs it: the wait before a new request's work
+starts) and the database writer's (how long each write waited for its group commit to begin).
+When even the smallest wait in either stayed above ``max_wait_seconds`` through a whole
+interval, that queue is standing (out of CPU, or out of write capacity), and new route and
+feedback calls are refused until an interval in which it caught up.
 
 Why the loop and not the requests' latency: a route waits for its group commit's fsync, which
 takes tens of milliseconds on some disks whatever the load; shedding on request latency
@@ -36,7 +37,7 @@ from litestar.types import (
     Send,
 )
 
-__all__ = ["LoadShedder", "LoopLag"]
+__all__ = ["LoadShedder", "LoopLag", "StandingQueue"]
 
 #: Paths never shed: a load balancer's health check must see a busy server as alive.
 _ALWAYS = frozenset({"/health"})
@@ -51,17 +52,35 @@ _INTERVAL_SECONDS = 0.1
 _TICK_SECONDS = 0.005
 
 
-class LoopLag:
-    """Whether this event loop has had a standing queue of more than ``target_seconds``
-    through the last interval: the smallest delay of a timer over it was above the target."""
+class StandingQueue:
+    """CoDel's test on one queue: whether the smallest wait observed through the last interval
+    was above ``target_seconds``."""
 
     def __init__(self, target_seconds: float, clock: Callable[[], float] = time.monotonic):
         self._target = target_seconds
         self._clock = clock
         self._smallest = float("inf")
         self._interval_start = 0.0
-        self._handle: asyncio.TimerHandle | None = None
         self.standing = False
+
+    def observe(self, delay: float, now: float) -> None:
+        """Something waited ``delay`` seconds in the queue, as of ``now``."""
+        self._smallest = min(self._smallest, delay)
+        if now - self._interval_start >= _INTERVAL_SECONDS:
+            self.standing = self._smallest > self._target
+            self._smallest = float("inf")
+            self._interval_start = now
+
+    def observe_now(self, delay: float) -> None:
+        self.observe(delay, self._clock())
+
+
+class LoopLag(StandingQueue):
+    """The event loop's queue: how late a timer that asks every few milliseconds runs."""
+
+    def __init__(self, target_seconds: float, clock: Callable[[], float] = time.monotonic):
+        super().__init__(target_seconds, clock)
+        self._handle: asyncio.TimerHandle | None = None
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         if self._handle is None:
@@ -81,14 +100,6 @@ class LoopLag:
         self.observe(now - scheduled_at - _TICK_SECONDS, now)
         self._schedule(loop)
 
-    def observe(self, delay: float, now: float) -> None:
-        """One timer ran ``delay`` seconds late at ``now``."""
-        self._smallest = min(self._smallest, delay)
-        if now - self._interval_start >= _INTERVAL_SECONDS:
-            self.standing = self._smallest > self._target
-            self._smallest = float("inf")
-            self._interval_start = now
-
 
 class LoadShedder:
     """ASGI middleware: at most ``max_in_flight`` HTTP requests at once in this process, and
@@ -103,6 +114,7 @@ class LoadShedder:
         max_wait_seconds: float | None = None,
         retry_after_seconds: int = 1,
         lag: LoopLag | None = None,
+        writer: StandingQueue | None = None,
     ) -> None:
         if max_in_flight < 1:
             raise ValueError(f"max_in_flight must be at least 1, got {max_in_flight}.")
@@ -114,6 +126,8 @@ class LoadShedder:
         self._own_lag: LoopLag | None = None
         if lag is None and max_wait_seconds is not None:
             self._lag = self._own_lag = LoopLag(max_wait_seconds)
+        #: The database writer's queue (its group commit), fed by the writer itself.
+        self._writer = writer
         self._in_flight = 0
         self.shed = 0
         self._full = _refusal(
@@ -130,12 +144,10 @@ class LoadShedder:
     def _refuses(self, path: str) -> tuple[bytes, list[tuple[bytes, bytes]]] | None:
         if self._in_flight >= self._max:
             return self._full
-        if (
-            self._lag is not None
-            and self._lag.standing
-            and self._in_flight >= _MIN_QUEUE
-            and path in _SHORT
-        ):
+        standing = (self._lag is not None and self._lag.standing) or (
+            self._writer is not None and self._writer.standing
+        )
+        if standing and self._in_flight >= _MIN_QUEUE and path in _SHORT:
             return self._busy
         return None
 

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 from litestar.types import Message, Receive, Scope, Send
 
-from api.http.shedding import LoadShedder, LoopLag
+from api.http.shedding import LoadShedder, LoopLag, StandingQueue
 from tests.server import start_server
 
 
@@ -106,3 +106,37 @@ async def test_the_timer_sees_a_loop_held_by_synchronous_work() -> None:
         assert not lag.standing
     finally:
         lag.stop()
+
+
+async def test_a_standing_writer_queue_refuses_new_routes_too() -> None:
+    gate = asyncio.Event()
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await gate.wait()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    writer = StandingQueue(0.01)
+    shedder = LoadShedder(app, max_in_flight=1000, lag=LoopLag(0.01), writer=writer)
+
+    async def status(path: str) -> int:
+        sent: list[dict[str, Any]] = []
+
+        async def send(message: Message) -> None:
+            sent.append(dict(message))
+
+        async def receive() -> Message:
+            return {"type": "http.disconnect"}
+
+        await shedder({"type": "http", "path": path}, receive, send)  # type: ignore[arg-type]
+        return int(sent[0]["status"])
+
+    waiting = [asyncio.create_task(status("/v1/feedback")) for _ in range(8)]
+    await asyncio.sleep(0)
+    # Writes waited 50 ms and more for their turn through a whole interval: out of capacity.
+    writer.observe(0.05, now=0.05)
+    writer.observe(0.08, now=0.11)
+    assert writer.standing
+    assert await status("/v1/route") == 503
+    gate.set()
+    assert await asyncio.gather(*waiting) == [200] * 8

@@ -63,3 +63,27 @@ async def test_run_after_close_is_refused(sqlite_url: str) -> None:
     with pytest.raises(RuntimeError, match="not running"):
         await committer.run(noop)
     await engine.dispose()
+
+
+async def test_each_operation_reports_how_long_it_waited_before_it_began(sqlite_url: str) -> None:
+    engine = create_engine(sqlite_url)
+    await upgrade(engine)
+    committer = GroupCommitter(engine)
+    waits: list[float] = []
+    committer.on_wait = waits.append
+    committer.start()
+    try:
+
+        async def slow(connection: AsyncConnection) -> None:
+            await asyncio.sleep(0.2)
+
+        async def quick(connection: AsyncConnection) -> None:
+            return None
+
+        # Queued together, so one batch: the second waits behind the first's 200 ms.
+        await asyncio.gather(committer.run(slow), committer.run(quick))
+        assert len(waits) == 2
+        assert waits[0] < 0.2 <= waits[1]
+    finally:
+        await committer.close()
+        await engine.dispose()
