@@ -538,9 +538,9 @@ class LearningHost:
         # The lock is not held while the child learns: a rebuild, rollback or void waits for
         # nobody. What the child learned goes live only if the learner is still the state it
         # learned from; otherwise it is dropped, and the child is seeded afresh next round.
-        seed: bytes | None = None
+        seeding = False
         while True:
-            async with live.lock:
+            async with live.lock:  # the seed and the counts it is sent with: one state
                 if live.retired:
                     return 0
                 request = Advance(
@@ -551,13 +551,12 @@ class LearningHost:
                     learned=live.learner.learned,
                     high_water_mark=live.high_water_mark,
                     now=self._clock(),
-                    seed=seed,
+                    seed=live.learner.snapshot() if seeding else None,
                 )
             advanced = await self._worker.advance(request)
             if not advanced.needs_seed:
                 break
-            async with live.lock:
-                seed = live.learner.snapshot()
+            seeding = True
         async with live.lock:
             unchanged = (
                 live.learner.learned == request.learned
