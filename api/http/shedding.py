@@ -41,9 +41,9 @@ __all__ = ["LoadShedder", "LoopLag", "StandingQueue"]
 
 #: Paths never shed: a load balancer's health check must see a busy server as alive.
 _ALWAYS = frozenset({"/health"})
-#: The calls refused while the loop has a standing queue.
+#: The calls refused while the event loop or the writer has a standing queue.
 _SHORT = frozenset({"/v1/route", "/v1/feedback"})
-#: Below this many requests in flight nothing is shed for the loop's queue: whatever holds
+#: Below this many requests in flight nothing is shed for a standing queue: whatever holds
 #: the loop then (a snapshot, a report's bookkeeping) is not these requests' doing.
 _MIN_QUEUE = 8
 #: CoDel's interval: a queue that lasts this long is standing, not a burst draining.
@@ -103,7 +103,7 @@ class LoopLag(StandingQueue):
 
 class LoadShedder:
     """ASGI middleware: at most ``max_in_flight`` HTTP requests at once in this process, and
-    no new route or feedback call while the event loop has kept a queue longer than
+    no new route or feedback call while the event loop or the writer has kept a queue longer than
     ``max_wait_seconds`` (``None``: no such limit)."""
 
     def __init__(
