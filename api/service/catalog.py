@@ -16,7 +16,17 @@ from storage.catalog import list_models, list_policies
 from storage.experiments import ExperimentRecord
 from storage.records import ModelSpec, PolicyRecord
 
-__all__ = ["Catalog"]
+__all__ = ["Catalog", "read_catalog"]
+
+
+async def read_catalog(
+    engine: AsyncEngine,
+) -> tuple[dict[str, ModelSpec], dict[str, PolicyRecord]]:
+    """Every model and policy, read on one connection."""
+    async with engine.connect() as connection:
+        models = {m.id: m for m in await list_models(connection)}
+        policies = {p.name: p for p in await list_policies(connection)}
+    return models, policies
 
 
 @dataclass(slots=True)
@@ -27,9 +37,11 @@ class Catalog:
     experiments: dict[str, ExperimentRecord] = field(default_factory=dict)
 
     async def load(self, engine: AsyncEngine) -> None:
-        async with engine.connect() as connection:
-            self.models = {m.id: m for m in await list_models(connection)}
-            self.policies = {p.name: p for p in await list_policies(connection)}
+        self.replace(*await read_catalog(engine))
+
+    def replace(self, models: dict[str, ModelSpec], policies: dict[str, PolicyRecord]) -> None:
+        """Swap in a whole catalog at once: no request sees policies without their models."""
+        self.models, self.policies = models, policies
 
     def policy(self, name: str) -> PolicyRecord:
         try:

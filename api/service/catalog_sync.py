@@ -12,7 +12,7 @@ import logging
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from api.service.catalog import Catalog
+from api.service.catalog import Catalog, read_catalog
 from api.service.experiments import ExperimentService
 from api.service.learning import LearningHost
 from api.telemetry.background import BackgroundLoop
@@ -50,16 +50,24 @@ class CatalogSync(BackgroundLoop):
             state = await catalog_state(connection)
         if state == self._seen:
             return False
-        await self._catalog.load(self._engine)
-        await self._experiments.load()
-        for record in list(self._catalog.policies.values()):
-            live = self._learning.current(record.name)
-            if live is None:
+        models, policies = await read_catalog(self._engine)
+        # A new policy's learner first, then the catalog that names it: a request never finds
+        # a policy without its learner.
+        for record in policies.values():
+            if self._learning.current(record.name) is None:
                 await self._learning.load(record)
-            elif live.revision < record.revision:
+        self._catalog.replace(models, policies)
+        await self._experiments.load()
+        for record in list(policies.values()):
+            live = self._learning.current(record.name)
+            if live is not None and live.revision < record.revision:
                 # Changed through another process: learn the new revision from the log.
                 await self._learning.rebuild(record)
-        self._seen = state
+        async with self._engine.connect() as connection:
+            settled = await catalog_state(connection) == state
+        # A change that landed while this reload ran (this process's own, whose in-memory
+        # update the swap above may have replaced) is read again next round.
+        self._seen = state if settled else None
         return True
 
     async def _round(self) -> None:

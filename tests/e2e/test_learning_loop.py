@@ -7,6 +7,7 @@ and continue learning from its snapshot.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections import Counter, defaultdict
@@ -130,6 +131,14 @@ def _policy(client: httpx.Client) -> dict[str, object]:
     return result
 
 
+def _joined_rewards(client: httpx.Client) -> int:
+    """Decisions of the policy with a joined reward, as the export reads them from the log."""
+    export = client.get("/v1/policies/e2e/export", params={"format": "jsonl"}, timeout=120)
+    assert export.status_code == 200, export.text
+    rows = [json.loads(line) for line in export.text.splitlines() if line]
+    return sum(1 for row in rows if row["reward"] is not None)
+
+
 def _wait_until_learned(client: httpx.Client, count: int) -> dict[str, int]:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -206,6 +215,11 @@ def test_router_learns_survives_sigkill_and_resumes(database_url: str, tmp_path:
             shares = _best_share(more)
             assert all(share >= 0.8 for share in shares.values()), shares
             learner = _wait_until_learned(client, len(acknowledged.feedback))
-            assert learner["learned_interactions"] == len(acknowledged.feedback)
+            # Each joined reward learned exactly once. The log may hold one or two rewards
+            # more than were acknowledged: a feedback committed just before the kill whose
+            # answer never left the dying server (stored, not owed, and learned all the same).
+            joined = _joined_rewards(client)
+            assert learner["learned_interactions"] == joined
+            assert len(acknowledged.feedback) <= joined <= len(acknowledged.feedback) + 4
     finally:
         restarted.stop()
