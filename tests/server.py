@@ -70,7 +70,9 @@ def start_server(
 ) -> RunningServer:
     """Start ``serve`` with a fresh admin key in ``BANDIT_ROUTER_ADMIN_KEY`` (unless ``env``
     names one) and wait until ``/health`` answers."""
-    admin_key = secrets.token_urlsafe(24)
+    # Never starting with "-": the CLI tests pass it as ``--key <key>``, and argparse would
+    # read such a key as an option.
+    admin_key = "test-" + secrets.token_urlsafe(24)
     environment = {
         **os.environ,
         "PYTHONUNBUFFERED": "1",

@@ -108,7 +108,7 @@ class AdminService:
             return created
 
         created = await self._committer.run(store)
-        self._catalog.models[model.id] = model
+        self._catalog.set_model(model)
         return created
 
     def _check_key_env(self, model: ModelSpec) -> None:

@@ -50,13 +50,14 @@ class CatalogSync(BackgroundLoop):
             state = await catalog_state(connection)
         if state == self._seen:
             return False
+        since = self._catalog.writes()
         models, policies = await read_catalog(self._engine)
         # A new policy's learner first, then the catalog that names it: a request never finds
         # a policy without its learner.
         for record in policies.values():
             if self._learning.current(record.name) is None:
                 await self._learning.load(record)
-        self._catalog.replace(models, policies)
+        self._catalog.replace(models, policies, since=since)
         await self._experiments.load()
         for record in list(policies.values()):
             live = self._learning.current(record.name)
@@ -65,8 +66,7 @@ class CatalogSync(BackgroundLoop):
                 await self._learning.rebuild(record)
         async with self._engine.connect() as connection:
             settled = await catalog_state(connection) == state
-        # A change that landed while this reload ran (this process's own, whose in-memory
-        # update the swap above may have replaced) is read again next round.
+        # A change another process made while this reload ran is read again next round.
         self._seen = state if settled else None
         return True
 

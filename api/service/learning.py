@@ -270,7 +270,7 @@ class LearningHost:
                 self._learners[name] = built
                 stored = self._catalog.policies.get(name)
                 if stored is None or stored.revision <= record.revision:
-                    self._catalog.policies[name] = record
+                    self._catalog.set_policy(record)
                 if old is not None:
                     old.retire()
                 _log.info(
