@@ -42,6 +42,20 @@ def test_requests_past_the_in_flight_limit_get_an_immediate_503(tmp_path: Path) 
         server.stop()
 
 
+async def _status(shedder: LoadShedder, path: str) -> int:
+    """The status ``shedder`` answers a POST to ``path`` with."""
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: Message) -> None:
+        sent.append(dict(message))
+
+    async def receive() -> Message:
+        return {"type": "http.disconnect"}
+
+    await shedder({"type": "http", "path": path}, receive, send)  # type: ignore[arg-type]
+    return int(sent[0]["status"])
+
+
 async def test_new_routes_are_refused_while_the_loop_keeps_a_standing_queue() -> None:
     gate = asyncio.Event()
 
@@ -54,16 +68,7 @@ async def test_new_routes_are_refused_while_the_loop_keeps_a_standing_queue() ->
     shedder = LoadShedder(app, max_in_flight=1000, max_wait_seconds=0.01, lag=lag)
 
     async def call(path: str) -> int:
-        sent: list[dict[str, Any]] = []
-
-        async def send(message: Message) -> None:
-            sent.append(dict(message))
-
-        async def receive() -> Message:
-            return {"type": "http.disconnect"}
-
-        await shedder({"type": "http", "path": path}, receive, send)  # type: ignore[arg-type]
-        return int(sent[0]["status"])
+        return await _status(shedder, path)
 
     def admit(path: str, count: int) -> list[asyncio.Task[int]]:
         return [asyncio.create_task(call(path)) for _ in range(count)]
@@ -120,16 +125,7 @@ async def test_a_standing_writer_queue_refuses_new_routes_too() -> None:
     shedder = LoadShedder(app, max_in_flight=1000, lag=LoopLag(0.01), writer=writer)
 
     async def status(path: str) -> int:
-        sent: list[dict[str, Any]] = []
-
-        async def send(message: Message) -> None:
-            sent.append(dict(message))
-
-        async def receive() -> Message:
-            return {"type": "http.disconnect"}
-
-        await shedder({"type": "http", "path": path}, receive, send)  # type: ignore[arg-type]
-        return int(sent[0]["status"])
+        return await _status(shedder, path)
 
     waiting = [asyncio.create_task(status("/v1/feedback")) for _ in range(8)]
     await asyncio.sleep(0)
