@@ -158,6 +158,10 @@ class LearningHost:
         self.last_failure: str | None = None
         self._last_retention = float("-inf")
         self._retention_backlog = False
+        #: Rounds never overlap: a ``step`` called while the loop's own round runs (a test,
+        #: ``close``) waits for it, so what that round started (an experiment's roll-out) is
+        #: done when ``step`` returns.
+        self._round = asyncio.Lock()
 
     def learner(self, policy: str) -> PolicyLearner:
         return self._learners[policy]
@@ -494,6 +498,10 @@ class LearningHost:
             self._worker.close()
 
     async def step(self, *, force_snapshot: bool = False) -> None:
+        async with self._round:
+            await self._step(force_snapshot=force_snapshot)
+
+    async def _step(self, *, force_snapshot: bool = False) -> None:
         """One round: join closed windows, learn, snapshot what is due.
 
         ``after_step`` runs when this round learned something, or every
