@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import httpx
 import numpy as np
+import pytest
 
 from tests.server import bearer_key
 
 
-def test_evaluation_estimates_the_log_and_answers_whether_routing_pays(
-    client: httpx.Client,
-) -> None:
+@pytest.fixture(scope="module")
+def logged_rewards(client: httpx.Client) -> list[float]:
+    """Policy ``ev``: 300 routed and scored decisions between a good and a bad model, logged
+    once per server (each test needs them, whichever worker runs it)."""
     for model in ("ev-good", "ev-bad"):
         client.put(f"/v1/models/{model}", json={"input_usd_per_mtok": 1, "output_usd_per_mtok": 1})
     created = client.put(
@@ -29,7 +31,13 @@ def test_evaluation_estimates_the_log_and_answers_whether_routing_pays(
         score = float(np.clip(mean + rng.normal(0, 0.1), 0, 1))
         rewards.append(score)
         client.post("/v1/feedback", json={"decision_id": routed["decision_id"], "score": score})
+    return rewards
 
+
+def test_evaluation_estimates_the_log_and_answers_whether_routing_pays(
+    client: httpx.Client, logged_rewards: list[float]
+) -> None:
+    rewards = logged_rewards
     response = client.get("/v1/policies/ev/evaluation", params={"resamples": 100})
     assert response.status_code == 200, response.text
     report = response.json()
@@ -62,6 +70,7 @@ def test_evaluation_errors(client: httpx.Client) -> None:
     assert "before" in backwards.json()["detail"]
 
 
+@pytest.mark.usefixtures("logged_rewards")
 def test_alternatives_are_trained_counterfactually_and_the_cli_prints_them(
     client: httpx.Client,
 ) -> None:
