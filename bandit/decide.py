@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Protocol, cast
 
 from bandit.eligibility import (
     DEFAULT_OUTPUT_TOKENS,
@@ -188,7 +188,6 @@ def decide(
     )
 
 
-@runtime_checkable
 class _Scoring(Protocol):
     def scores(self, context: Context, arms: tuple[Arm, ...]) -> tuple[float, ...]: ...
 
@@ -197,7 +196,9 @@ def _preference(
     learner: Learner, context: Context, arms: tuple[Arm, ...], pmf: Pmf
 ) -> Sequence[float]:
     """Predicted rewards when the policy exposes them (``scores``), else the pmf."""
-    policy = learner.policy
-    if isinstance(policy, _Scoring):
-        return policy.scores(context, arms)
+    # Not ``isinstance`` against a runtime-checkable protocol: that walks the protocol's
+    # members on every call, 2% of a route's CPU.
+    scores = getattr(learner.policy, "scores", None)
+    if callable(scores):
+        return cast(_Scoring, learner.policy).scores(context, arms)
     return pmf
