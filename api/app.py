@@ -68,7 +68,7 @@ from api.telemetry.langfuse_link import LangfuseLink, open_client
 from api.telemetry.metrics import MetricsSink, RouterMetrics
 from api.telemetry.sink import FanOut, TelemetrySink
 from api.telemetry.state_metrics import ServiceState
-from storage.engine import create_engine, sqlite_directory
+from storage.engine import create_engine, create_writer_engine, sqlite_directory
 from storage.leader import lease_for
 from storage.meta import prompt_hash_key
 from storage.migrate import upgrade
@@ -136,7 +136,9 @@ async def open_services(
         await upgrade(engine)
         async with engine.begin() as connection:
             key = await prompt_hash_key(connection)
-        committer = GroupCommitter(engine)
+        committer = GroupCommitter(
+            engine, writer_engine=create_writer_engine(settings.database_url)
+        )
         committer.start()
         catalog = Catalog()
         await catalog.load(engine)

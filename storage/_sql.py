@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, exists, select
+from sqlalchemy import Column, ColumnElement, Connection, Table, exists, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import SQLModel
@@ -49,6 +49,21 @@ async def insert_unless_exists(
     return bool(result.rowcount)
 
 
+def insert_rows_unless_exist(
+    connection: Connection, table: Table, rows: list[dict[str, Any]]
+) -> set[object]:
+    """Insert ``rows`` in one statement, skipping those whose key already exists; the keys
+    of the rows this call inserted."""
+    statement = _insert_ignoring_returning_key(table, connection.dialect.name)
+    return set(connection.execute(statement, rows).scalars())
+
+
+def key_column(table: Table) -> Column[Any]:
+    """The one column of ``table``'s primary key."""
+    (column,) = table.primary_key.columns
+    return column
+
+
 @functools.cache
 def _insert_ignoring(table: Table, dialect: str) -> Any:
     """One statement per table and dialect, built once: the values are bound per call, so
@@ -57,3 +72,9 @@ def _insert_ignoring(table: Table, dialect: str) -> Any:
     if dialect == "postgresql":
         return postgresql.insert(table).on_conflict_do_nothing()
     return sqlite.insert(table).on_conflict_do_nothing()
+
+
+@functools.cache
+def _insert_ignoring_returning_key(table: Table, dialect: str) -> Any:
+    # SQLAlchemy sends a list of rows as one multi-row INSERT ... RETURNING ("insertmanyvalues").
+    return _insert_ignoring(table, dialect).returning(key_column(table))

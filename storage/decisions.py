@@ -18,49 +18,62 @@ from storage.codec import (
     routing_to_json,
 )
 from storage.records import DecisionRecord, FeedbackRecord, RewardRecord
+from storage.writer import GroupCommitter
 
-__all__ = ["decision_policy", "find_decision", "get_decision", "insert_decision"]
+__all__ = [
+    "decision_policy",
+    "decision_row",
+    "find_decision",
+    "get_decision",
+    "insert_decision",
+    "log_decision",
+]
 
 
 async def insert_decision(connection: AsyncConnection, *, decision: DecisionRecord) -> bool:
     """Log ``decision``; False when a decision with its id already exists (left untouched)."""
-    return await _sql.insert_unless_exists(
-        connection,
-        _sql.decisions,
-        {
-            "id": decision.id,
-            "policy": decision.policy,
-            "policy_revision": decision.policy_revision,
-            "policy_version": decision.policy_version,
-            "learned_count": decision.learned_count,
-            "request_hash": decision.request_hash,
-            "context": context_to_json(decision.context),
-            "arms": arms_to_json(decision.arms),
-            "pmf": list(decision.pmf),
-            "chosen_index": decision.chosen_index,
-            "chosen_model": decision.chosen_model,
-            "propensity": decision.propensity,
-            "caller_features": dict(decision.caller_features),
-            "prompt_hash": decision.prompt_hash,
-            "prompt": decision.prompt,
-            "experiment": None if decision.experiment is None else dict(decision.experiment),
-            "experiment_id": None if decision.experiment is None else decision.experiment["id"],
-            "experiment_arm": None if decision.experiment is None else decision.experiment["arm"],
-            "experiment_stage": None
-            if decision.experiment is None
-            else decision.experiment["stage"],
-            "experiment_unit": decision.experiment_unit,
-            "created_at": decision.created_at,
-            "join_status": decision.join_status,
-            "window_closes_at": decision.window_closes_at,
-            "review_probability": decision.review_probability,
-            "trace_id": decision.trace_id,
-            "routing": None if decision.routing is None else routing_to_json(decision.routing),
-            "fallback_of": decision.fallback_of,
-            "escalation_of": decision.escalation_of,
-            "prior_cost_usd": decision.prior_cost_usd,
-        },
-    )
+    return await _sql.insert_unless_exists(connection, _sql.decisions, decision_row(decision))
+
+
+async def log_decision(committer: GroupCommitter, decision: DecisionRecord) -> bool:
+    """``insert_decision`` through the group commit, one statement for a whole batch of
+    decisions; False when a decision with its id already exists (left untouched)."""
+    return await committer.insert(_sql.decisions, decision_row(decision))
+
+
+def decision_row(decision: DecisionRecord) -> dict[str, Any]:
+    """The ``decisions`` row that logs ``decision``."""
+    return {
+        "id": decision.id,
+        "policy": decision.policy,
+        "policy_revision": decision.policy_revision,
+        "policy_version": decision.policy_version,
+        "learned_count": decision.learned_count,
+        "request_hash": decision.request_hash,
+        "context": context_to_json(decision.context),
+        "arms": arms_to_json(decision.arms),
+        "pmf": list(decision.pmf),
+        "chosen_index": decision.chosen_index,
+        "chosen_model": decision.chosen_model,
+        "propensity": decision.propensity,
+        "caller_features": dict(decision.caller_features),
+        "prompt_hash": decision.prompt_hash,
+        "prompt": decision.prompt,
+        "experiment": None if decision.experiment is None else dict(decision.experiment),
+        "experiment_id": None if decision.experiment is None else decision.experiment["id"],
+        "experiment_arm": None if decision.experiment is None else decision.experiment["arm"],
+        "experiment_stage": None if decision.experiment is None else decision.experiment["stage"],
+        "experiment_unit": decision.experiment_unit,
+        "created_at": decision.created_at,
+        "join_status": decision.join_status,
+        "window_closes_at": decision.window_closes_at,
+        "review_probability": decision.review_probability,
+        "trace_id": decision.trace_id,
+        "routing": None if decision.routing is None else routing_to_json(decision.routing),
+        "fallback_of": decision.fallback_of,
+        "escalation_of": decision.escalation_of,
+        "prior_cost_usd": decision.prior_cost_usd,
+    }
 
 
 async def find_decision(

@@ -6,13 +6,15 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-from sqlalchemy import event
+import sqlalchemy
+from sqlalchemy import Engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 __all__ = [
     "async_url",
     "create_engine",
+    "create_writer_engine",
     "default_sqlite_url",
     "describe_location",
     "sqlite_directory",
@@ -77,6 +79,24 @@ def create_engine(url: str) -> AsyncEngine:
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_async_engine(full, connect_args={"timeout": 30}, json_serializer=_json_text)
     event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def create_writer_engine(url: str) -> Engine | None:
+    """For SQLite, a synchronous engine on the same file with one connection, for the group
+    commit's own thread; ``None`` for PostgreSQL, whose writes stay on the async engine (and
+    for an in-memory SQLite database, which a second engine would not share)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    engine = sqlalchemy.create_engine(
+        parsed.set(drivername="sqlite+pysqlite"),
+        connect_args={"timeout": 30, "check_same_thread": False},
+        json_serializer=_json_text,
+        pool_size=1,
+        max_overflow=0,
+    )
+    event.listen(engine, "connect", _sqlite_pragmas)
     return engine
 
 

@@ -8,7 +8,7 @@ import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Connection, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bandit.errors import ConflictError, NotFoundError
@@ -45,8 +45,8 @@ def payload_hash(feedback: FeedbackInput) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-async def record_feedback(
-    connection: AsyncConnection,
+def record_feedback(
+    connection: Connection,
     *,
     feedback: FeedbackInput,
     feedback_id: str,
@@ -67,7 +67,7 @@ async def record_feedback(
     existing = None
     if feedback.idempotency_key is not None:
         existing = (
-            await connection.execute(
+            connection.execute(
                 select(_sql.feedback).where(
                     _sql.feedback.c.idempotency_key == feedback.idempotency_key
                 )
@@ -79,7 +79,7 @@ async def record_feedback(
                 "different feedback."
             )
     decision = (
-        await connection.execute(
+        connection.execute(
             select(
                 _sql.decisions.c.policy,
                 _sql.decisions.c.chosen_model,
@@ -121,7 +121,7 @@ async def record_feedback(
         "late": late,
         "created_at": now,
     }
-    await connection.execute(_sql.feedback.insert().values(**values))
+    connection.execute(_sql.feedback.insert().values(**values))
     rule = rule_for(decision.policy)
     closes = window_closed_by(
         rule,
@@ -129,7 +129,7 @@ async def record_feedback(
     )
     if not late and closes:
         if join_now:
-            await join_decision(
+            join_decision(
                 connection,
                 decision_id=feedback.decision_id,
                 policy=decision.policy,
@@ -139,7 +139,7 @@ async def record_feedback(
             )
         else:
             d = _sql.decisions
-            await connection.execute(
+            connection.execute(
                 update(d)
                 .where(d.c.id == feedback.decision_id, d.c.join_status == OPEN)
                 .values(window_closes_at=now)
@@ -166,8 +166,8 @@ async def record_feedback(
     )
 
 
-async def join_decision(
-    connection: AsyncConnection,
+def join_decision(
+    connection: Connection,
     *,
     decision_id: str,
     policy: str,
@@ -179,19 +179,19 @@ async def join_decision(
 
     ``prior_cost_usd`` is the decision's, when the caller has read it already."""
     if prior_cost_usd is None:
-        joined = await _join(connection, decision_id, rule)
+        joined = _join(connection, decision_id, rule)
     else:
-        observations = await _observations(connection, decision_id)
+        observations = _observations(connection, decision_id)
         joined = join(rule, observations, prior_cost_usd=prior_cost_usd)
     status = SKIPPED if joined.reward is None else JOINED
-    closed = await connection.execute(
+    closed = connection.execute(
         update(_sql.decisions)
         .where(_sql.decisions.c.id == decision_id, _sql.decisions.c.join_status == OPEN)
         .values(join_status=status)
     )
     if closed.rowcount == 0 or joined.reward is None:
         return None  # already joined elsewhere, or nothing to learn
-    await connection.execute(
+    connection.execute(
         _sql.rewards.insert().values(
             decision_id=decision_id,
             policy=policy,
@@ -205,11 +205,9 @@ async def join_decision(
     return joined.reward
 
 
-async def due_windows(
-    connection: AsyncConnection, *, now: float, limit: int
-) -> list[tuple[str, str]]:
+def due_windows(connection: Connection, *, now: float, limit: int) -> list[tuple[str, str]]:
     """``(decision id, policy)`` of open decisions whose reward window has closed by ``now``."""
-    rows = await connection.execute(
+    rows = connection.execute(
         select(_sql.decisions.c.id, _sql.decisions.c.policy)
         .where(
             _sql.decisions.c.join_status == OPEN,
@@ -244,8 +242,8 @@ async def feedback_policy(connection: AsyncConnection, *, feedback_id: str) -> s
     return str(policy)
 
 
-async def void_feedback(
-    connection: AsyncConnection,
+def void_feedback(
+    connection: Connection,
     *,
     feedback_id: str,
     reason: str,
@@ -259,31 +257,27 @@ async def void_feedback(
     or is deleted (derived data) when nothing is left to learn. Voiding twice changes nothing.
     """
     f, d, r = _sql.feedback, _sql.decisions, _sql.rewards
-    row = (await connection.execute(select(f).where(f.c.id == feedback_id))).first()
+    row = (connection.execute(select(f).where(f.c.id == feedback_id))).first()
     if row is None:
         raise NotFoundError(f"Feedback {feedback_id!r} does not exist.")
     decision = (
-        await connection.execute(
-            select(d.c.policy, d.c.join_status).where(d.c.id == row.decision_id)
-        )
+        connection.execute(select(d.c.policy, d.c.join_status).where(d.c.id == row.decision_id))
     ).one()
     if row.voided_at is not None:
         return VoidOutcome(
             feedback_from_row(row, created=False), decision.policy, None, newly_voided=False
         )
-    await connection.execute(
+    connection.execute(
         update(f).where(f.c.id == feedback_id).values(void_reason=reason, voided_at=now)
     )
     changed: int | None = None
     # Late feedback was never joined, and an open window will be joined without it anyway.
     if not row.late and decision.join_status != OPEN:
-        joined = await _join(connection, row.decision_id, rule)
-        reward = (
-            await connection.execute(select(r).where(r.c.decision_id == row.decision_id))
-        ).first()
+        joined = _join(connection, row.decision_id, rule)
+        reward = (connection.execute(select(r).where(r.c.decision_id == row.decision_id))).first()
         if reward is None:
             if joined.reward is not None:  # nothing was learned yet: a new join at the end
-                await connection.execute(
+                connection.execute(
                     r.insert().values(
                         decision_id=row.decision_id,
                         policy=decision.policy,
@@ -297,11 +291,11 @@ async def void_feedback(
         elif joined.reward is None:
             # The reward was derived from the voided feedback alone: drop the derived row (the
             # feedback stays, flagged), so evaluation, experiments and export see no reward.
-            await connection.execute(delete(r).where(r.c.seq == reward.seq))
+            connection.execute(delete(r).where(r.c.seq == reward.seq))
             if reward.excluded is None:
                 changed = reward.seq
         else:
-            await connection.execute(
+            connection.execute(
                 update(r)
                 .where(r.c.seq == reward.seq)
                 .values(
@@ -313,27 +307,27 @@ async def void_feedback(
             )
             if reward.excluded is None and reward.reward != joined.reward:
                 changed = reward.seq
-        await connection.execute(
+        connection.execute(
             update(d)
             .where(d.c.id == row.decision_id)
             .values(join_status=SKIPPED if joined.reward is None else JOINED)
         )
-    stored = (await connection.execute(select(f).where(f.c.id == feedback_id))).one()
+    stored = (connection.execute(select(f).where(f.c.id == feedback_id))).one()
     return VoidOutcome(feedback_from_row(stored), decision.policy, changed)
 
 
-async def _join(connection: AsyncConnection, decision_id: str, rule: RewardRule) -> JoinedReward:
+def _join(connection: Connection, decision_id: str, rule: RewardRule) -> JoinedReward:
     """The decision's reward from its counting feedback and what was spent before it."""
     d = _sql.decisions
     prior = (
-        await connection.execute(select(d.c.prior_cost_usd).where(d.c.id == decision_id))
+        connection.execute(select(d.c.prior_cost_usd).where(d.c.id == decision_id))
     ).scalar_one_or_none()
-    return join(rule, await _observations(connection, decision_id), prior_cost_usd=prior or 0.0)
+    return join(rule, _observations(connection, decision_id), prior_cost_usd=prior or 0.0)
 
 
-async def _observations(connection: AsyncConnection, decision_id: str) -> list[Observation]:
+def _observations(connection: Connection, decision_id: str) -> list[Observation]:
     """The decision's feedback that counts for its reward: in its window and not voided."""
-    rows = await connection.execute(
+    rows = connection.execute(
         select(_sql.feedback)
         .where(
             _sql.feedback.c.decision_id == decision_id,

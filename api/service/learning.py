@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
+from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from api.service.catalog import Catalog
@@ -398,8 +399,10 @@ class LearningHost:
             jump_from = live.version
 
             async def store(connection: AsyncConnection) -> tuple[VoidOutcome, bool]:
-                outcome = await void_feedback(
-                    connection, feedback_id=feedback_id, reason=reason, rule=rule, now=now
+                outcome = await connection.run_sync(
+                    lambda sync: void_feedback(
+                        sync, feedback_id=feedback_id, reason=reason, rule=rule, now=now
+                    )
                 )
                 if outcome.newly_voided:
                     await record_audit(
@@ -655,10 +658,10 @@ class LearningHost:
         catalog = self._catalog
         now = self._clock()
 
-        async def join_due(connection: AsyncConnection) -> int:
-            due = await due_windows(connection, now=now, limit=_JOIN_BATCH)
+        def join_due(connection: Connection) -> int:
+            due = due_windows(connection, now=now, limit=_JOIN_BATCH)
             for decision_id, policy in due:
-                await join_decision(
+                join_decision(
                     connection,
                     decision_id=decision_id,
                     policy=policy,
@@ -667,7 +670,7 @@ class LearningHost:
                 )
             return len(due)
 
-        while await self._committer.run(join_due) == _JOIN_BATCH:
+        while await self._committer.run_sync(join_due) == _JOIN_BATCH:
             pass
 
     async def _maybe_snapshot(self, live: PolicyLearner, *, force: bool) -> None:

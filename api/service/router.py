@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Protocol
 
+from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from api.service.catalog import Catalog
@@ -27,7 +28,7 @@ from features import Embedder, FeatureError, arm_for_model, extract_context
 from features.signals import EscalationSignals, escalation_context
 from features.size import estimate_tokens
 from storage.codec import constraints_from_json
-from storage.decisions import decision_policy, find_decision, get_decision, insert_decision
+from storage.decisions import decision_policy, find_decision, get_decision, log_decision
 from storage.feedback import OPEN, record_feedback
 from storage.records import (
     DecisionRecord,
@@ -315,15 +316,12 @@ class RouterService:
 
     async def _log(self, record: DecisionRecord, fingerprint: str) -> DecisionRecord:
         """Log ``record`` durably; a racing retry with the same id gets the stored one."""
-
-        async def log(connection: AsyncConnection) -> DecisionRecord | None:
-            if await insert_decision(connection, decision=record):
-                return None
-            return await find_decision(connection, decision_id=record.id)
-
-        raced = await self._committer.run(log)
-        if raced is not None:
-            return _same_request(raced, fingerprint)
+        while not await log_decision(self._committer, record):
+            async with self._engine.connect() as connection:
+                raced = await find_decision(connection, decision_id=record.id)
+            if raced is not None:
+                return _same_request(raced, fingerprint)
+            # Deleted (by retention) between the two statements: log it after all.
         self._telemetry.emit(DecisionTraced(record))
         return record
 
@@ -462,17 +460,19 @@ class RouterService:
         catalog = self._catalog
         now = self._clock()
 
-        async def store(connection: AsyncConnection) -> FeedbackRecord:
-            return await record_feedback(
+        join_now = self._leading()
+
+        def store(connection: Connection) -> FeedbackRecord:
+            return record_feedback(
                 connection,
                 feedback=feedback,
                 feedback_id=feedback_id,
                 rule_for=catalog.reward_rule,
                 now=now,
-                join_now=self._leading(),
+                join_now=join_now,
             )
 
-        stored = await self._committer.run(store)
+        stored = await self._committer.run_sync(store)
         self._learning.notify()
         if stored.created:
             self._telemetry.emit(FeedbackScored(stored, export=export))

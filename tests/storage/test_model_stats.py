@@ -200,11 +200,13 @@ async def test_tokens_round_trip_through_feedback(engine: AsyncEngine) -> None:
         decision_id="d", source="app", latency_ms=10.0, input_tokens=1200, output_tokens=340
     )
     async with engine.begin() as connection:
-        stored = await record_feedback(
-            connection,
-            feedback=feedback,
-            feedback_id="f",
-            rule_for=lambda _: RewardRule(),
-            now=NOW,
+        stored = await connection.run_sync(
+            lambda sync: record_feedback(
+                sync,
+                feedback=feedback,
+                feedback_id="f",
+                rule_for=lambda _: RewardRule(),
+                now=NOW,
+            )
         )
     assert (stored.input_tokens, stored.output_tokens) == (1200, 340)
