@@ -53,6 +53,7 @@ from api.service.drift import DriftService
 from api.service.embedder import LazyEmbedder
 from api.service.evaluation import EvaluationService
 from api.service.experiments import ExperimentService
+from api.service.gc_tuning import tune_for_serving
 from api.service.keyring import KeyRing
 from api.service.keys import KeyService
 from api.service.learn_worker import LearnWorker
@@ -354,6 +355,8 @@ def create_app(
             holder["services"] = services
             if writer_queue is not None:
                 services.committer.on_wait = writer_queue.observe_now
+            if settings.tune_gc:
+                tune_for_serving()
             yield
 
     def provide(name: str) -> Provide:

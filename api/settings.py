@@ -156,6 +156,9 @@ class Settings:
     #: One JSON line per HTTP request on the ``bandit_router.access`` logger
     #: (``BANDIT_ROUTER_ACCESS_LOG=off`` turns it off).
     access_log: bool = True
+    #: Tune the garbage collector for a long-running server once started (``serve`` does;
+    #: a process that builds many apps, such as a test run, keeps CPython's defaults).
+    tune_gc: bool = False
 
     def bootstrap_key_path(self) -> Path:
         if self.admin_key_file is not None:

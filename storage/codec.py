@@ -69,7 +69,9 @@ def endpoint_from_json(data: dict[str, Any] | None) -> ModelEndpoint | None:
 
 
 def _namespaces_to_json(namespaces: tuple[Namespace, ...]) -> list[Any]:
-    return [[ns.name, [[name, value] for name, value in ns.features]] for ns in namespaces]
+    # The feature pairs stay tuples: the JSON encoder writes them as arrays all the same, and
+    # copying each pair into a list was a tenth of a route's CPU.
+    return [[ns.name, ns.features] for ns in namespaces]
 
 
 def _namespaces_from_json(data: list[Any]) -> tuple[Namespace, ...]:

@@ -100,6 +100,7 @@ def _settings(options: dict[str, Any]) -> Settings:
         snapshot_every=options["snapshot_every"],
         snapshot_seconds=options["snapshot_seconds"],
         bootstrap=options["bootstrap"],
+        tune_gc=True,
     )
 
 
