@@ -6,7 +6,8 @@ Each measurement runs in a fresh process: it builds the app (``create_app``) on 
 file, runs its startup, routes 1,000 requests to warm up, then drives ``--requests`` more
 ``POST /v1/route`` calls straight through the ASGI interface, 32 at a time (no HTTP server
 and no client, so what is measured is the app). It reports the process's CPU time per route
-and the time spent in garbage collections per route (timed with ``gc.callbacks``), with the
+and the time spent in garbage collections per route (timed with ``gc.callbacks``, with how many
+of each generation and how many objects the collector tracks at the end), with the
 collector left at CPython's defaults or tuned as ``serve`` tunes it
 (``api.service.gc_tuning.tune_for_serving``, applied after startup as ``serve`` does). The two
 alternate ``--repeats`` times; medians are printed.
@@ -110,12 +111,14 @@ async def _measure(tuned: bool, requests: int) -> dict[str, float]:
         if tuned:
             tune_for_serving()
         collecting = {"started": 0.0, "seconds": 0.0}
+        collections = [0, 0, 0]
 
-        def timed(phase: str, _info: dict[str, Any]) -> None:
+        def timed(phase: str, info: dict[str, Any]) -> None:
             if phase == "start":
                 collecting["started"] = time.perf_counter()
             else:
                 collecting["seconds"] += time.perf_counter() - collecting["started"]
+                collections[info["generation"]] += 1
 
         gc.callbacks.append(timed)
         cpu = time.process_time()
@@ -125,7 +128,14 @@ async def _measure(tuned: bool, requests: int) -> dict[str, float]:
         await inbox.put({"type": "lifespan.shutdown"})
         await outbox.get()
         await lifespan
-    return {"cpu_us": 1e6 * cpu / requests, "gc_us": 1e6 * collecting["seconds"] / requests}
+    return {
+        "cpu_us": 1e6 * cpu / requests,
+        "gc_us": 1e6 * collecting["seconds"] / requests,
+        "young": collections[0],
+        "middle": collections[1],
+        "full": collections[2],
+        "objects": len(gc.get_objects()),
+    }
 
 
 def _run_child(tuned: bool, requests: int) -> dict[str, float]:
@@ -157,7 +167,10 @@ def main() -> None:
             results[name].append(figures)
             print(
                 f"run {repeat + 1} {name:7}: {figures['cpu_us']:6.0f} us CPU per route, "
-                f"{figures['gc_us']:5.0f} us of it in garbage collection",
+                f"{figures['gc_us']:5.0f} us of it in garbage collection "
+                f"({figures['young']:.0f} young, {figures['middle']:.0f} middle, "
+                f"{figures['full']:.0f} full collections; {figures['objects']:,.0f} objects "
+                "tracked at the end)",
                 flush=True,
             )
     for name, runs in results.items():
