@@ -11,15 +11,22 @@ of each generation and how many objects the collector tracks at the end), with t
 collector left at CPython's defaults or tuned as ``serve`` tunes it
 (``api.service.gc_tuning.tune_for_serving``, applied after startup as ``serve`` does). The two
 alternate ``--repeats`` times; medians are printed.
+
+    PYTHONPATH=. .venv/bin/python benchmarks/gc_in_process.py --requests 4000 --profile r.prof
+
+profiles one tuned run instead and prints where the routes' own time went, function by
+function (the main thread's; the group commit's thread is not profiled).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import gc
 import json
 import os
+import pstats
 import statistics
 import subprocess
 import sys
@@ -74,7 +81,7 @@ async def _call(app: Any, body: bytes) -> int:
     return status
 
 
-async def _measure(tuned: bool, requests: int) -> dict[str, float]:
+async def _measure(tuned: bool, requests: int, profile: str | None = None) -> dict[str, float]:
     from api.app import create_app
     from api.service.gc_tuning import tune_for_serving
     from api.settings import Settings
@@ -121,8 +128,14 @@ async def _measure(tuned: bool, requests: int) -> dict[str, float]:
                 collections[info["generation"]] += 1
 
         gc.callbacks.append(timed)
+        profiler = cProfile.Profile() if profile else None
         cpu = time.process_time()
+        if profiler is not None:
+            profiler.enable()
         await asyncio.gather(*(route(i) for i in range(requests)))
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(profile)
         cpu = time.process_time() - cpu
         gc.callbacks.remove(timed)
         await inbox.put({"type": "lifespan.shutdown"})
@@ -138,9 +151,16 @@ async def _measure(tuned: bool, requests: int) -> dict[str, float]:
     }
 
 
-def _run_child(tuned: bool, requests: int) -> dict[str, float]:
+def _run_child(tuned: bool, requests: int, profile: str | None = None) -> dict[str, float]:
     completed = subprocess.run(  # noqa: S603 - this script, with our own arguments
-        [sys.executable, __file__, "--child", "tuned" if tuned else "default", str(requests)],
+        [
+            sys.executable,
+            __file__,
+            "--child",
+            "tuned" if tuned else "default",
+            str(requests),
+            *([profile] if profile else []),
+        ],
         capture_output=True,
         text=True,
         check=True,
@@ -150,16 +170,27 @@ def _run_child(tuned: bool, requests: int) -> dict[str, float]:
 
 
 def main() -> None:
-    if len(sys.argv) == 4 and sys.argv[1] == "--child":
+    if len(sys.argv) in (4, 5) and sys.argv[1] == "--child":
         import uvloop
 
-        figures = uvloop.run(_measure(sys.argv[2] == "tuned", int(sys.argv[3])))
+        profile = sys.argv[4] if len(sys.argv) == 5 else None
+        figures = uvloop.run(_measure(sys.argv[2] == "tuned", int(sys.argv[3]), profile))
         print(json.dumps(figures))
         return
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=4000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--profile",
+        metavar="FILE",
+        help="instead: one tuned run under cProfile, its stats written to FILE (pstats), and "
+        "the functions that took most of the routes' own time printed",
+    )
     args = parser.parse_args()
+    if args.profile:
+        _run_child(True, args.requests, args.profile)
+        _print_profile(args.profile, args.requests)
+        return
     results: dict[str, list[dict[str, float]]] = {"default": [], "tuned": []}
     for repeat in range(args.repeats):
         for name in ("default", "tuned"):
@@ -180,6 +211,17 @@ def main() -> None:
             f"{name:7}: median {cpu:.0f} us CPU per route, {collected:.0f} us in garbage "
             f"collection ({args.repeats} runs of {args.requests} routes)"
         )
+
+
+def _print_profile(path: str, requests: int) -> None:
+    """The functions with the most own time, per route (cProfile's overhead included)."""
+    stats = pstats.Stats(path)
+    rows = sorted(stats.stats.items(), key=lambda item: -item[1][2])  # type: ignore[attr-defined]
+    total = sum(row[1][2] for row in rows)
+    print(f"{1e6 * total / requests:.0f} us of own time per route under the profiler; the top 30:")
+    for (file, line, name), (_, _, own, _, _) in rows[:30]:
+        where = file.split("site-packages/")[-1].replace(os.getcwd() + "/", "")
+        print(f"{1e6 * own / requests:7.1f} us  {name} ({where}:{line})")
 
 
 if __name__ == "__main__":
