@@ -7,7 +7,7 @@ import threading
 from collections.abc import AsyncIterator, Callable
 
 import pytest
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Engine, event, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -116,11 +116,21 @@ async def test_inserts_in_one_batch_share_one_statement_and_skip_existing_keys(
     writer, engine = committer
     assert await writer.insert(_sql.meta, {"key": "old", "value": "v"})
     before = writer.transactions
-    results = await asyncio.gather(
-        *(writer.insert(_sql.meta, {"key": f"k{i}", "value": "v"}) for i in range(20)),
-        writer.insert(_sql.meta, {"key": "old", "value": "changed"}),
-        writer.insert(_sql.meta, {"key": "k3", "value": "twice"}),
-    )
+    statements: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        statements.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", seen)
+    try:
+        results = await asyncio.gather(
+            *(writer.insert(_sql.meta, {"key": f"k{i}", "value": "v"}) for i in range(20)),
+            writer.insert(_sql.meta, {"key": "old", "value": "changed"}),
+            writer.insert(_sql.meta, {"key": "k3", "value": "twice"}),
+        )
+    finally:
+        event.remove(Engine, "before_cursor_execute", seen)
+    assert len([s for s in statements if s.lstrip().upper().startswith("INSERT")]) == 1
     # Exactly one of the two inserts of k3 inserted it; the existing key is left untouched.
     assert results[:20].count(True) + results[21] == 20
     assert results[20] is False
