@@ -1,4 +1,9 @@
-"""Feedback and the reward join, in the same transaction as the feedback that closes a window."""
+"""Feedback and the reward join, in the same transaction as the feedback that closes a window.
+
+The writes are plain functions of a synchronous ``Connection``: the group commit runs them
+(``GroupCommitter.run_sync``) in its own thread on SQLite; async callers wrap them in
+``AsyncConnection.run_sync``. ``feedback_policy``, a read, stays async.
+"""
 
 from __future__ import annotations
 

@@ -460,6 +460,8 @@ class RouterService:
         catalog = self._catalog
         now = self._clock()
 
+        # Read here, on the event loop: ``store`` runs in the writer's thread. A role that
+        # changes meanwhile is harmless: a join only closes a window that is still open.
         join_now = self._leading()
 
         def store(connection: Connection) -> FeedbackRecord:
