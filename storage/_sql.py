@@ -58,8 +58,10 @@ def insert_rows_unless_exist(
     return set(connection.execute(statement, rows).scalars())
 
 
+@functools.cache
 def key_column(table: Table) -> Column[Any]:
-    """The one column of ``table``'s primary key."""
+    """The one column of ``table``'s primary key (looked up once per table: every logged
+    decision asks)."""
     (column,) = table.primary_key.columns
     return column
 
