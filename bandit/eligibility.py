@@ -21,11 +21,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from bandit.errors import InvalidInputError
+from bandit.limits import MAX_COST_USD, MAX_LATENCY_MS
 
 __all__ = [
     "DEFAULT_OUTPUT_TOKENS",
-    "MAX_COST_USD",
-    "MAX_LATENCY_MS",
     "MAX_REQUIRED_TAGS",
     "Constraints",
     "ModelFacts",
@@ -39,9 +38,6 @@ Tag = str | int | float | bool
 
 #: Output tokens assumed for a model before any feedback has reported its usage.
 DEFAULT_OUTPUT_TOKENS = 500
-#: Upper bounds of the per-request limits (the same as feedback's cost and latency).
-MAX_COST_USD = 1000.0
-MAX_LATENCY_MS = 3_600_000.0
 #: At most this many required tags per request or policy.
 MAX_REQUIRED_TAGS = 32
 

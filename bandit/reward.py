@@ -24,9 +24,7 @@ __all__ = [
     "AGGREGATIONS",
     "DEFAULT_REWARD_RANGE",
     "ERROR_REWARD_RANGE",
-    "MAX_COST_USD",
     "MAX_COST_WEIGHT",
-    "MAX_LATENCY_MS",
     "MAX_LATENCY_WEIGHT",
     "MAX_REWARD_MAGNITUDE",
     "MAX_SOURCE_WEIGHT",
@@ -48,10 +46,6 @@ ERROR_REWARD_RANGE = (-1.0, 1.0)
 
 # Upper bounds on what callers and operators may send. They are far above any real call or
 # setting; they exist so that no accepted value can overflow a reward (1e308 * 25 is inf).
-#: USD reported for one call.
-MAX_COST_USD = 1000.0
-#: Milliseconds reported for one call: one hour.
-MAX_LATENCY_MS = 3_600_000.0
 #: A reward window: 30 days.
 MAX_WAIT_SECONDS = 30 * 24 * 3600.0
 #: A feedback source's weight.

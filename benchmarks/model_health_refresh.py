@@ -22,12 +22,12 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from domain import PolicyConfig
 from storage import _sql
 from storage.codec import config_to_json
 from storage.engine import create_engine
 from storage.migrate import upgrade
 from storage.model_stats import call_outcomes, model_usage
-from storage.records import PolicyConfig
 
 NOW = 1_700_000_000.0
 

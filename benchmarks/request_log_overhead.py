@@ -25,7 +25,7 @@ from typing import Any
 from api.http.request_log import RequestLog
 from api.telemetry.metrics import MetricsSink, RouterMetrics
 from api.telemetry.sink import FeedbackScored
-from storage.records import FeedbackRecord
+from domain import FeedbackRecord
 
 _SCOPE: dict[str, Any] = {
     "type": "http",

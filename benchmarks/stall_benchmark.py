@@ -118,7 +118,7 @@ async def _fill(database_url: str, count: int, concurrency: int, seed: int) -> N
     from api.service.offload import ThreadRunner
     from api.service.router import RouteRequest
     from api.settings import Settings
-    from storage.records import FeedbackInput
+    from domain import FeedbackInput
 
     next_index = 0
     done = 0

@@ -8,9 +8,9 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bandit.errors import ConflictError, InvalidInputError, NotFoundError
+from domain import MAX_USD_PER_MTOK, ModelSpec, PolicyConfig, PolicyRecord
 from storage import _sql
 from storage.codec import config_from_json, config_to_json, endpoint_from_json, endpoint_to_json
-from storage.records import MAX_USD_PER_MTOK, ModelSpec, PolicyConfig, PolicyRecord
 
 __all__ = [
     "catalog_state",

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any, TypeVar, cast
+
+import msgspec
 
 from bandit.budget import Budget
 from bandit.cascade import CascadeSpec
 from bandit.decide import RoutingNotes
 from bandit.eligibility import Constraints
-from bandit.endpoint import ModelEndpoint
 from bandit.health import HealthSettings
 from bandit.review import Design, ReviewSettings
 from bandit.reward import (
@@ -24,9 +25,9 @@ from bandit.reward import (
 )
 from bandit.settings import MAX_BITS, MIN_BITS, Algorithm, ExplorationSettings
 from bandit.types import Arm, Context, Namespace
+from domain import ModelEndpoint, PolicyConfig
 from experiments import ExperimentSpec, Guardrails, Mode
 from features import FeatureSettings
-from storage.records import PolicyConfig
 
 __all__ = [
     "arms_from_json",
@@ -39,11 +40,27 @@ __all__ = [
     "context_to_json",
     "endpoint_from_json",
     "endpoint_to_json",
+    "from_stored",
     "routing_from_json",
     "routing_to_json",
     "spec_from_json",
     "spec_to_json",
+    "to_stored",
 ]
+
+_T = TypeVar("_T")
+
+
+def to_stored(value: object) -> Any:
+    """A domain value (frozen dataclasses, tuples, mappings, literals) as JSON-ready data,
+    derived from its fields: a field added to the type is stored without touching this."""
+    return msgspec.to_builtins(value)
+
+
+def from_stored(data: object, kind: type[_T]) -> _T:
+    """``data`` read back as ``kind``, checked against its field types (a stored value that
+    no longer fits is an error here, not later)."""
+    return msgspec.convert(data, kind)
 
 
 def endpoint_to_json(endpoint: ModelEndpoint | None) -> dict[str, Any] | None:

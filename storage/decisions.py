@@ -8,16 +8,18 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bandit.errors import NotFoundError
+from domain import DecisionRecord, ExperimentAssignment, FeedbackRecord, RewardRecord
 from storage import _sql
 from storage.codec import (
     arms_from_json,
     arms_to_json,
     context_from_json,
     context_to_json,
+    from_stored,
     routing_from_json,
     routing_to_json,
+    to_stored,
 )
-from storage.records import DecisionRecord, FeedbackRecord, RewardRecord
 from storage.writer import GroupCommitter
 
 __all__ = [
@@ -43,6 +45,7 @@ async def log_decision(committer: GroupCommitter, decision: DecisionRecord) -> b
 
 def decision_row(decision: DecisionRecord) -> dict[str, Any]:
     """The ``decisions`` row that logs ``decision``."""
+    experiment = decision.experiment
     return {
         "id": decision.id,
         "policy": decision.policy,
@@ -59,10 +62,10 @@ def decision_row(decision: DecisionRecord) -> dict[str, Any]:
         "caller_features": dict(decision.caller_features),
         "prompt_hash": decision.prompt_hash,
         "prompt": decision.prompt,
-        "experiment": None if decision.experiment is None else dict(decision.experiment),
-        "experiment_id": None if decision.experiment is None else decision.experiment["id"],
-        "experiment_arm": None if decision.experiment is None else decision.experiment["arm"],
-        "experiment_stage": None if decision.experiment is None else decision.experiment["stage"],
+        "experiment": to_stored(experiment),
+        "experiment_id": None if experiment is None else experiment.id,
+        "experiment_arm": None if experiment is None else experiment.arm,
+        "experiment_stage": None if experiment is None else experiment.stage,
         "experiment_unit": decision.experiment_unit,
         "created_at": decision.created_at,
         "join_status": decision.join_status,
@@ -137,7 +140,9 @@ def decision_from_row(
         caller_features=dict(row.caller_features),
         prompt_hash=row.prompt_hash,
         prompt=row.prompt,
-        experiment=row.experiment,
+        experiment=None
+        if row.experiment is None
+        else from_stored(row.experiment, ExperimentAssignment),
         created_at=row.created_at,
         join_status=row.join_status,
         window_closes_at=row.window_closes_at,

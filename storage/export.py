@@ -28,10 +28,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bandit.errors import InvalidInputError
 from bandit.types import Namespace
 from bandit.vw_policy import vw_cost
+from domain import DecisionRecord, FeedbackRecord, RewardRecord
 from storage import _sql
-from storage.codec import routing_to_json
+from storage.codec import routing_to_json, to_stored
 from storage.decisions import decision_from_row, feedback_from_row, reward_from_row
-from storage.records import DecisionRecord, FeedbackRecord, RewardRecord
 
 __all__ = [
     "DEFAULT_PAGE_SIZE",
@@ -202,7 +202,7 @@ def jsonl_line(decision: DecisionRecord) -> str:
             "context": _namespaces_json(decision.context.namespaces),
             "arms": {arm.id: _namespaces_json(arm.namespaces) for arm in decision.arms},
             "features": dict(decision.caller_features),
-            "experiment": None if decision.experiment is None else dict(decision.experiment),
+            "experiment": to_stored(decision.experiment),
             "join_status": decision.join_status,
             "review_probability": decision.review_probability,
             "routing": None if decision.routing is None else routing_to_json(decision.routing),

@@ -18,14 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bandit.errors import ConflictError, NotFoundError
 from bandit.reward import JoinedReward, Observation, RewardRule, join, window_closed_by
+from domain import JOINED, OPEN, SKIPPED, FeedbackInput, FeedbackRecord
 from storage import _sql
 from storage.decisions import feedback_from_row
-from storage.records import FeedbackInput, FeedbackRecord
 
 __all__ = [
-    "JOINED",
-    "OPEN",
-    "SKIPPED",
     "VoidOutcome",
     "due_windows",
     "feedback_policy",
@@ -33,10 +30,6 @@ __all__ = [
     "record_feedback",
     "void_feedback",
 ]
-
-OPEN = "open"
-JOINED = "joined"
-SKIPPED = "skipped"
 
 
 def payload_hash(feedback: FeedbackInput) -> str:

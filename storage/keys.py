@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bandit.access import ApiKey, Scope
 from bandit.errors import NotFoundError
+from domain import ApiKey, Scope
 from storage import _sql
 from storage.audit import record_audit
 

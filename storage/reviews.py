@@ -9,9 +9,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bandit.errors import ConflictError, NotFoundError
 from bandit.review import REVIEWER_SOURCE
+from domain import DecisionRecord
 from storage import _sql
 from storage.decisions import decision_from_row
-from storage.records import DecisionRecord
 
 __all__ = ["ReviewItem", "ReviewerScore", "review_queue", "reviewer_scores", "store_response"]
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, cast
 from api.cli.options import Commands, Uses, add_command
 from api.cli.output import key_values, print_json, table, when
 from api.cli.service import connect
-from bandit.access import SCOPES, Scope
+from domain import SCOPES, Scope
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
@@ -205,7 +205,7 @@ async def _run(args: argparse.Namespace, database_url: str) -> Any:
 
 async def _create(connection: AsyncConnection, args: argparse.Namespace, now: float) -> object:
     from api.service.keys import new_key_id, new_secret
-    from bandit.access import ApiKey, hash_secret
+    from domain import ApiKey, hash_secret
     from storage.catalog import list_models, list_policies
     from storage.keys import add_key, key_audit_json
 

@@ -21,8 +21,8 @@ from api.http.schemas import ErrorOut
 from api.service.clock import Clock
 from api.service.keyring import KeyRing
 from api.service.rate_limit import RateLimiter
-from bandit.access import SCOPES, ApiKey, Scope
 from bandit.errors import ForbiddenError, NotFoundError, UnsupportedMediaError
+from domain import SCOPES, ApiKey, Scope
 
 __all__ = [
     "AccessControl",

@@ -18,9 +18,8 @@ from api.service.admin import AdminService
 from api.service.catalog import Catalog
 from api.service.learning import LearningHost
 from api.service.model_health import ModelHealth
-from bandit.access import ApiKey
 from bandit.errors import ForbiddenError, InvalidInputError
-from storage.records import PolicyRecord
+from domain import ApiKey, PolicyRecord
 
 __all__ = ["ModelController", "PolicyController"]
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
 
 import msgspec
 
@@ -15,22 +14,23 @@ from bandit.budget import Budget
 from bandit.cascade import CascadeSpec
 from bandit.decide import RoutingNotes
 from bandit.eligibility import Constraints
-from bandit.endpoint import ModelEndpoint
 from bandit.errors import InvalidInputError
 from bandit.health import Cooldown, HealthSettings
 from bandit.review import ReviewSettings
 from bandit.reward import RewardRule, SourceRule
 from bandit.settings import ExplorationSettings
-from features import FeatureError, FeatureSettings
-from features.signals import EscalationSignals
-from storage.records import (
+from domain import (
     DecisionRecord,
+    ExperimentAssignment,
     FeedbackInput,
     FeedbackRecord,
+    ModelEndpoint,
     ModelSpec,
     PolicyConfig,
     PolicyRecord,
 )
+from features import FeatureError, FeatureSettings
+from features.signals import EscalationSignals
 
 __all__ = [
     "constraints_in",
@@ -53,16 +53,11 @@ def _ranking(decision: DecisionRecord) -> list[schemas.RankedModel]:
 
 
 def _assignment(
-    experiment: Mapping[str, Any] | None,
+    experiment: ExperimentAssignment | None,
 ) -> schemas.ExperimentAssignmentOut | None:
     if experiment is None:
         return None
-    return schemas.ExperimentAssignmentOut(
-        id=experiment["id"],
-        arm=experiment["arm"],
-        share=experiment["share"],
-        stage=experiment["stage"],
-    )
+    return msgspec.convert(experiment, schemas.ExperimentAssignmentOut, from_attributes=True)
 
 
 def route_out(decision: DecisionRecord, step: CascadeStep | None = None) -> schemas.RouteOut:

@@ -14,7 +14,7 @@ from api.http.access import access, require_policy
 from api.http.disconnect import unless_disconnected
 from api.http.export import parse_time
 from api.service.drift import DriftQuery, DriftService
-from bandit.access import ApiKey
+from domain import ApiKey
 
 __all__ = ["DriftController"]
 

@@ -12,10 +12,10 @@ from api.http import schemas
 from api.http.access import access, require_policy
 from api.http.disconnect import unless_disconnected
 from api.service.evaluation import EvaluationReport, EvaluationService, ReviewReport
-from bandit.access import ApiKey
 from bandit.errors import InvalidInputError
 from bandit.ope import Estimate
 from bandit.review import ModelQuality
+from domain import ApiKey
 
 __all__ = ["EvaluationController"]
 

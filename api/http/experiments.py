@@ -16,8 +16,8 @@ from api.http import schemas
 from api.http.access import access, require_policy
 from api.http.examples import body_examples
 from api.service.experiments import ExperimentReport, ExperimentService, plain_evidence
-from bandit.access import ApiKey
 from bandit.errors import InvalidInputError, NotFoundError
+from domain import ApiKey
 from experiments import ArmStats, ExperimentSpec, Guardrails
 from storage.experiments import ExperimentRecord
 

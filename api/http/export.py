@@ -15,8 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.http.access import access, require_policy
 from api.service.catalog import Catalog
-from bandit.access import ApiKey
 from bandit.errors import InvalidInputError
+from domain import ApiKey
 from storage.export import EXPORT_FORMATS, ExportRange, Unlabeled, export_lines
 
 __all__ = ["ExportController", "parse_time"]

@@ -15,8 +15,8 @@ from api.http import schemas
 from api.http.access import access
 from api.http.examples import body_examples
 from api.service.keys import KeyService
-from bandit.access import ApiKey, Scope
 from bandit.errors import ForbiddenError
+from domain import ApiKey, Scope
 from storage.audit import list_audit
 from storage.keys import key_audit_json
 

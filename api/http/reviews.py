@@ -14,8 +14,8 @@ from api.http import schemas
 from api.http.access import access, require_policy
 from api.http.examples import path_example
 from api.service.reviews import ReviewService
-from bandit.access import ApiKey
 from bandit.errors import InvalidInputError, NotFoundError
+from domain import ApiKey
 from storage.reviews import ReviewItem
 
 __all__ = ["ReviewController"]

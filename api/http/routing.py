@@ -23,8 +23,8 @@ from api.http.convert import (
 from api.http.examples import body_examples, path_example
 from api.http.request_log import note_decision
 from api.service.router import RouteRequest, RouterService
-from bandit.access import ApiKey
 from bandit.errors import NotFoundError
+from domain import ApiKey
 
 __all__ = ["RoutingController"]
 

@@ -14,18 +14,16 @@ from bandit.review import MAX_PER_MODEL, Design
 from bandit.reward import (
     DEFAULT_REWARD_RANGE,
     ERROR_REWARD_RANGE,
-    MAX_COST_USD,
     MAX_COST_WEIGHT,
-    MAX_LATENCY_MS,
     MAX_LATENCY_WEIGHT,
     MAX_REWARD_MAGNITUDE,
     MAX_SOURCE_WEIGHT,
     MAX_WAIT_SECONDS,
 )
 from bandit.settings import MAX_BITS, MIN_BITS, Algorithm, ExplorationSettings
+from domain import MAX_COST_USD, MAX_LATENCY_MS, MAX_TOKENS, MAX_USD_PER_MTOK
 from experiments import DEFAULT_STAGES
 from features.signals import MAX_ANSWER_CHARS, MAX_ANSWER_LENGTH
-from storage.records import MAX_TOKENS, MAX_USD_PER_MTOK
 
 __all__ = [
     "AppliedConstraintsOut",

@@ -11,8 +11,8 @@ from api.http import schemas
 from api.http.access import access, require_policy
 from api.http.convert import feedback_out
 from api.service.learning import LearningHost
-from bandit.access import ApiKey
 from bandit.errors import NotFoundError
+from domain import ApiKey
 
 __all__ = ["UndoController"]
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from api.proxy.provider import ChunkStream, Completion, Provider, ProviderCall, ProviderError
 from api.settings import ProxySettings
-from storage.records import ModelSpec
+from domain import ModelSpec
 
 __all__ = ["ModelCalls", "Started"]
 

@@ -17,8 +17,8 @@ from api.http.schemas import ChatCompletionOut, ErrorOut
 from api.proxy.chat import chat_request
 from api.proxy.errors import ProxyError
 from api.proxy.service import Answer, ProxyService
-from bandit.access import ApiKey
 from bandit.errors import RouterError
+from domain import ApiKey
 
 __all__ = ["DECISION_HEADER", "ESCALATION_HEADER", "MODEL_HEADER", "ChatController"]
 

@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from bandit.endpoint import ModelEndpoint
+from domain import ModelEndpoint
 
 __all__ = [
     "ChunkStream",

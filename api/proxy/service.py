@@ -26,11 +26,18 @@ from api.proxy.sse import DONE, encode
 from api.service.catalog import Catalog
 from api.service.router import Escalation, RouteRequest, RouterService
 from api.settings import ProxySettings
-from bandit.access import ApiKey
 from bandit.cascade import ACCEPT
 from bandit.errors import InvalidInputError, NotFoundError
+from domain import (
+    MAX_COST_USD,
+    MAX_LATENCY_MS,
+    MAX_TOKENS,
+    ApiKey,
+    DecisionRecord,
+    FeedbackInput,
+    ModelSpec,
+)
 from features.signals import MAX_ANSWER_CHARS, EscalationSignals
-from storage.records import MAX_TOKENS, DecisionRecord, FeedbackInput, ModelSpec
 
 __all__ = ["FEEDBACK_SOURCE", "Answer", "ProxyService"]
 
@@ -39,8 +46,6 @@ _log = logging.getLogger(__name__)
 #: The feedback source of what the proxy observed (latency, tokens, cost, errors; no score).
 FEEDBACK_SOURCE = "proxy"
 _MAX_ERROR = 1000
-_MAX_LATENCY_MS = 3_600_000.0
-_MAX_COST_USD = 1000.0
 
 
 @dataclass(slots=True)
@@ -315,7 +320,7 @@ class ProxyService:
                     decision_id=decision.id,
                     source=FEEDBACK_SOURCE,
                     cost_usd=cost,
-                    latency_ms=min(max(latency_ms, 0.0), _MAX_LATENCY_MS),
+                    latency_ms=min(max(latency_ms, 0.0), MAX_LATENCY_MS),
                     error=None if error is None else error[:_MAX_ERROR],
                     idempotency_key=f"proxy:{decision.id}",
                     fallback=fallback,
@@ -373,7 +378,7 @@ def _cost(model: ModelSpec, usage: Usage) -> float | None:
         usage.input_tokens * model.input_usd_per_mtok
         + usage.output_tokens * model.output_usd_per_mtok
     ) / 1e6
-    return min(usd, _MAX_COST_USD)
+    return min(usd, MAX_COST_USD)
 
 
 def _plus(total: float | None, cost: float | None) -> float | None:

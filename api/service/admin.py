@@ -13,12 +13,12 @@ from api.service.learning import LearningHost
 from bandit.cascade import escalation_policy_name
 from bandit.eligibility import Constraints
 from bandit.errors import ConflictError, InvalidInputError
+from domain import ModelSpec, PolicyConfig, PolicyRecord
 from features import FeatureError, arm_for_model
 from storage.audit import record_audit
 from storage.catalog import put_model, put_policy
 from storage.codec import config_to_json, endpoint_to_json
 from storage.learning_log import count_learnable, observed_cost, set_version_base
-from storage.records import ModelSpec, PolicyConfig, PolicyRecord
 from storage.writer import GroupCommitter
 
 __all__ = ["EXAMPLE_MODELS", "SERVICE_ACTOR", "AdminService"]

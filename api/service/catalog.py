@@ -12,9 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bandit.errors import NotFoundError
 from bandit.reward import RewardRule
+from domain import ModelSpec, PolicyRecord
 from storage.catalog import list_models, list_policies
 from storage.experiments import ExperimentRecord
-from storage.records import ModelSpec, PolicyRecord
 
 __all__ = ["Catalog", "read_catalog"]
 

@@ -35,11 +35,11 @@ from bandit.errors import InvalidInputError
 from bandit.factory import make_policy
 from bandit.settings import ExplorationSettings
 from bandit.types import Arm, Context
+from domain import DecisionRecord
 from features import ARM_NAMESPACES, context_namespaces
 from storage.engine import create_engine
 from storage.export import ExportRange, iter_decisions
 from storage.learning_log import recent_snapshots
-from storage.records import DecisionRecord
 
 __all__ = [
     "MAX_DECISIONS",

@@ -29,10 +29,10 @@ from bandit.ope import Estimate, LoggedDecision, doubly_robust, ips, snips
 from bandit.review import ModelQuality, ReviewedDecision, reviewed_quality
 from bandit.settings import ExplorationSettings
 from bandit.types import Arm, Context
+from domain import PolicyConfig
 from features import ARM_NAMESPACES, context_namespaces
 from storage.engine import create_engine
 from storage.evaluation import RewardedDecision, rewarded_decisions
-from storage.records import PolicyConfig
 from storage.reviews import ReviewerScore, reviewer_scores
 
 __all__ = [

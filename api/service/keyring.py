@@ -13,8 +13,8 @@ import logging
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.service.clock import Clock
-from bandit.access import ApiKey, hash_secret, secret_matches
 from bandit.errors import UnauthorizedError
+from domain import ApiKey, hash_secret, secret_matches
 from storage.keys import StoredKey, keys_state, list_keys
 
 __all__ = ["ENV_ADMIN_KEY_ID", "KeyRing"]

@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from api.service.catalog import Catalog
 from api.service.clock import Clock
 from api.service.keyring import KeyRing
-from bandit.access import ApiKey, Scope, hash_secret
 from bandit.errors import ForbiddenError, InvalidInputError
+from domain import ApiKey, Scope, hash_secret
 from storage.keys import add_key, count_keys, list_keys, revoke_key
 from storage.writer import GroupCommitter
 

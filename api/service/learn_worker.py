@@ -27,10 +27,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from api.service.live_learner import PolicyLearner, build_learner, catch_up
+from domain import PolicyRecord
 from storage.codec import config_from_json
 from storage.engine import create_engine
 from storage.learning_log import Quarantined, Snapshot
-from storage.records import PolicyRecord
 
 __all__ = ["Advance", "Advanced", "LearnWorker"]
 

@@ -31,6 +31,7 @@ from api.service.live_learner import PolicyLearner, build_learner, catch_up
 from api.service.relearn import relearn, relearn_executor
 from bandit.budget import BudgetedPolicy, BudgetStatus
 from bandit.errors import ConflictError, NotFoundError
+from domain import PolicyRecord
 from storage.audit import record_audit
 from storage.codec import config_to_json
 from storage.feedback import VoidOutcome, due_windows, feedback_policy, join_decision, void_feedback
@@ -51,7 +52,6 @@ from storage.learning_log import (
     set_version_base,
     version_base,
 )
-from storage.records import PolicyRecord
 from storage.retention import delete_expired
 from storage.writer import GroupCommitter
 

@@ -19,9 +19,9 @@ from bandit.factory import make_policy
 from bandit.learner import Learner
 from bandit.reward import RewardRule
 from bandit.types import Interaction
+from domain import LearnerState, PolicyRecord
 from features import ARM_NAMESPACES, context_namespaces
 from storage.learning_log import Quarantined, Snapshot, interactions_after
-from storage.records import PolicyRecord
 
 __all__ = ["PolicyLearner", "SetAside", "build_learner", "catch_up"]
 
@@ -71,6 +71,11 @@ class PolicyLearner:
     def version(self) -> int:
         """Grows with every learned interaction and jumps at every other change of state."""
         return self.version_base + self.learner.learned
+
+    @property
+    def state(self) -> LearnerState:
+        """What a decision made with this learner logs of it."""
+        return LearnerState(self.revision, self.version, self.learner.learned)
 
     def retire(self) -> None:
         self.retired = True

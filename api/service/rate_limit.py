@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from bandit.access import ApiKey
 from bandit.errors import RateLimitedError
+from domain import ApiKey
 
 __all__ = ["RateLimiter"]
 

@@ -15,10 +15,10 @@ from typing import Any
 
 from api.service.cpu_priority import yield_the_cpu
 from api.service.live_learner import build_learner, catch_up
+from domain import PolicyRecord
 from storage.codec import config_from_json
 from storage.engine import create_engine
 from storage.learning_log import latest_snapshot
-from storage.records import PolicyRecord
 
 __all__ = ["BuiltState", "relearn", "relearn_executor"]
 

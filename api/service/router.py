@@ -8,7 +8,7 @@ import hmac
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 
 from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -18,26 +18,27 @@ from api.service.clock import Clock, new_id
 from api.service.learning import LearningHost
 from api.telemetry.sink import DecisionTraced, FeedbackScored, NullSink, TelemetrySink
 from bandit.cascade import ACCEPT, ACCEPT_ARM, escalation_policy_name
-from bandit.decide import Candidate, Overlay, RoutingNotes, decide
+from bandit.decide import Candidate, Overlay, decide
 from bandit.eligibility import Constraints, ModelFacts
 from bandit.errors import ConflictError, InvalidInputError, LimitExceededError, NotFoundError
-from bandit.review import sample_for_review
 from bandit.types import Arm
+from domain import (
+    DecisionRecord,
+    ExperimentAssignment,
+    FeatureValue,
+    FeedbackInput,
+    FeedbackRecord,
+    ModelSpec,
+    PolicyRecord,
+    new_decision,
+)
 from experiments import assign_candidate
 from features import Embedder, FeatureError, arm_for_model, extract_context
 from features.signals import EscalationSignals, escalation_context
 from features.size import estimate_tokens
 from storage.codec import constraints_from_json
 from storage.decisions import decision_policy, find_decision, get_decision, log_decision
-from storage.feedback import OPEN, record_feedback
-from storage.records import (
-    DecisionRecord,
-    FeatureValue,
-    FeedbackInput,
-    FeedbackRecord,
-    ModelSpec,
-    PolicyRecord,
-)
+from storage.feedback import record_feedback
 from storage.reviews import store_response
 from storage.writer import GroupCommitter
 
@@ -265,51 +266,33 @@ class RouterService:
             },
             overlay=overlay,
         )
-        arms, pmf, chosen = routed.arms, routed.pmf, routed.chosen
-        assignment: dict[str, Any] | None = None
+        assignment: ExperimentAssignment | None = None
         unit: str | None = None
         if routed.split and experiment is not None and overlay is not None:
             unit = self._keyed_hash(request.unit_id)
-            assignment = {
-                "id": experiment.id,
-                "arm": "candidate" if overlay.on_candidate else "control",
-                "share": overlay.share,
-                "stage": experiment.stage_index,
-            }
-        now = self._clock()
-        wait = policy.config.reward.wait_seconds
-        record = DecisionRecord(
-            id=decision_id,
-            policy=policy.name,
-            policy_revision=live.revision,
-            policy_version=live.version,
-            learned_count=live.learner.learned,
-            request_hash=fingerprint,
+            assignment = ExperimentAssignment(
+                id=experiment.id,
+                arm="candidate" if overlay.on_candidate else "control",
+                share=overlay.share,
+                stage=experiment.stage_index,
+            )
+        record = new_decision(
+            decision_id=decision_id,
+            policy=policy,
+            learner=live.state,
+            routed=routed,
             context=context,
-            arms=arms,
-            pmf=pmf,
-            chosen_index=chosen,
-            caller_features=dict(request.features or {}),
+            constraints=constraints,
+            request_hash=fingerprint,
+            now=self._clock(),
+            caller_features=request.features or {},
+            prompt=request.prompt,
             prompt_hash=self._keyed_hash(request.prompt),
-            prompt=request.prompt if policy.config.store_prompts else None,
+            prompt_tokens=prompt_tokens,
+            trace_id=self._trace_id(decision_id),
             experiment=assignment,
-            created_at=now,
-            join_status=OPEN,
-            window_closes_at=now + wait if wait > 0 else None,
             experiment_unit=unit,
-            # Stratified by the model actually served, so each model's reviews weigh by its rate.
-            review_probability=sample_for_review(
-                policy.config.review, decision_id, arms[chosen].id
-            ),
-            trace_id=None if self._name_trace is None else self._name_trace(decision_id),
-            routing=RoutingNotes(
-                constraints=constraints.as_dict(),
-                excluded=routed.excluded,
-                fallbacks=routed.fallbacks,
-                cooldowns_ignored=routed.cooldowns_ignored,
-                tried=tried,
-                prompt_tokens=prompt_tokens,
-            ),
+            tried=tried,
             fallback_of=request.fallback_of,
         )
         return await self._log(record, fingerprint)
@@ -390,36 +373,21 @@ class RouterService:
         if prior is None:
             prior = next((f.cost_usd for f in first.feedback if f.cost_usd is not None), 0.0)
         now = self._clock()
-        wait = escalation_policy.config.reward.wait_seconds
-        record = DecisionRecord(
-            id=decision_id,
-            policy=escalation_policy.name,
-            policy_revision=live.revision,
-            policy_version=live.version,
-            learned_count=live.learner.learned,
-            request_hash=fingerprint,
+        record = new_decision(
+            decision_id=decision_id,
+            policy=escalation_policy,
+            learner=live.state,
+            routed=routed,
             context=context,
-            arms=routed.arms,
-            pmf=routed.pmf,
-            chosen_index=routed.chosen,
-            caller_features=dict(first.caller_features),
-            prompt_hash=first.prompt_hash,
+            constraints=constraints,
+            request_hash=fingerprint,
+            now=now,
+            caller_features=first.caller_features,
             prompt=None,
-            experiment=None,
-            created_at=now,
-            join_status=OPEN,
-            window_closes_at=now + wait if wait > 0 else None,
-            review_probability=sample_for_review(
-                escalation_policy.config.review, decision_id, routed.model
-            ),
-            trace_id=None if self._name_trace is None else self._name_trace(decision_id),
-            routing=RoutingNotes(
-                constraints=constraints.as_dict(),
-                excluded=routed.excluded,
-                fallbacks=tuple(m for m in routed.fallbacks if m != ACCEPT),
-                cooldowns_ignored=routed.cooldowns_ignored,
-                prompt_tokens=prompt_tokens,
-            ),
+            prompt_hash=first.prompt_hash,
+            prompt_tokens=prompt_tokens,
+            trace_id=self._trace_id(decision_id),
+            hidden_fallbacks=frozenset({ACCEPT}),
             escalation_of=first.id,
             prior_cost_usd=prior,
         )
@@ -568,6 +536,9 @@ class RouterService:
             cached = (model, _arm(model))
             self._arm_cache[model.id] = cached
         return cached[1]
+
+    def _trace_id(self, decision_id: str) -> str | None:
+        return None if self._name_trace is None else self._name_trace(decision_id)
 
     def _keyed_hash(self, text: str | None) -> str | None:
         """HMAC-SHA256 under the installation's key: comparable, not reversible by guessing."""

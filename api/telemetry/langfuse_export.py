@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from langfuse import Langfuse
 
 from api.telemetry.sink import DecisionTraced, FeedbackScored, TelemetryEvent
-from storage.records import DecisionRecord, FeedbackRecord
+from domain import DecisionRecord, FeedbackRecord
 
 __all__ = ["OWN_SCORE_PREFIX", "ExportCounts", "LangfuseExporter", "trace_id_for"]
 
@@ -128,8 +128,8 @@ class LangfuseExporter:
             "model": decision.chosen_model,
             "propensity": decision.propensity,
             "pmf": {arm.id: p for arm, p in zip(decision.arms, decision.pmf, strict=True)},
-            "experiment_id": None if experiment is None else experiment["id"],
-            "experiment_arm": None if experiment is None else experiment["arm"],
+            "experiment_id": None if experiment is None else experiment.id,
+            "experiment_arm": None if experiment is None else experiment.arm,
             "features": dict(decision.caller_features),
             "created_at": decision.created_at,
         }

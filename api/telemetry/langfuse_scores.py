@@ -27,8 +27,8 @@ from api.settings import LangfuseSettings
 from api.telemetry.background import BackgroundLoop
 from api.telemetry.langfuse_export import OWN_SCORE_PREFIX
 from bandit.errors import ConflictError, InvalidInputError, NotFoundError
+from domain import FeedbackInput
 from storage.langfuse import decision_for_trace, read_cursor, write_cursor
-from storage.records import FeedbackInput
 from storage.writer import GroupCommitter
 
 __all__ = ["ConfigRange", "PollCounts", "ScorePoller", "feedback_source", "scaled_score"]

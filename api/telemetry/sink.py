@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from storage.records import DecisionRecord, FeedbackRecord
+from domain import DecisionRecord, FeedbackRecord
 
 __all__ = [
     "DecisionTraced",

@@ -17,7 +17,7 @@ from litestar.handlers import HTTPRouteHandler
 from api.app import create_app
 from api.http.access import handler_scopes
 from api.settings import Settings
-from bandit.access import SCOPES, Scope
+from domain import SCOPES, Scope
 from tests.server import RunningServer, start_server
 
 OWN, OTHER = "tenant-own", "tenant-other"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from api.service.catalog import Catalog
-from storage.records import ModelSpec, PolicyConfig, PolicyRecord
+from domain import ModelSpec, PolicyConfig, PolicyRecord
 
 
 def _policy(revision: int, *models: str) -> PolicyRecord:

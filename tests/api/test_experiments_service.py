@@ -17,8 +17,8 @@ import pytest
 from api.app import Services, open_services
 from api.service.router import RouteRequest
 from api.settings import Settings
+from domain import FeedbackInput, ModelSpec, PolicyConfig
 from experiments import ExperimentSpec, Guardrails, assign_candidate
-from storage.records import FeedbackInput, ModelSpec, PolicyConfig
 
 CONTROL_QUALITY = 0.6
 
@@ -117,7 +117,7 @@ async def test_a_better_candidate_reaches_full_rollout_and_joins_the_policy(
     record = await services.experiments.create(_spec())
     decision = await services.router.route(RouteRequest(policy="p", prompt="x"))
     assert decision.experiment is not None
-    assert decision.experiment["share"] == 0.1
+    assert decision.experiment.share == 0.1
     assert await _drive(services, record.id, 0.75, seed=1) == "completed"
     report = await services.experiments.report(record.id)
     actions = [t.action for t in report.record.history]
@@ -177,7 +177,7 @@ async def test_logged_propensities_are_exact(services: Services) -> None:
         assert [arm.id for arm in decision.arms] == ["a", "b", "cand"]
         assert decision.pmf[2] == pytest.approx(0.1)
         assert sum(decision.pmf) == pytest.approx(1.0)
-        arm = decision.experiment["arm"]
+        arm = decision.experiment.arm
         assert (decision.chosen_model == "cand") == (arm == "candidate")
 
 

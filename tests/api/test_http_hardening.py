@@ -16,9 +16,8 @@ from litestar.routes import HTTPRoute
 
 from api.app import create_app
 from api.settings import Settings
-from bandit.reward import MAX_COST_USD, MAX_LATENCY_MS
 from bandit.settings import MAX_BITS
-from storage.records import MAX_USD_PER_MTOK
+from domain import MAX_COST_USD, MAX_LATENCY_MS, MAX_USD_PER_MTOK
 
 JSON = {"content-type": "application/json"}
 

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 import api.service.keyring as keyring_module
 from api.service.clock import wall_clock
 from api.service.keyring import KeyRing
-from bandit.access import ApiKey, hash_secret
+from domain import ApiKey, hash_secret
 from storage.engine import create_engine
 from storage.keys import StoredKey
 from storage.keys import list_keys as read_keys

@@ -17,8 +17,8 @@ from api.telemetry.langfuse_export import trace_id_for
 from api.telemetry.langfuse_link import open_client
 from api.telemetry.langfuse_scores import ScorePoller
 from bandit.reward import RewardRule
+from domain import FeedbackInput, ModelSpec, PolicyConfig
 from storage import _sql
-from storage.records import FeedbackInput, ModelSpec, PolicyConfig
 from tests.clock import FakeClock
 from tests.langfuse_fake import FakeLangfuse, fake_langfuse
 

@@ -21,7 +21,7 @@ from api.telemetry.langfuse_queues import QueueFeeder
 from api.telemetry.langfuse_scores import ScorePoller
 from bandit.review import ReviewSettings
 from bandit.reward import RewardRule
-from storage.records import ModelSpec, PolicyConfig
+from domain import ModelSpec, PolicyConfig
 from tests.langfuse_fake import FakeLangfuse, fake_langfuse
 
 MODELS = (ModelSpec("small", 0.1, 0.4), ModelSpec("large", 5.0, 15.0))

@@ -13,8 +13,8 @@ import pytest
 from api.app import Services, open_services
 from api.service.learning import build_learner, catch_up
 from api.settings import Settings
+from domain import PolicyConfig
 from storage.learning_log import latest_snapshot
-from storage.records import PolicyConfig
 from tests.api.test_learning_service import MODELS, _drive, _probe
 from tests.clock import FakeClock
 from tests.server import start_server

@@ -19,8 +19,8 @@ from bandit.errors import ConflictError
 from bandit.reward import RewardRule, SourceRule
 from bandit.settings import ExplorationSettings
 from bandit.types import Arm
+from domain import FeedbackInput, ModelSpec, PolicyConfig
 from features import arm_for_model, extract_context
-from storage.records import FeedbackInput, ModelSpec, PolicyConfig
 from tests.clock import FakeClock
 
 _KEY = b"test installation key"

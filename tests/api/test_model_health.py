@@ -13,7 +13,7 @@ from api.service.model_health import ModelHealth
 from api.service.router import RouteRequest
 from api.settings import Settings
 from bandit.health import MIN_LATENCY_SAMPLES, HealthSettings
-from storage.records import FeedbackInput, ModelSpec, PolicyConfig
+from domain import FeedbackInput, ModelSpec, PolicyConfig
 from tests.clock import FakeClock
 
 MODELS = (ModelSpec("fast", 0.1, 0.4), ModelSpec("slow", 1.0, 3.0))
@@ -130,8 +130,8 @@ async def test_observed_latency_and_output_length(services: Services, clock: Fak
 
 async def test_a_failed_refresh_is_a_problem_and_keeps_the_cooldowns(clock: FakeClock) -> None:
     from api.service.catalog import Catalog
+    from domain import PolicyRecord
     from storage.engine import create_engine
-    from storage.records import PolicyRecord
 
     # Nothing listens on port 1: every refresh fails at once.
     engine = create_engine("postgresql://postgres@127.0.0.1:1/none")

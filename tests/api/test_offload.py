@@ -22,8 +22,8 @@ from api.service.offload import HeavyJobs, ProcessRunner, ThreadRunner
 from api.service.router import RouteRequest
 from api.settings import Settings
 from bandit.errors import BusyError, InvalidInputError, RouterError
+from domain import FeedbackInput
 from storage.export import export_lines
-from storage.records import FeedbackInput
 
 T = TypeVar("T")
 

@@ -11,7 +11,7 @@ import pytest
 
 from api.proxy.anthropic_api import AnthropicProvider, completion_from_message, messages_request
 from api.proxy.provider import Completion, ProviderCall, ProviderError
-from bandit.endpoint import ModelEndpoint
+from domain import ModelEndpoint
 
 WEATHER = {
     "type": "function",

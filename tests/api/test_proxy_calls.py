@@ -10,8 +10,7 @@ import pytest
 from api.proxy.calls import ModelCalls
 from api.proxy.provider import Completion, ProviderCall, ProviderError, Reply, Usage
 from api.settings import ProxySettings
-from bandit.endpoint import ModelEndpoint
-from storage.records import ModelSpec
+from domain import ModelEndpoint, ModelSpec
 
 MODEL = ModelSpec(
     "m", 1.0, 2.0, endpoint=ModelEndpoint("openai", "https://x.example/v1", "m-1", "M_KEY")

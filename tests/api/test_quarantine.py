@@ -23,12 +23,12 @@ from api.settings import Settings
 from bandit.learner import Learner
 from bandit.reward import RewardRule
 from bandit.types import Arm, Context, Interaction, Pmf
+from domain import FeedbackInput, ModelSpec, PolicyConfig
 from features import arm_for_model, extract_context
 from storage import _sql
 from storage.engine import create_engine
 from storage.evaluation import rewarded_decisions
 from storage.learning_log import Quarantined
-from storage.records import FeedbackInput, ModelSpec, PolicyConfig
 from tests.clock import FakeClock
 from tests.conftest import fresh_postgres_database
 from tests.server import start_server

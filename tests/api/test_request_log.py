@@ -17,7 +17,7 @@ from api.http.request_log import RequestLog, log_access_to
 from api.settings import Settings
 from api.telemetry.metrics import MetricsSink, RouterMetrics
 from api.telemetry.sink import FanOut, FeedbackScored, TelemetryEvent
-from storage.records import FeedbackRecord
+from domain import FeedbackRecord
 
 Message = dict[str, Any]
 

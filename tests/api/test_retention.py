@@ -15,11 +15,11 @@ from api.service.router import RouteRequest
 from api.settings import Settings
 from bandit.reward import RewardRule
 from bandit.types import Arm, Context
+from domain import FeedbackInput, ModelSpec, PolicyConfig
 from experiments import ExperimentSpec
 from features import arm_for_model, extract_context
 from storage import _sql
 from storage.learning_log import latest_snapshot
-from storage.records import FeedbackInput, ModelSpec, PolicyConfig
 from tests.clock import FakeClock
 
 DAY = 86_400.0

@@ -18,9 +18,9 @@ from bandit.errors import ConflictError, NotFoundError
 from bandit.reward import RewardRule, SourceRule
 from bandit.settings import ExplorationSettings
 from bandit.types import Arm, Pmf
+from domain import FeedbackInput, ModelSpec, PolicyConfig, PolicyRecord
 from features import arm_for_model, extract_context
 from storage import _sql
-from storage.records import FeedbackInput, ModelSpec, PolicyConfig, PolicyRecord
 from tests.clock import FakeClock
 
 MODELS = (

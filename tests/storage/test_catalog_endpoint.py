@@ -9,12 +9,11 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bandit.endpoint import ModelEndpoint
+from domain import ModelEndpoint, ModelSpec
 from storage import _sql
 from storage.catalog import get_model, list_models, put_model
 from storage.engine import create_engine
 from storage.migrate import upgrade
-from storage.records import ModelSpec
 
 ENDPOINT = ModelEndpoint("anthropic", "https://api.anthropic.com", "claude-x", "ANTHROPIC_KEY")
 

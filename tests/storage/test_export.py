@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bandit.errors import InvalidInputError
 from bandit.types import Arm, Context, Namespace
 from bandit.vw_policy import render_example
+from domain import DecisionRecord, PolicyConfig, RewardRecord
 from storage import _sql
 from storage.codec import config_to_json
 from storage.decisions import insert_decision
@@ -26,7 +27,6 @@ from storage.export import (
     jsonl_line,
 )
 from storage.migrate import upgrade
-from storage.records import DecisionRecord, PolicyConfig, RewardRecord
 
 ARMS = (
     Arm("alpha", (Namespace("Model", (("alpha", 1.0),)), Namespace("Price", (("tier_1", 1.0),)))),

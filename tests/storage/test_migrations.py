@@ -74,8 +74,8 @@ async def test_sqlite_files_are_durable(sqlite_url: str) -> None:
 
 def test_policy_configs_stored_before_learning_rate_decay_still_load() -> None:
     from bandit.settings import ExplorationSettings
+    from domain import PolicyConfig
     from storage.codec import config_from_json, config_to_json
-    from storage.records import PolicyConfig
 
     stored = config_to_json(PolicyConfig(models=("m",)))
     del stored["exploration"]["learning_rate_decay"]
@@ -87,8 +87,8 @@ def test_policy_configs_stored_before_the_input_bounds_still_load() -> None:
     # Values accepted before issue 9's bounds must not fail start-up: read at the bound.
     from bandit.reward import MAX_COST_WEIGHT, MAX_WAIT_SECONDS
     from bandit.settings import MAX_BITS
+    from domain import PolicyConfig
     from storage.codec import config_from_json, config_to_json
-    from storage.records import PolicyConfig
 
     stored = config_to_json(PolicyConfig(models=("m",)))
     del stored["reward"]["reward_range"]

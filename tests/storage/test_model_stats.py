@@ -11,13 +11,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bandit.health import CallOutcomes, Usage
 from bandit.types import Arm, Context
+from domain import DecisionRecord, PolicyConfig
 from storage import _sql
 from storage.codec import config_to_json
 from storage.decisions import insert_decision
 from storage.engine import create_engine
 from storage.migrate import upgrade
 from storage.model_stats import CALL_AGE_SECONDS, call_outcomes, model_usage
-from storage.records import DecisionRecord, PolicyConfig
 
 MODELS = ("alpha", "beta", "gamma")
 NOW = 1_700_000_000.0
@@ -191,8 +191,8 @@ async def test_usage_is_the_newest_reports_of_each_model(engine: AsyncEngine) ->
 
 async def test_tokens_round_trip_through_feedback(engine: AsyncEngine) -> None:
     from bandit.reward import RewardRule
+    from domain import FeedbackInput
     from storage.feedback import record_feedback
-    from storage.records import FeedbackInput
 
     log = _Log(engine)
     await log.decision("d", "alpha", at=NOW)

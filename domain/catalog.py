@@ -1,37 +1,30 @@
-"""Frozen values that repositories return; the tables themselves never leave ``storage/``."""
+"""The catalog: models with their prices, and policies with everything an operator sets."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 from bandit.budget import Budget
 from bandit.cascade import CascadeSpec
-from bandit.decide import RoutingNotes
 from bandit.eligibility import Constraints
-from bandit.endpoint import ModelEndpoint
 from bandit.health import HealthSettings
+from bandit.limits import MAX_USD_PER_MTOK
 from bandit.review import ReviewSettings
 from bandit.reward import RewardRule
 from bandit.settings import ExplorationSettings
-from bandit.types import Arm, Context
+from domain.endpoint import ModelEndpoint
 from features import FeatureSettings
 
 __all__ = [
-    "MAX_TOKENS",
-    "MAX_USD_PER_MTOK",
     "RETENTION_DAYS_RANGE",
-    "DecisionRecord",
     "FeatureValue",
-    "FeedbackInput",
-    "FeedbackRecord",
     "ModelSpec",
     "ModelStatus",
     "PolicyConfig",
     "PolicyRecord",
-    "RewardRecord",
 ]
 
 FeatureValue = str | int | float | bool
@@ -39,11 +32,6 @@ ModelStatus = Literal["active", "candidate", "retired"]
 
 #: Bounds of a policy's ``retention_days``: at least a day, at most about ten years.
 RETENTION_DAYS_RANGE = (1, 3650)
-#: Highest accepted price, USD per million tokens (today's dearest models cost well under 1000):
-#: a price of 1e308 overflowed the arm features and made every route of its policies a 500.
-MAX_USD_PER_MTOK = 100_000.0
-#: Most tokens one call may report, input or output: far beyond any context window.
-MAX_TOKENS = 10_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,109 +139,3 @@ class PolicyRecord:
     config: PolicyConfig
     created_at: float
     updated_at: float
-
-
-@dataclass(frozen=True, slots=True)
-class FeedbackInput:
-    """One feedback as a caller sent it, already validated by ``api/``."""
-
-    decision_id: str
-    source: str
-    score: float | None = None
-    cost_usd: float | None = None
-    latency_ms: float | None = None
-    error: str | None = None
-    idempotency_key: str | None = None
-    #: The application retried the request on another model.
-    fallback: bool = False
-    #: Who scored (a reviewer's name), for agreement between reviewers.
-    reviewer: str | None = None
-    comment: str | None = None
-    #: Tokens the call consumed and produced, as the model's provider counted them.
-    input_tokens: int | None = None
-    output_tokens: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class FeedbackRecord:
-    id: str
-    decision_id: str
-    source: str
-    score: float | None
-    cost_usd: float | None
-    latency_ms: float | None
-    error: str | None
-    idempotency_key: str | None
-    late: bool
-    created_at: float
-    fallback: bool = False
-    #: Whether this call stored the feedback (False: an idempotent retry of an earlier one).
-    created: bool = True
-    #: Why an operator voided this feedback; a voided feedback is kept but never joined.
-    void_reason: str | None = None
-    voided_at: float | None = None
-    reviewer: str | None = None
-    comment: str | None = None
-    input_tokens: int | None = None
-    output_tokens: int | None = None
-    #: The decision's policy and chosen model; set on what ``record_feedback`` returns (so
-    #: metrics and the access log can name them), None where feedback is read back.
-    policy: str | None = None
-    model: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class RewardRecord:
-    seq: int
-    reward: float
-    quality: float | None
-    cost_usd: float | None
-    latency_ms: float | None
-    joined_at: float
-
-
-@dataclass(frozen=True, slots=True)
-class DecisionRecord:
-    id: str
-    policy: str
-    policy_revision: int
-    policy_version: int
-    learned_count: int
-    request_hash: str
-    context: Context
-    arms: tuple[Arm, ...]
-    pmf: tuple[float, ...]
-    chosen_index: int
-    caller_features: Mapping[str, Any]
-    prompt_hash: str | None
-    prompt: str | None
-    experiment: Mapping[str, Any] | None
-    created_at: float
-    join_status: str
-    window_closes_at: float | None
-    feedback: tuple[FeedbackRecord, ...] = ()
-    reward: RewardRecord | None = None
-    #: Keyed hash of the caller's ``unit_id`` when an experiment assigned this decision by it.
-    experiment_unit: str | None = None
-    #: The inclusion probability when the decision was sampled for review; None: not sampled.
-    review_probability: float | None = None
-    #: The model's answer, as the application posted it (only where prompts are stored).
-    response: str | None = None
-    #: The Langfuse trace this decision names; None when Langfuse was off.
-    trace_id: str | None = None
-    #: Constraints, exclusions and fallbacks; None for decisions logged before they existed.
-    routing: RoutingNotes | None = None
-    #: The decision whose model failed, when this one is a fallback attempt for it.
-    fallback_of: str | None = None
-    #: The cascade's first decision, when this one is its escalation.
-    escalation_of: str | None = None
-    #: USD spent on the request before this decision; added to its reported cost.
-    prior_cost_usd: float | None = None
-
-    @property
-    def chosen_model(self) -> str:
-        return self.arms[self.chosen_index].id
-
-    @property
-    def propensity(self) -> float:
-        return self.pmf[self.chosen_index]
