@@ -1,17 +1,20 @@
-"""JSON forms of domain values, as stored in JSON columns. Pure and lossless."""
+"""JSON forms of domain values, as stored in JSON columns. Pure and lossless.
+
+Each stored form is derived from its domain type's fields (``to_stored``, ``from_stored``):
+a field added to a domain type is stored and read back without a line here. What stays here
+is what is not a plain mapping of fields: the compact form of contexts and arms (written on
+every route), and ``upgrade_config``, the one step that reads a policy config stored by any
+earlier version.
+"""
 
 from __future__ import annotations
 
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 import msgspec
 
-from bandit.budget import Budget
-from bandit.cascade import CascadeSpec
 from bandit.decide import RoutingNotes
 from bandit.eligibility import Constraints
-from bandit.health import HealthSettings
-from bandit.review import Design, ReviewSettings
 from bandit.reward import (
     DEFAULT_REWARD_RANGE,
     MAX_COST_WEIGHT,
@@ -19,15 +22,11 @@ from bandit.reward import (
     MAX_REWARD_MAGNITUDE,
     MAX_SOURCE_WEIGHT,
     MAX_WAIT_SECONDS,
-    Aggregation,
-    RewardRule,
-    SourceRule,
 )
-from bandit.settings import MAX_BITS, MIN_BITS, Algorithm, ExplorationSettings
+from bandit.settings import MAX_BITS, MIN_BITS
 from bandit.types import Arm, Context, Namespace
 from domain import ModelEndpoint, PolicyConfig
-from experiments import ExperimentSpec, Guardrails, Mode
-from features import FeatureSettings
+from experiments import ExperimentSpec
 
 __all__ = [
     "arms_from_json",
@@ -35,7 +34,6 @@ __all__ = [
     "config_from_json",
     "config_to_json",
     "constraints_from_json",
-    "constraints_to_json",
     "context_from_json",
     "context_to_json",
     "endpoint_from_json",
@@ -46,6 +44,7 @@ __all__ = [
     "spec_from_json",
     "spec_to_json",
     "to_stored",
+    "upgrade_config",
 ]
 
 _T = TypeVar("_T")
@@ -53,36 +52,22 @@ _T = TypeVar("_T")
 
 def to_stored(value: object) -> Any:
     """A domain value (frozen dataclasses, tuples, mappings, literals) as JSON-ready data,
-    derived from its fields: a field added to the type is stored without touching this."""
-    return msgspec.to_builtins(value)
+    derived from its fields; sets and mappings in a stable order."""
+    return msgspec.to_builtins(value, order="deterministic")
 
 
 def from_stored(data: object, kind: type[_T]) -> _T:
-    """``data`` read back as ``kind``, checked against its field types (a stored value that
-    no longer fits is an error here, not later)."""
+    """``data`` read back as ``kind``, checked against its field types and its own
+    validation (a stored value that no longer fits fails here, naming the field)."""
     return msgspec.convert(data, kind)
 
 
 def endpoint_to_json(endpoint: ModelEndpoint | None) -> dict[str, Any] | None:
-    if endpoint is None:
-        return None
-    return {
-        "api": endpoint.api,
-        "base_url": endpoint.base_url,
-        "model": endpoint.model,
-        "api_key_env": endpoint.api_key_env,
-    }
+    return None if endpoint is None else to_stored(endpoint)
 
 
 def endpoint_from_json(data: dict[str, Any] | None) -> ModelEndpoint | None:
-    if data is None:
-        return None
-    return ModelEndpoint(
-        api=data["api"],
-        base_url=data["base_url"],
-        model=data["model"],
-        api_key_env=data.get("api_key_env"),
-    )
+    return None if data is None else from_stored(data, ModelEndpoint)
 
 
 def _namespaces_to_json(namespaces: tuple[Namespace, ...]) -> list[Any]:
@@ -115,258 +100,90 @@ def arms_from_json(data: list[Any]) -> tuple[Arm, ...]:
 
 
 def config_to_json(config: PolicyConfig) -> dict[str, Any]:
-    reward = config.reward
-    exploration = config.exploration
-    return {
-        "models": list(config.models),
-        "reward": {
-            "wait_seconds": reward.wait_seconds,
-            "cost_weight": reward.cost_weight,
-            "latency_weight": reward.latency_weight,
-            "default_reward": reward.default_reward,
-            "error_reward": reward.error_reward,
-            "reward_range": list(reward.reward_range),
-            "sources": {
-                name: {"weight": rule.weight, "aggregation": rule.aggregation}
-                for name, rule in sorted(reward.sources.items())
-            },
-        },
-        "exploration": {
-            "algorithm": exploration.algorithm,
-            "epsilon": exploration.epsilon,
-            "gamma_scale": exploration.gamma_scale,
-            "gamma_exponent": exploration.gamma_exponent,
-            "min_probability": exploration.min_probability,
-            "learning_rate": exploration.learning_rate,
-            "learning_rate_decay": exploration.learning_rate_decay,
-            "bits": exploration.bits,
-            "seed": exploration.seed,
-        },
-        "features": {
-            "text": config.features.text,
-            "words": config.features.words,
-            "embedding": config.features.embedding,
-        },
-        "store_prompts": config.store_prompts,
-        "retention_days": config.retention_days,
-        "constraints": constraints_to_json(config.constraints),
-        "cascade": None
-        if config.cascade is None
-        else {
-            "first": list(config.cascade.first),
-            "escalate": list(config.cascade.escalate),
-            "probe": config.cascade.probe,
-            **({} if config.cascade.judge is None else {"judge": config.cascade.judge}),
-        },
-        "escalation_for": config.escalation_for,
-        "review": {
-            "rate": config.review.rate,
-            "design": config.review.design,
-            "per_model": dict(sorted(config.review.per_model.items())),
-        },
-        "health": {
-            "window_seconds": config.health.window_seconds,
-            "min_calls": config.health.min_calls,
-            "max_error_rate": config.health.max_error_rate,
-            "cooldown_seconds": config.health.cooldown_seconds,
-        },
-        "budget": None
-        if config.budget is None
-        else {
-            "cost_share": config.budget.cost_share,
-            "reference": config.budget.reference,
-            "usd_per_request": config.budget.usd_per_request,
-            "resolved_usd_per_request": config.budget_usd,
-        },
-    }
+    stored: dict[str, Any] = to_stored(config)
+    return stored
 
 
 def config_from_json(data: dict[str, Any]) -> PolicyConfig:
-    """The stored config as a value. Configs stored before the input bounds existed may hold
-    values beyond them: they are read at the nearest bound, so that an old policy still loads
-    (start-up never fails on one)."""
-    reward = data["reward"]
-    exploration = data["exploration"]
-    default_reward = reward["default_reward"]
-    return PolicyConfig(
-        models=tuple(data["models"]),
-        reward=RewardRule(
-            sources={
-                str(name): SourceRule(
-                    weight=_within(float(rule["weight"]), 0.0, MAX_SOURCE_WEIGHT),
-                    aggregation=cast(Aggregation, rule["aggregation"]),
-                )
-                for name, rule in reward["sources"].items()
-            },
-            cost_weight=_within(float(reward["cost_weight"]), 0.0, MAX_COST_WEIGHT),
-            latency_weight=_within(float(reward["latency_weight"]), 0.0, MAX_LATENCY_WEIGHT),
-            default_reward=None
-            if default_reward is None
-            else _within(float(default_reward), -MAX_REWARD_MAGNITUDE, MAX_REWARD_MAGNITUDE),
-            wait_seconds=_within(float(reward["wait_seconds"]), 0.0, MAX_WAIT_SECONDS),
-            reward_range=_reward_range(reward),
-            # Configs stored before the setting existed: an error then counted as no feedback;
-            # they take the documented default now.
-            error_reward=float(reward.get("error_reward", 0.0)),
-        ),
-        exploration=ExplorationSettings(
-            algorithm=cast(Algorithm, exploration["algorithm"]),
-            epsilon=float(exploration["epsilon"]),
-            gamma_scale=float(exploration["gamma_scale"]),
-            gamma_exponent=float(exploration["gamma_exponent"]),
-            min_probability=float(exploration["min_probability"]),
-            learning_rate=float(exploration["learning_rate"]),
-            # Configs stored before the setting existed used VW's default.
-            learning_rate_decay=float(exploration.get("learning_rate_decay", 0.5)),
-            bits=int(_within(int(exploration["bits"]), MIN_BITS, MAX_BITS)),
-            seed=int(exploration["seed"]),
-        ),
-        features=FeatureSettings(**data["features"]),
-        store_prompts=bool(data["store_prompts"]),
-        # Configs stored before the setting existed kept everything.
-        retention_days=data.get("retention_days"),
-        # Configs stored before the setting existed sampled nothing for review.
-        review=_review(data.get("review")),
-        # Configs stored before routing rules existed constrained nothing.
-        constraints=constraints_from_json(data.get("constraints") or {}),
-        # Configs stored before cascades existed had none.
-        cascade=_cascade(data.get("cascade")),
-        escalation_for=data.get("escalation_for"),
-        # Configs stored before the setting existed take the default health rule.
-        health=_health(data.get("health")),
-        # ... and had no budget.
-        budget=_budget(data.get("budget")),
-        budget_usd=None
-        if data.get("budget") is None
-        else float(data["budget"]["resolved_usd_per_request"]),
-    )
+    """The stored config as a value, whichever version stored it (see ``upgrade_config``)."""
+    return from_stored(upgrade_config(data), PolicyConfig)
 
 
-def _budget(data: dict[str, Any] | None) -> Budget | None:
-    if data is None:
-        return None
-    return Budget(
-        cost_share=data["cost_share"],
-        reference=data["reference"],
-        usd_per_request=data["usd_per_request"],
-    )
+def upgrade_config(data: dict[str, Any]) -> dict[str, Any]:
+    """A policy config as any earlier version stored it, in today's stored form (a new dict).
 
-
-def _cascade(data: dict[str, Any] | None) -> CascadeSpec | None:
-    if data is None:
-        return None
-    return CascadeSpec(
-        first=tuple(data["first"]),
-        escalate=tuple(data["escalate"]),
-        probe=data.get("probe"),
-        judge=data.get("judge"),
-    )
-
-
-def constraints_to_json(constraints: Constraints) -> dict[str, Any]:
-    return constraints.as_dict()
+    Settings added since were absent, or null: they take their defaults, which the domain
+    types hold, except where the old behaviour differed (said below). Values accepted before
+    the input bounds existed are read at the nearest bound, so that an old policy still loads
+    (start-up never fails on one). A budget's resolved value once sat inside the budget.
+    """
+    upgraded = {key: value for key, value in data.items() if value is not None}
+    reward = dict(data["reward"])
+    reward["sources"] = {
+        str(name): {**rule, "weight": _within(rule["weight"], 0.0, MAX_SOURCE_WEIGHT)}
+        for name, rule in reward["sources"].items()
+    }
+    reward["cost_weight"] = _within(reward["cost_weight"], 0.0, MAX_COST_WEIGHT)
+    reward["latency_weight"] = _within(reward["latency_weight"], 0.0, MAX_LATENCY_WEIGHT)
+    reward["wait_seconds"] = _within(reward["wait_seconds"], 0.0, MAX_WAIT_SECONDS)
+    if reward["default_reward"] is not None:
+        reward["default_reward"] = _within(
+            reward["default_reward"], -MAX_REWARD_MAGNITUDE, MAX_REWARD_MAGNITUDE
+        )
+    if reward.get("reward_range") is None:
+        reward["reward_range"] = _legacy_reward_range(reward["default_reward"])
+    upgraded["reward"] = reward
+    exploration = dict(data["exploration"])
+    # Configs stored before the setting existed used VW's default.
+    exploration.setdefault("learning_rate_decay", 0.5)
+    exploration["bits"] = int(_within(exploration["bits"], MIN_BITS, MAX_BITS))
+    upgraded["exploration"] = exploration
+    budget = data.get("budget")
+    if budget is not None and "resolved_usd_per_request" in budget:
+        upgraded["budget"] = {
+            key: value for key, value in budget.items() if key != "resolved_usd_per_request"
+        }
+        upgraded["budget_usd"] = budget["resolved_usd_per_request"]
+    if data.get("constraints") is not None:
+        # Constraints were stored with only the limits that were set.
+        upgraded["constraints"] = _set_only(data["constraints"])
+    return upgraded
 
 
 def constraints_from_json(data: dict[str, Any]) -> Constraints:
-    allowed = data.get("allowed_models")
-    return Constraints(
-        max_cost_usd=data.get("max_cost_usd"),
-        max_latency_ms=data.get("max_latency_ms"),
-        require=dict(data.get("require") or {}),
-        allowed_models=None if allowed is None else frozenset(allowed),
-    )
+    return from_stored(_set_only(data), Constraints)
 
 
 def routing_to_json(notes: RoutingNotes) -> dict[str, Any]:
-    return {
-        "constraints": dict(notes.constraints),
-        "excluded": dict(sorted(notes.excluded.items())),
-        "fallbacks": list(notes.fallbacks),
-        "cooldowns_ignored": notes.cooldowns_ignored,
-        "tried": list(notes.tried),
-        "prompt_tokens": notes.prompt_tokens,
-    }
+    stored: dict[str, Any] = to_stored(notes)
+    return stored
 
 
 def routing_from_json(data: dict[str, Any]) -> RoutingNotes:
-    return RoutingNotes(
-        constraints=dict(data.get("constraints") or {}),
-        excluded={str(k): str(v) for k, v in (data.get("excluded") or {}).items()},
-        fallbacks=tuple(str(m) for m in data.get("fallbacks") or ()),
-        cooldowns_ignored=bool(data.get("cooldowns_ignored", False)),
-        tried=tuple(str(m) for m in data.get("tried") or ()),
-        prompt_tokens=float(data.get("prompt_tokens") or 0.0),
-    )
+    return from_stored(_set_only(data), RoutingNotes)
 
 
-def _review(data: dict[str, Any] | None) -> ReviewSettings:
-    if data is None:
-        return ReviewSettings()
-    return ReviewSettings(
-        rate=float(data["rate"]),
-        design=cast(Design, data["design"]),
-        per_model={str(m): float(r) for m, r in data["per_model"].items()},
-    )
+def spec_to_json(spec: ExperimentSpec) -> dict[str, Any]:
+    stored: dict[str, Any] = to_stored(spec)
+    return stored
 
 
-def _health(data: dict[str, Any] | None) -> HealthSettings:
-    if data is None:
-        return HealthSettings()
-    return HealthSettings(
-        window_seconds=float(data["window_seconds"]),
-        min_calls=int(data["min_calls"]),
-        max_error_rate=float(data["max_error_rate"]),
-        cooldown_seconds=float(data["cooldown_seconds"]),
-    )
+def spec_from_json(data: dict[str, Any]) -> ExperimentSpec:
+    return from_stored(data, ExperimentSpec)
+
+
+def _set_only(data: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in data.items() if value is not None}
 
 
 def _within(value: float, low: float, high: float) -> float:
     return min(max(value, low), high)
 
 
-def _reward_range(reward: dict[str, Any]) -> tuple[float, float]:
-    stored = reward.get("reward_range")
-    if stored is not None:
-        return float(stored[0]), float(stored[1])
-    # Configs stored before the setting existed: the default, widened to hold their
-    # default_reward, so that an old policy still loads.
+def _legacy_reward_range(default: float | None) -> tuple[float, float]:
+    """Configs stored before the setting existed: the default range, widened to hold their
+    default_reward, so that an old policy still loads."""
     low, high = DEFAULT_REWARD_RANGE
-    default = reward["default_reward"]
     if default is None:
         return low, high
-    default = _within(float(default), -MAX_REWARD_MAGNITUDE, MAX_REWARD_MAGNITUDE)
     return min(low, default), max(high, default)
-
-
-def spec_to_json(spec: ExperimentSpec) -> dict[str, Any]:
-    guardrails = spec.guardrails
-    return {
-        "policy": spec.policy,
-        "candidate": spec.candidate,
-        "stages": list(spec.stages),
-        "min_feedback_per_stage": spec.min_feedback_per_stage,
-        "margin": spec.margin,
-        "alpha": spec.alpha,
-        "mode": spec.mode,
-        "replaces": spec.replaces,
-        "guardrails": {
-            "max_quality_drop": guardrails.max_quality_drop,
-            "max_cost_ratio": guardrails.max_cost_ratio,
-            "max_latency_p95_ratio": guardrails.max_latency_p95_ratio,
-            "max_error_rate_increase": guardrails.max_error_rate_increase,
-        },
-    }
-
-
-def spec_from_json(data: dict[str, Any]) -> ExperimentSpec:
-    return ExperimentSpec(
-        policy=str(data["policy"]),
-        candidate=str(data["candidate"]),
-        stages=tuple(float(s) for s in data["stages"]),
-        min_feedback_per_stage=int(data["min_feedback_per_stage"]),
-        margin=float(data["margin"]),
-        alpha=float(data["alpha"]),
-        mode=cast(Mode, data["mode"]),
-        replaces=data["replaces"],
-        guardrails=Guardrails(**data["guardrails"]),
-    )
