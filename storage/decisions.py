@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bandit.errors import NotFoundError
@@ -43,40 +44,42 @@ async def log_decision(committer: GroupCommitter, decision: DecisionRecord) -> b
     return await committer.insert(_sql.decisions, decision_row(decision))
 
 
+def _plain_columns(table: Table, kind: type[object]) -> tuple[str, ...]:
+    """The fields of domain type ``kind`` that ``table`` stores as they are, in one column
+    of the same name: a field added to both is stored and read without a line here."""
+    columns = set(table.c.keys())
+    return tuple(f.name for f in dataclasses.fields(kind) if f.name in columns)  # type: ignore[arg-type]
+
+
+#: The decision's fields that are not plain columns: stored in a compact or derived form.
+_DECISION_ENCODED = frozenset(
+    {"context", "arms", "pmf", "caller_features", "experiment", "routing"}
+)
+_DECISION_PLAIN = tuple(
+    name for name in _plain_columns(_sql.decisions, DecisionRecord) if name not in _DECISION_ENCODED
+)
+_FEEDBACK_PLAIN = _plain_columns(_sql.feedback, FeedbackRecord)
+_REWARD_PLAIN = _plain_columns(_sql.rewards, RewardRecord)
+
+
 def decision_row(decision: DecisionRecord) -> dict[str, Any]:
     """The ``decisions`` row that logs ``decision``."""
     experiment = decision.experiment
-    return {
-        "id": decision.id,
-        "policy": decision.policy,
-        "policy_revision": decision.policy_revision,
-        "policy_version": decision.policy_version,
-        "learned_count": decision.learned_count,
-        "request_hash": decision.request_hash,
-        "context": context_to_json(decision.context),
-        "arms": arms_to_json(decision.arms),
-        "pmf": list(decision.pmf),
-        "chosen_index": decision.chosen_index,
-        "chosen_model": decision.chosen_model,
-        "propensity": decision.propensity,
-        "caller_features": dict(decision.caller_features),
-        "prompt_hash": decision.prompt_hash,
-        "prompt": decision.prompt,
-        "experiment": to_stored(experiment),
-        "experiment_id": None if experiment is None else experiment.id,
-        "experiment_arm": None if experiment is None else experiment.arm,
-        "experiment_stage": None if experiment is None else experiment.stage,
-        "experiment_unit": decision.experiment_unit,
-        "created_at": decision.created_at,
-        "join_status": decision.join_status,
-        "window_closes_at": decision.window_closes_at,
-        "review_probability": decision.review_probability,
-        "trace_id": decision.trace_id,
-        "routing": None if decision.routing is None else routing_to_json(decision.routing),
-        "fallback_of": decision.fallback_of,
-        "escalation_of": decision.escalation_of,
-        "prior_cost_usd": decision.prior_cost_usd,
-    }
+    row = {name: getattr(decision, name) for name in _DECISION_PLAIN}
+    row.update(
+        context=context_to_json(decision.context),
+        arms=arms_to_json(decision.arms),
+        pmf=list(decision.pmf),
+        chosen_model=decision.chosen_model,
+        propensity=decision.propensity,
+        caller_features=dict(decision.caller_features),
+        experiment=to_stored(experiment),
+        experiment_id=None if experiment is None else experiment.id,
+        experiment_arm=None if experiment is None else experiment.arm,
+        experiment_stage=None if experiment is None else experiment.stage,
+        routing=None if decision.routing is None else routing_to_json(decision.routing),
+    )
+    return row
 
 
 async def find_decision(
@@ -127,67 +130,23 @@ def decision_from_row(
     reward: RewardRecord | None = None,
 ) -> DecisionRecord:
     return DecisionRecord(
-        id=row.id,
-        policy=row.policy,
-        policy_revision=row.policy_revision,
-        policy_version=row.policy_version,
-        learned_count=row.learned_count,
-        request_hash=row.request_hash,
+        **{name: getattr(row, name) for name in _DECISION_PLAIN},
         context=context_from_json(row.context),
         arms=arms_from_json(row.arms),
         pmf=tuple(float(p) for p in row.pmf),
-        chosen_index=row.chosen_index,
         caller_features=dict(row.caller_features),
-        prompt_hash=row.prompt_hash,
-        prompt=row.prompt,
         experiment=None
         if row.experiment is None
         else from_stored(row.experiment, ExperimentAssignment),
-        created_at=row.created_at,
-        join_status=row.join_status,
-        window_closes_at=row.window_closes_at,
+        routing=None if row.routing is None else routing_from_json(row.routing),
         feedback=feedback,
         reward=reward,
-        experiment_unit=row.experiment_unit,
-        review_probability=row.review_probability,
-        response=row.response,
-        trace_id=row.trace_id,
-        routing=None if row.routing is None else routing_from_json(row.routing),
-        fallback_of=row.fallback_of,
-        escalation_of=row.escalation_of,
-        prior_cost_usd=row.prior_cost_usd,
     )
 
 
 def feedback_from_row(row: Any, *, created: bool = True) -> FeedbackRecord:
-    return FeedbackRecord(
-        id=row.id,
-        decision_id=row.decision_id,
-        source=row.source,
-        score=row.score,
-        cost_usd=row.cost_usd,
-        latency_ms=row.latency_ms,
-        error=row.error,
-        idempotency_key=row.idempotency_key,
-        late=row.late,
-        created_at=row.created_at,
-        fallback=row.fallback,
-        created=created,
-        void_reason=row.void_reason,
-        voided_at=row.voided_at,
-        reviewer=row.reviewer,
-        comment=row.comment,
-        input_tokens=row.input_tokens,
-        output_tokens=row.output_tokens,
-    )
+    return FeedbackRecord(**{name: getattr(row, name) for name in _FEEDBACK_PLAIN}, created=created)
 
 
 def reward_from_row(row: Any) -> RewardRecord:
-    return RewardRecord(
-        seq=row.seq,
-        reward=row.reward,
-        quality=row.quality,
-        cost_usd=row.cost_usd,
-        latency_ms=row.latency_ms,
-        joined_at=row.joined_at,
-    )
+    return RewardRecord(**{name: getattr(row, name) for name in _REWARD_PLAIN})

@@ -209,38 +209,34 @@ def jsonl_line(decision: DecisionRecord) -> str:
             "fallback_of": decision.fallback_of,
             "escalation_of": decision.escalation_of,
             "prior_cost_usd": decision.prior_cost_usd,
-            "feedback": [
-                {
-                    "feedback_id": f.id,
-                    "source": f.source,
-                    "score": f.score,
-                    "cost_usd": f.cost_usd,
-                    "latency_ms": f.latency_ms,
-                    "error": f.error,
-                    "fallback": f.fallback,
-                    "reviewer": f.reviewer,
-                    "comment": f.comment,
-                    "input_tokens": f.input_tokens,
-                    "output_tokens": f.output_tokens,
-                    "late": f.late,
-                    "created_at": f.created_at,
-                }
-                for f in decision.feedback
-            ],
-            "reward": None
-            if reward is None
-            else {
-                "seq": reward.seq,
-                "reward": reward.reward,
-                "quality": reward.quality,
-                "cost_usd": reward.cost_usd,
-                "latency_ms": reward.latency_ms,
-                "joined_at": reward.joined_at,
-            },
+            "feedback": [_feedback_json(f) for f in decision.feedback],
+            "reward": to_stored(reward),
         },
         separators=(",", ":"),
         allow_nan=False,
     )
+
+
+#: What feedback's export leaves out: the key is the caller's own, the decision is the line's,
+#: and the rest is bookkeeping of this service.
+_FEEDBACK_NOT_EXPORTED = frozenset(
+    {
+        "id",
+        "decision_id",
+        "idempotency_key",
+        "created",
+        "void_reason",
+        "voided_at",
+        "policy",
+        "model",
+    }
+)
+
+
+def _feedback_json(feedback: FeedbackRecord) -> dict[str, Any]:
+    fields: dict[str, Any] = to_stored(feedback)
+    exported = {k: v for k, v in fields.items() if k not in _FEEDBACK_NOT_EXPORTED}
+    return {"feedback_id": feedback.id, **exported}
 
 
 def _namespaces_json(namespaces: Iterable[Namespace]) -> dict[str, dict[str, float]]:

@@ -11,7 +11,7 @@ import dataclasses
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from sqlalchemy import Connection, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -32,13 +32,31 @@ __all__ = [
 ]
 
 
+#: What a caller sends of one feedback: stored as sent, and hashed to tell a retry from a
+#: different payload under the same idempotency key.
+_SENT = tuple(field.name for field in dataclasses.fields(FeedbackInput))
+#: The fields the payload hash always covered; a field added later is hashed only when set,
+#: so a retry of feedback stored before it existed still hashes the same.
+_HASHED_SINCE_THE_START = frozenset(
+    {
+        "decision_id",
+        "source",
+        "score",
+        "cost_usd",
+        "latency_ms",
+        "error",
+        "idempotency_key",
+        "fallback",
+    }
+)
+
+
 def payload_hash(feedback: FeedbackInput) -> str:
-    fields = asdict(feedback)
-    # Fields added later are left out while unset, so a retry of feedback stored before they
-    # existed still hashes the same.
-    for name in ("reviewer", "comment", "input_tokens", "output_tokens"):
-        if fields[name] is None:
-            del fields[name]
+    fields = {
+        name: getattr(feedback, name)
+        for name in _SENT
+        if name in _HASHED_SINCE_THE_START or getattr(feedback, name) is not None
+    }
     canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -101,24 +119,8 @@ def record_feedback(
     late = decision.join_status != OPEN or (
         decision.window_closes_at is not None and now > decision.window_closes_at
     )
-    values = {
-        "id": feedback_id,
-        "decision_id": feedback.decision_id,
-        "source": feedback.source,
-        "score": feedback.score,
-        "cost_usd": feedback.cost_usd,
-        "latency_ms": feedback.latency_ms,
-        "error": feedback.error,
-        "fallback": feedback.fallback,
-        "reviewer": feedback.reviewer,
-        "comment": feedback.comment,
-        "input_tokens": feedback.input_tokens,
-        "output_tokens": feedback.output_tokens,
-        "idempotency_key": feedback.idempotency_key,
-        "payload_hash": digest,
-        "late": late,
-        "created_at": now,
-    }
+    sent = {name: getattr(feedback, name) for name in _SENT}
+    values = {**sent, "id": feedback_id, "payload_hash": digest, "late": late, "created_at": now}
     connection.execute(_sql.feedback.insert().values(**values))
     rule = rule_for(decision.policy)
     closes = window_closed_by(
@@ -144,21 +146,10 @@ def record_feedback(
             )
     # Built from what was inserted rather than read back: one statement fewer per feedback.
     return FeedbackRecord(
+        **sent,
         id=feedback_id,
-        decision_id=feedback.decision_id,
-        source=feedback.source,
-        score=feedback.score,
-        cost_usd=feedback.cost_usd,
-        latency_ms=feedback.latency_ms,
-        error=feedback.error,
-        idempotency_key=feedback.idempotency_key,
         late=late,
         created_at=now,
-        fallback=feedback.fallback,
-        reviewer=feedback.reviewer,
-        comment=feedback.comment,
-        input_tokens=feedback.input_tokens,
-        output_tokens=feedback.output_tokens,
         policy=decision.policy,
         model=decision.chosen_model,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from typing import Any, TypeVar
 
 import msgspec
 
@@ -17,7 +18,7 @@ from bandit.eligibility import Constraints
 from bandit.errors import InvalidInputError
 from bandit.health import Cooldown, HealthSettings
 from bandit.review import ReviewSettings
-from bandit.reward import RewardRule, SourceRule
+from bandit.reward import RewardRule
 from bandit.settings import ExplorationSettings
 from domain import (
     DecisionRecord,
@@ -31,6 +32,9 @@ from domain import (
 )
 from features import FeatureError, FeatureSettings
 from features.signals import EscalationSignals
+
+_S = TypeVar("_S", bound=msgspec.Struct)
+_T = TypeVar("_T")
 
 __all__ = [
     "constraints_in",
@@ -127,43 +131,33 @@ def feedback_in(body: schemas.FeedbackIn) -> FeedbackInput:
             "Feedback must carry at least one of score, stars, cost_usd, latency_ms, error, "
             "input_tokens, output_tokens or fallback."
         )
-    return FeedbackInput(
-        decision_id=body.decision_id,
-        source=body.source,
+    sent = msgspec.structs.asdict(body)
+    del sent["stars"]
+    sent.update(
         score=score,
         cost_usd=_finite("cost_usd", body.cost_usd),
         latency_ms=_finite("latency_ms", body.latency_ms),
-        error=body.error,
-        idempotency_key=body.idempotency_key,
-        fallback=body.fallback,
-        reviewer=body.reviewer,
-        comment=body.comment,
-        input_tokens=body.input_tokens,
-        output_tokens=body.output_tokens,
     )
+    return FeedbackInput(**sent)
 
 
 def feedback_out(record: FeedbackRecord) -> schemas.FeedbackOut:
     return schemas.FeedbackOut(
+        **_same_fields(record, schemas.FeedbackOut, but=("feedback_id", "duplicate")),
         feedback_id=record.id,
-        decision_id=record.decision_id,
-        source=record.source,
-        score=record.score,
-        cost_usd=record.cost_usd,
-        latency_ms=record.latency_ms,
-        error=record.error,
-        idempotency_key=record.idempotency_key,
-        late=record.late,
-        created_at=record.created_at,
-        fallback=record.fallback,
         duplicate=not record.created,
-        void_reason=record.void_reason,
-        voided_at=record.voided_at,
-        reviewer=record.reviewer,
-        comment=record.comment,
-        input_tokens=record.input_tokens,
-        output_tokens=record.output_tokens,
     )
+
+
+def _same_fields(value: object, kind: type[msgspec.Struct], but: tuple[str, ...] = ()) -> Any:
+    """The attributes of domain ``value`` that wire struct ``kind`` has fields of (except
+    ``but``): a field added to both travels without a line here."""
+    return {name: getattr(value, name) for name in kind.__struct_fields__ if name not in but}
+
+
+def _wire(value: object, kind: type[_S]) -> _S:
+    """Domain ``value`` as wire struct ``kind``, field by field and nested values too."""
+    return msgspec.convert(value, kind, from_attributes=True)
 
 
 def decision_out(decision: DecisionRecord) -> schemas.DecisionOut:
@@ -186,16 +180,7 @@ def decision_out(decision: DecisionRecord) -> schemas.DecisionOut:
         join_status=decision.join_status,
         window_closes_at=decision.window_closes_at,
         feedback=[feedback_out(f) for f in decision.feedback],
-        reward=None
-        if reward is None
-        else schemas.RewardOut(
-            seq=reward.seq,
-            reward=reward.reward,
-            quality=reward.quality,
-            cost_usd=reward.cost_usd,
-            latency_ms=reward.latency_ms,
-            joined_at=reward.joined_at,
-        ),
+        reward=None if reward is None else _wire(reward, schemas.RewardOut),
         review_probability=decision.review_probability,
         response=decision.response,
         routing=None if decision.routing is None else _routing_out(decision.routing),
@@ -247,22 +232,7 @@ def model_spec(model_id: str, body: schemas.ModelIn) -> ModelSpec:
 
 
 def model_out(model: ModelSpec) -> schemas.ModelOut:
-    return schemas.ModelOut(
-        id=model.id,
-        provider=model.provider,
-        input_usd_per_mtok=model.input_usd_per_mtok,
-        output_usd_per_mtok=model.output_usd_per_mtok,
-        features=dict(model.features),
-        status=model.status,
-        endpoint=None
-        if model.endpoint is None
-        else schemas.EndpointOut(
-            api=model.endpoint.api,
-            base_url=model.endpoint.base_url,
-            model=model.endpoint.model,
-            api_key_env=model.endpoint.api_key_env,
-        ),
-    )
+    return _wire(model, schemas.ModelOut)
 
 
 def endpoint_in(body: schemas.EndpointIn) -> ModelEndpoint:
@@ -273,71 +243,27 @@ def endpoint_in(body: schemas.EndpointIn) -> ModelEndpoint:
 
 
 def policy_config(body: schemas.PolicyIn) -> PolicyConfig:
-    """Build a validated config; the domain constructors' ValueErrors become 422s."""
+    """Build a validated config; the domain constructors' ValueErrors become 422s.
+
+    Each section is converted on its own, so that a section's error reads as the domain
+    type wrote it (msgspec names the path of a nested error)."""
     try:
         return PolicyConfig(
             models=tuple(body.models),
-            reward=RewardRule(
-                sources={
-                    name: SourceRule(weight=rule.weight, aggregation=rule.aggregation)
-                    for name, rule in body.reward.sources.items()
-                },
-                cost_weight=body.reward.cost_weight,
-                latency_weight=body.reward.latency_weight,
-                default_reward=body.reward.default_reward,
-                wait_seconds=body.reward.wait_seconds,
-                error_reward=body.reward.error_reward,
-                reward_range=(body.reward.reward_range[0], body.reward.reward_range[1]),
-            ),
-            exploration=ExplorationSettings(
-                algorithm=body.exploration.algorithm,
-                epsilon=body.exploration.epsilon,
-                gamma_scale=body.exploration.gamma_scale,
-                gamma_exponent=body.exploration.gamma_exponent,
-                min_probability=body.exploration.min_probability,
-                learning_rate=body.exploration.learning_rate,
-                learning_rate_decay=body.exploration.learning_rate_decay,
-                bits=body.exploration.bits,
-                seed=body.exploration.seed,
-            ),
-            features=FeatureSettings(
-                text=body.features.text,
-                words=body.features.words,
-                embedding=body.features.embedding,
-            ),
+            reward=_domain(body.reward, RewardRule),
+            exploration=_domain(body.exploration, ExplorationSettings),
+            features=_domain(body.features, FeatureSettings),
             store_prompts=body.store_prompts,
             retention_days=body.retention_days,
-            review=ReviewSettings(
-                rate=body.review.rate,
-                design=body.review.design,
-                per_model=dict(body.review.per_model),
-            ),
+            review=_domain(body.review, ReviewSettings),
             constraints=constraints_in(
                 body.constraints.max_cost_usd,
                 body.constraints.max_latency_ms,
                 body.constraints.require,
             ),
-            cascade=None
-            if body.cascade is None
-            else CascadeSpec(
-                first=tuple(body.cascade.first),
-                escalate=tuple(body.cascade.escalate),
-                probe=body.cascade.probe,
-                judge=body.cascade.judge,
-            ),
-            health=HealthSettings(
-                window_seconds=body.health.window_seconds,
-                min_calls=body.health.min_calls,
-                max_error_rate=body.health.max_error_rate,
-                cooldown_seconds=body.health.cooldown_seconds,
-            ),
-            budget=None
-            if body.budget is None
-            else Budget(
-                cost_share=body.budget.cost_share,
-                reference=body.budget.reference,
-                usd_per_request=body.budget.usd_per_request,
-            ),
+            cascade=None if body.cascade is None else _domain(body.cascade, CascadeSpec),
+            health=_domain(body.health, HealthSettings),
+            budget=None if body.budget is None else _domain(body.budget, Budget),
         )
     except InvalidInputError:
         raise
@@ -345,59 +271,28 @@ def policy_config(body: schemas.PolicyIn) -> PolicyConfig:
         raise InvalidInputError(str(error)) from error
 
 
+def _domain(body: msgspec.Struct, kind: type[_T]) -> _T:
+    """Wire section ``body`` as domain type ``kind``, which validates it."""
+    return msgspec.convert(body, kind, from_attributes=True)
+
+
 def policy_out(
     record: PolicyRecord, status: PolicyStatus, cooldowns: list[Cooldown] | None = None
 ) -> schemas.PolicyOut:
     config = record.config
-    reward, exploration = config.reward, config.exploration
+    reward = config.reward
     return schemas.PolicyOut(
         name=record.name,
         revision=record.revision,
         version=status.version,
         models=list(config.models),
-        reward=schemas.RewardIn(
-            wait_seconds=reward.wait_seconds,
-            cost_weight=reward.cost_weight,
-            latency_weight=reward.latency_weight,
-            default_reward=reward.default_reward,
-            error_reward=reward.error_reward,
-            reward_range=list(reward.reward_range),
-            sources={
-                name: schemas.SourceIn(weight=rule.weight, aggregation=rule.aggregation)
-                for name, rule in sorted(reward.sources.items())
-            },
-        ),
-        exploration=schemas.ExplorationIn(
-            algorithm=exploration.algorithm,
-            epsilon=exploration.epsilon,
-            gamma_scale=exploration.gamma_scale,
-            gamma_exponent=exploration.gamma_exponent,
-            min_probability=exploration.min_probability,
-            learning_rate=exploration.learning_rate,
-            learning_rate_decay=exploration.learning_rate_decay,
-            bits=exploration.bits,
-            seed=exploration.seed,
-        ),
-        features=schemas.FeaturesIn(
-            text=config.features.text,
-            words=config.features.words,
-            embedding=config.features.embedding,
-        ),
+        reward=_wire(reward, schemas.RewardIn),
+        exploration=_wire(config.exploration, schemas.ExplorationIn),
+        features=_wire(config.features, schemas.FeaturesIn),
         store_prompts=config.store_prompts,
         retention_days=config.retention_days,
-        constraints=schemas.ConstraintsIn(
-            max_cost_usd=config.constraints.max_cost_usd,
-            max_latency_ms=config.constraints.max_latency_ms,
-            require=dict(config.constraints.require),
-        ),
-        cascade=None
-        if config.cascade is None
-        else schemas.CascadeIn(
-            first=list(config.cascade.first),
-            escalate=list(config.cascade.escalate),
-            probe=config.cascade.probe,
-            judge=config.cascade.judge,
-        ),
+        constraints=_wire(config.constraints, schemas.ConstraintsIn),
+        cascade=None if config.cascade is None else _wire(config.cascade, schemas.CascadeIn),
         escalation_for=config.escalation_for,
         created_at=record.created_at,
         updated_at=record.updated_at,
@@ -410,17 +305,8 @@ def policy_out(
             last_quarantine_reason=status.log.last_reason,
             last_error=status.last_error,
         ),
-        review=schemas.ReviewIn(
-            rate=config.review.rate,
-            design=config.review.design,
-            per_model=dict(sorted(config.review.per_model.items())),
-        ),
-        health=schemas.ModelHealthIn(
-            window_seconds=config.health.window_seconds,
-            min_calls=config.health.min_calls,
-            max_error_rate=config.health.max_error_rate,
-            cooldown_seconds=config.health.cooldown_seconds,
-        ),
+        review=_wire(config.review, schemas.ReviewIn),
+        health=_wire(config.health, schemas.ModelHealthIn),
         cooldowns=[
             schemas.CooldownOut(model=c.model, since=c.started_at, until=c.until, reason=c.reason)
             for c in cooldowns or ()
