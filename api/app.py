@@ -1,23 +1,19 @@
-"""The composition root: ``create_app(settings)`` builds every part of the service."""
+"""The composition root: ``create_app(settings)`` builds the HTTP app over the service's parts
+(``api.services.open_services``), which its lifespan opens and closes."""
 
 from __future__ import annotations
 
-import asyncio
+import dataclasses
 import logging
-import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
-import httpx
 from litestar import Litestar
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine
+from litestar.types import ControllerRouterHandler
 
 from api.http.access import AccessControl, caller_key
 from api.http.admin import ModelController, PolicyController
@@ -38,311 +34,90 @@ from api.http.shedding import LoadShedder, StandingQueue
 from api.http.undo import UndoController
 from api.pages.dashboard import dashboard
 from api.pages.review import review
-from api.proxy import (
-    AnthropicProvider,
-    ChatController,
-    ModelCalls,
-    OpenAIProvider,
-    ProxyService,
-)
-from api.service.admin import AdminService
-from api.service.catalog import Catalog
-from api.service.catalog_sync import CatalogSync
+from api.proxy import ChatController
 from api.service.clock import Clock, wall_clock
-from api.service.drift import DriftService
-from api.service.embedder import LazyEmbedder
-from api.service.evaluation import EvaluationService
-from api.service.experiments import ExperimentService
 from api.service.gc_tuning import tune_for_serving
-from api.service.keyring import KeyRing
-from api.service.keys import KeyService
-from api.service.learn_worker import LearnWorker
-from api.service.learning import LearningHost
-from api.service.model_health import ModelHealth
-from api.service.offload import HeavyJobs, JobRunner, ProcessRunner, ThreadRunner
+from api.service.offload import JobRunner
 from api.service.rate_limit import RateLimiter
-from api.service.reviews import ReviewService
-from api.service.roles import RoleKeeper
-from api.service.router import RouterService
+from api.services import Services, open_services
 from api.settings import Settings
-from api.telemetry.langfuse_link import LangfuseLink, open_client
-from api.telemetry.metrics import MetricsSink, RouterMetrics
-from api.telemetry.sink import FanOut, TelemetrySink
-from api.telemetry.state_metrics import ServiceState
-from storage.engine import create_engine, create_writer_engine, sqlite_directory
-from storage.leader import lease_for
-from storage.meta import prompt_hash_key
-from storage.migrate import upgrade
-from storage.writer import GroupCommitter
-
-if TYPE_CHECKING:
-    from langfuse import Langfuse
-
-    from api.telemetry.langfuse_export import LangfuseExporter
+from api.telemetry.metrics import RouterMetrics
 
 __all__ = ["Services", "create_app", "open_services"]
 
-_log = logging.getLogger(__name__)
 
+class _Running:
+    """The parts of the running app: opened by its lifespan, handed to handlers by name."""
 
-@dataclass(slots=True)
-class Services:
-    engine: AsyncEngine
-    committer: GroupCommitter
-    catalog: Catalog
-    learning: LearningHost
-    router: RouterService
-    admin: AdminService
-    experiments: ExperimentService
-    evaluation: EvaluationService
-    drift: DriftService
-    keyring: KeyRing
-    keys: KeyService
-    heavy_jobs: HeavyJobs
-    reviews: ReviewService
-    #: Which models each policy cools down, and their observed latency and output length.
-    model_health: ModelHealth
-    roles: RoleKeeper
-    catalog_sync: CatalogSync
-    #: ``POST /v1/chat/completions``: calls the chosen model's provider.
-    proxy: ProxyService
-    #: Langfuse export and score import; None when Langfuse is not configured.
-    langfuse: LangfuseLink | None = None
+    def __init__(self) -> None:
+        self._services: Services | None = None
 
+    def get(self) -> Services:
+        if self._services is None:
+            raise RuntimeError("The service is not open: no request is served before startup.")
+        return self._services
 
-@asynccontextmanager
-async def open_services(
-    settings: Settings,
-    clock: Clock = wall_clock,
-    *,
-    runner: JobRunner | None = None,
-    metrics: RouterMetrics | None = None,
-) -> AsyncIterator[Services]:
-    """Open the database (migrated), load every learner, run the loops; close in reverse.
-
-    ``runner`` runs heavy reports; by default child processes (or a thread, per settings).
-    ``metrics`` receives decisions, feedback and the services' state at each scrape.
-    """
-    metrics = metrics or RouterMetrics()
-    engine = create_engine(settings.database_url)
-    processes: ProcessRunner | None = None
-    if runner is None:
-        if settings.heavy_jobs_in_processes:
-            runner = processes = ProcessRunner()
-            processes.warm()
-        else:
-            runner = ThreadRunner()
-    heavy_jobs = HeavyJobs(runner, max_jobs=settings.max_heavy_jobs)
-    try:
-        await upgrade(engine)
-        async with engine.begin() as connection:
-            key = await prompt_hash_key(connection)
-        committer = GroupCommitter(
-            engine, writer_engine=create_writer_engine(settings.database_url)
-        )
-        committer.start()
-        catalog = Catalog()
-        await catalog.load(engine)
-        keyring = KeyRing(engine, clock, env_admin_secret=settings.admin_key)
-        await keyring.refresh()
-        # The learner role first: only the learner bootstraps, joins and snapshots.
-        roles = RoleKeeper(lease_for(engine), seconds=settings.role_seconds)
-        await roles.check()
-        learning = LearningHost(
-            engine,
-            committer,
-            catalog,
-            clock,
-            interval_seconds=settings.learn_interval_seconds,
-            snapshot_every=settings.snapshot_every,
-            snapshot_seconds=settings.snapshot_seconds,
-            database_url=settings.database_url,
-            relearn_in_process_max=settings.relearn_in_process_max,
-            leading=roles.is_learner,
-            learn_worker=LearnWorker(settings.database_url) if _learns_in_child(settings) else None,
-        )
+    @asynccontextmanager
+    async def open(self, services: Services) -> AsyncIterator[None]:
+        self._services = services
         try:
-            for record in catalog.policies.values():
-                await learning.load(record)
-            admin = AdminService(
-                committer,
-                catalog,
-                learning,
-                clock,
-                max_policies=settings.max_policies,
-                provider_key_envs=settings.proxy.key_envs,
-            )
-            if settings.bootstrap and roles.is_learner():
-                await admin.bootstrap()
-            experiments = ExperimentService(engine, committer, catalog, admin, clock)
-            await experiments.load()
-            learning.after_step = experiments.evaluate_running
-            embedder = LazyEmbedder()
-            if any(p.config.features.embedding for p in catalog.policies.values()):
-                embedder.load()  # pay the load at start-up, not on a request
-            client: Langfuse | None = None
-            exporter: LangfuseExporter | None = None
-            name_trace: Callable[[str], str] | None = None
-            if settings.langfuse is not None:
-                # Imported only when configured: the SDK takes most of a second to import.
-                from api.telemetry.langfuse_export import LangfuseExporter, trace_id_for
-
-                client = open_client(settings.langfuse)
-                exporter = LangfuseExporter(client, queue_size=settings.langfuse.queue_size)
-                name_trace = trace_id_for
-            # Cooldowns, observed latency and output length: routing's eligibility reads them.
-            model_health = ModelHealth(
-                engine, catalog, clock, seconds=settings.model_health_seconds
-            )
-            await model_health.refresh()
-            router = RouterService(
-                engine,
-                committer,
-                catalog,
-                learning,
-                clock,
-                prompt_key=key,
-                max_candidates=settings.max_candidates,
-                embedder=embedder,
-                telemetry=_telemetry(metrics, exporter),
-                name_trace=name_trace,
-                observer=model_health,
-                leading=roles.is_learner,
-            )
-            link: LangfuseLink | None = None
-            if client is not None and exporter is not None and settings.langfuse is not None:
-                from api.telemetry.langfuse_queues import QueueFeeder
-                from api.telemetry.langfuse_scores import ScorePoller
-
-                poller = (
-                    ScorePoller(
-                        client, engine, committer, router, clock, settings=settings.langfuse
-                    )
-                    if settings.langfuse.poll_seconds > 0
-                    else None
-                )
-                feeder = (
-                    QueueFeeder(
-                        client,
-                        engine,
-                        committer,
-                        lambda: list(catalog.policies),
-                        clock,
-                        seconds=settings.langfuse.review_seconds,
-                    )
-                    if settings.langfuse.review_seconds > 0
-                    else None
-                )
-                link = LangfuseLink(exporter, poller, feeder)
-            keys = KeyService(engine, committer, catalog, keyring, clock)
-            if settings.admin_key is None:
-                written = await keys.bootstrap_admin_key(settings.bootstrap_key_path())
-                if written is not None:
-                    _log.warning(
-                        "created an admin API key (the database had none); it is in %s "
-                        "(readable by this user only). Send it as 'Authorization: Bearer <key>'.",
-                        written.resolve(),
-                    )
-            catalog_sync = CatalogSync(
-                engine, catalog, learning, experiments, seconds=settings.catalog_sync_seconds
-            )
-            await catalog_sync.sync()
-            learning.start()
-            roles.start()
-            catalog_sync.start()
-            keyring.start()
-            model_health.start()
-            if link is not None:
-                link.exporter.start()
-                if link.poller is not None:
-                    link.poller.start()
-                if link.feeder is not None:
-                    link.feeder.start()
-            # One connection pool for every provider call; closed after the last request.
-            provider_client = httpx.AsyncClient(
-                timeout=httpx.Timeout(
-                    settings.proxy.read_seconds, connect=settings.proxy.first_byte_seconds
-                ),
-                limits=httpx.Limits(max_connections=1000, max_keepalive_connections=100),
-            )
-            proxy = ProxyService(
-                router,
-                catalog,
-                ModelCalls(
-                    {
-                        "openai": OpenAIProvider(provider_client),
-                        "anthropic": AnthropicProvider(provider_client),
-                    },
-                    settings.proxy,
-                    environ=os.environ,
-                ),
-                settings.proxy,
-            )
-            unwatch = metrics.watch(ServiceState(engine, catalog, learning, roles, clock, link))
-            try:
-                evaluation = EvaluationService(settings.database_url, catalog, heavy_jobs)
-                drift = DriftService(settings.database_url, catalog, heavy_jobs)
-                yield Services(
-                    engine,
-                    committer,
-                    catalog,
-                    learning,
-                    router,
-                    admin,
-                    experiments,
-                    evaluation,
-                    drift,
-                    keyring,
-                    keys,
-                    heavy_jobs,
-                    ReviewService(engine, committer, catalog, clock),
-                    model_health,
-                    roles,
-                    catalog_sync,
-                    proxy,
-                    link,
-                )
-            finally:
-                unwatch()
-                await provider_client.aclose()
-                await catalog_sync.close()
-                await model_health.close()
-                if link is not None:
-                    if link.poller is not None:
-                        await link.poller.close()
-                    if link.feeder is not None:
-                        await link.feeder.close()
-                    # Langfuse may hang: waiting for it is bounded, and off the event loop.
-                    await asyncio.to_thread(link.exporter.close)
-                await keyring.close()
-                if processes is not None:
-                    processes.close()  # reports still running answer no one now
-                await learning.close()
+            yield
         finally:
-            await roles.close()
-            await committer.close()
-    finally:
-        await engine.dispose()
+            self._services = None
+
+    def dependencies(self) -> dict[str, Provide]:
+        """One dependency per part, named as the ``Services`` field (``router``, ...)."""
+        return {
+            field.name: Provide(self._provider(field.name), sync_to_thread=False)
+            for field in dataclasses.fields(Services)
+        }
+
+    def _provider(self, name: str) -> Callable[[], object]:
+        def part() -> object:
+            return getattr(self.get(), name)
+
+        return part
 
 
-def _learns_in_child(settings: Settings) -> bool:
-    """A child can open every database but SQLite in memory (that one is the server's own)."""
-    in_memory = (
-        make_url(settings.database_url).get_backend_name() == "sqlite"
-        and sqlite_directory(settings.database_url) is None
+#: Every route but the pages and ``/metrics`` (whose openness is a setting).
+_API_HANDLERS: list[ControllerRouterHandler] = [
+    RoutingController,
+    ChatController,
+    ModelController,
+    PolicyController,
+    ExperimentController,
+    EvaluationController,
+    DriftController,
+    ExportController,
+    KeyController,
+    AuditController,
+    UndoController,
+    ReviewController,
+    health,
+    status,
+]
+
+
+def _openapi() -> OpenAPIConfig:
+    return OpenAPIConfig(
+        title="bandit-router",
+        version="0.1.0",
+        components=Components(
+            security_schemes={
+                "bearer": SecurityScheme(
+                    type="http",
+                    scheme="bearer",
+                    description="An API key: 'Authorization: Bearer <key>'.",
+                )
+            }
+        ),
     )
-    return settings.learn_in_child and not in_memory
-
-
-def _telemetry(metrics: RouterMetrics, exporter: LangfuseExporter | None) -> TelemetrySink:
-    counted = MetricsSink(metrics)
-    return counted if exporter is None else FanOut([counted, exporter])
 
 
 def create_app(
     settings: Settings, *, clock: Clock = wall_clock, runner: JobRunner | None = None
 ) -> Litestar:
-    holder: dict[str, Services] = {}
+    running = _Running()
     metrics = RouterMetrics()
     # The writer's queue, watched by load shedding; the group commit reports into it.
     writer_queue = (
@@ -351,68 +126,34 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
-        async with open_services(settings, clock, runner=runner, metrics=metrics) as services:
-            holder["services"] = services
-            if writer_queue is not None:
-                services.committer.on_wait = writer_queue.observe_now
+        async with (
+            open_services(
+                settings,
+                clock,
+                runner=runner,
+                metrics=metrics,
+                on_write_wait=None if writer_queue is None else writer_queue.observe_now,
+            ) as services,
+            running.open(services),
+        ):
             if settings.tune_gc:
                 tune_for_serving()
             yield
 
-    def provide(name: str) -> Provide:
-        def dependency() -> Any:
-            return getattr(holder["services"], name)
-
-        return Provide(dependency, sync_to_thread=False)
-
     app = Litestar(
         route_handlers=[
-            RoutingController,
-            ChatController,
-            ModelController,
-            PolicyController,
-            ExperimentController,
-            EvaluationController,
-            DriftController,
-            ExportController,
-            KeyController,
-            AuditController,
-            UndoController,
-            ReviewController,
-            health,
-            status,
+            *_API_HANDLERS,
             metrics_endpoint(open_to_all=settings.metrics_public),
             dashboard,
             review,
         ],
         guards=[
-            AccessControl(
-                keyring=lambda: holder["services"].keyring, limiter=RateLimiter(), clock=clock
-            )
+            AccessControl(keyring=lambda: running.get().keyring, limiter=RateLimiter(), clock=clock)
         ],
         dependencies={
             "caller": Provide(caller_key, sync_to_thread=False),
             "metrics": Provide(lambda: metrics, sync_to_thread=False),
-            **{
-                name: provide(name)
-                for name in (
-                    "engine",
-                    "catalog",
-                    "learning",
-                    "router",
-                    "admin",
-                    "experiments",
-                    "evaluation",
-                    "drift",
-                    "keys",
-                    "reviews",
-                    "model_health",
-                    "roles",
-                    "catalog_sync",
-                    "proxy",
-                    "langfuse",
-                )
-            },
+            **running.dependencies(),
         },
         exception_handlers=exception_handlers,
         # Past this many requests at once the excess gets an immediate 503, not a queue.
@@ -429,19 +170,7 @@ def create_app(
         before_request=refuse_nul_in_url,
         lifespan=[lifespan],
         plugins=[StrictStructSchemaPlugin()],
-        openapi_config=OpenAPIConfig(
-            title="bandit-router",
-            version="0.1.0",
-            components=Components(
-                security_schemes={
-                    "bearer": SecurityScheme(
-                        type="http",
-                        scheme="bearer",
-                        description="An API key: 'Authorization: Bearer <key>'.",
-                    )
-                }
-            ),
-        ),
+        openapi_config=_openapi(),
     )
     # Litestar's ``middleware`` wraps each route, so it never sees a path no route serves:
     # the access log and request counts wrap the whole app instead.

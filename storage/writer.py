@@ -87,7 +87,12 @@ class GroupCommitter:
     """
 
     def __init__(
-        self, engine: AsyncEngine, *, writer_engine: Engine | None = None, max_batch: int = 256
+        self,
+        engine: AsyncEngine,
+        *,
+        writer_engine: Engine | None = None,
+        max_batch: int = 256,
+        on_wait: Callable[[float], None] | None = None,
     ) -> None:
         self._engine = engine
         self._writer_engine = writer_engine
@@ -104,7 +109,7 @@ class GroupCommitter:
         self.operations = 0
         #: Told how long each operation waited before it began (seconds): in the queue, then
         #: behind the operations ahead of it in its batch. Load shedding watches it.
-        self.on_wait: Callable[[float], None] | None = None
+        self.on_wait = on_wait
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._drain(), name="group-commit")

@@ -16,7 +16,7 @@ from api.http.convert import model_out, model_spec, policy_config, policy_out
 from api.http.examples import body_examples, path_example
 from api.service.admin import AdminService
 from api.service.catalog import Catalog
-from api.service.learning import LearningHost
+from api.service.learners import LearnerRegistry
 from api.service.model_health import ModelHealth
 from bandit.errors import ForbiddenError, InvalidInputError
 from domain import ApiKey, PolicyRecord
@@ -84,7 +84,7 @@ class PolicyController(Controller):
         name: FromPath[Annotated[str, path_example("name")]],
         data: JSONBody[Annotated[schemas.PolicyIn, body_examples("policy")]],
         admin: NamedDependency[AdminService],
-        learning: NamedDependency[LearningHost],
+        learners: NamedDependency[LearnerRegistry],
         model_health: NamedDependency[ModelHealth],
         caller: NamedDependency[ApiKey],
     ) -> Response[schemas.PolicyOut]:
@@ -94,19 +94,19 @@ class PolicyController(Controller):
             _identifier("policy", name), policy_config(data), actor=caller.id
         )
         status = HTTP_201_CREATED if record.revision == 1 else HTTP_200_OK
-        return Response(await _policy_out(record, learning, model_health), status_code=status)
+        return Response(await _policy_out(record, learners, model_health), status_code=status)
 
     @get("/", **access("read"))
     async def list_policies(
         self,
         catalog: NamedDependency[Catalog],
-        learning: NamedDependency[LearningHost],
+        learners: NamedDependency[LearnerRegistry],
         model_health: NamedDependency[ModelHealth],
         caller: NamedDependency[ApiKey],
     ) -> list[schemas.PolicyOut]:
         """The policies this key may see."""
         return [
-            await _policy_out(record, learning, model_health)
+            await _policy_out(record, learners, model_health)
             for name, record in sorted(catalog.policies.items())
             if caller.may_use(name)
         ]
@@ -116,19 +116,19 @@ class PolicyController(Controller):
         self,
         name: FromPath[Annotated[str, path_example("name")]],
         catalog: NamedDependency[Catalog],
-        learning: NamedDependency[LearningHost],
+        learners: NamedDependency[LearnerRegistry],
         model_health: NamedDependency[ModelHealth],
         caller: NamedDependency[ApiKey],
     ) -> schemas.PolicyOut:
         require_policy(caller, name)
-        return await _policy_out(catalog.policy(name), learning, model_health)
+        return await _policy_out(catalog.policy(name), learners, model_health)
 
 
 async def _policy_out(
-    record: PolicyRecord, learning: LearningHost, model_health: ModelHealth
+    record: PolicyRecord, learners: LearnerRegistry, model_health: ModelHealth
 ) -> schemas.PolicyOut:
     return policy_out(
-        record, await learning.status(record.name), model_health.cooldowns(record.name)
+        record, await learners.status(record.name), model_health.cooldowns(record.name)
     )
 
 

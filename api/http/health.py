@@ -13,7 +13,8 @@ from api.http.access import access, public
 from api.http.schemas import HealthOut, LangfuseStatusOut, StatusOut
 from api.service.catalog import Catalog
 from api.service.catalog_sync import CatalogSync
-from api.service.learning import LearningHost
+from api.service.learners import LearnerRegistry
+from api.service.learning import LearningLoop
 from api.service.model_health import ModelHealth
 from api.service.roles import RoleKeeper
 from api.telemetry.langfuse_link import LangfuseLink
@@ -25,7 +26,7 @@ _DATABASE_TIMEOUT_SECONDS = 5.0
 
 
 async def _problems(
-    engine: AsyncEngine, learning: LearningHost, model_health: ModelHealth
+    engine: AsyncEngine, learning: LearningLoop, model_health: ModelHealth
 ) -> list[str]:
     problems: list[str] = []
     try:
@@ -42,7 +43,7 @@ async def _problems(
 @get("/health", tags=["health"], opt=public())
 async def health(
     engine: NamedDependency[AsyncEngine],
-    learning: NamedDependency[LearningHost],
+    learning: NamedDependency[LearningLoop],
     model_health: NamedDependency[ModelHealth],
 ) -> HealthOut:
     """Always 200: ``ok``, or ``degraded`` when the database does not answer or learning
@@ -54,7 +55,8 @@ async def health(
 @get("/v1/status", tags=["health"], **access("read"))
 async def status(
     engine: NamedDependency[AsyncEngine],
-    learning: NamedDependency[LearningHost],
+    learning: NamedDependency[LearningLoop],
+    learners: NamedDependency[LearnerRegistry],
     catalog: NamedDependency[Catalog],
     langfuse: NamedDependency[LangfuseLink | None],
     model_health: NamedDependency[ModelHealth],
@@ -68,7 +70,7 @@ async def status(
     learned = {
         name: live.learner.learned
         for name in sorted(catalog.policies)
-        if (live := learning.current(name)) is not None
+        if (live := learners.current(name)) is not None
     }
     return StatusOut(
         status="degraded" if problems else "ok",

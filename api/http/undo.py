@@ -10,7 +10,8 @@ from litestar.status_codes import HTTP_200_OK
 from api.http import schemas
 from api.http.access import access, require_policy
 from api.http.convert import feedback_out
-from api.service.learning import LearningHost
+from api.service.learners import LearnerRegistry
+from api.service.undo import UndoService
 from bandit.errors import NotFoundError
 from domain import ApiKey
 
@@ -25,15 +26,16 @@ class UndoController(Controller):
     async def versions(
         self,
         name: FromPath[str],
-        learning: NamedDependency[LearningHost],
+        undo: NamedDependency[UndoService],
+        learners: NamedDependency[LearnerRegistry],
         caller: NamedDependency[ApiKey],
     ) -> schemas.VersionsOut:
         """The stored snapshots of a policy's learned state, newest first."""
         require_policy(caller, name)
-        stored = await learning.versions(name)
+        stored = await undo.versions(name)
         return schemas.VersionsOut(
             policy=name,
-            live_version=learning.learner(name).version,
+            live_version=learners.learner(name).version,
             versions=[
                 schemas.VersionOut(
                     version=s.version,
@@ -55,14 +57,14 @@ class UndoController(Controller):
         self,
         name: FromPath[str],
         data: JSONBody[schemas.RollbackIn],
-        learning: NamedDependency[LearningHost],
+        undo: NamedDependency[UndoService],
         caller: NamedDependency[ApiKey],
     ) -> schemas.RollbackOut:
         """Make a stored version live again, for good: what was learned after it is excluded
         from the policy's learned state and never learned again. 404 for an unknown version,
         409 for a version of an earlier revision."""
         require_policy(caller, name)
-        live = await learning.rollback(name, data.version, actor=caller.id)
+        live = await undo.rollback(name, data.version, actor=caller.id)
         return schemas.RollbackOut(
             policy=name,
             restored_version=data.version,
@@ -80,14 +82,14 @@ class UndoController(Controller):
         self,
         feedback_id: FromPath[str],
         data: JSONBody[schemas.VoidIn],
-        learning: NamedDependency[LearningHost],
+        undo: NamedDependency[UndoService],
         caller: NamedDependency[ApiKey],
     ) -> schemas.VoidOut:
         """Exclude one feedback (kept, flagged with the reason); its decision's reward is
         joined again without it and the learner rebuilt from the log. Idempotent."""
-        if not caller.may_use(await learning.feedback_policy(feedback_id)):
+        if not caller.may_use(await undo.feedback_policy(feedback_id)):
             raise NotFoundError(f"Feedback {feedback_id!r} does not exist.")
-        result = await learning.void(feedback_id, data.reason, actor=caller.id)
+        result = await undo.void(feedback_id, data.reason, actor=caller.id)
         return schemas.VoidOut(
             feedback=feedback_out(result.outcome.feedback),
             policy=result.outcome.policy,

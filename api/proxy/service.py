@@ -17,6 +17,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
+
 from api.proxy.calls import ModelCalls, Started
 from api.proxy.chat import ChatRequest, answer_text, completion_chunks
 from api.proxy.errors import ProxyError
@@ -79,12 +81,23 @@ class ProxyService:
         settings: ProxySettings,
         *,
         monotonic: Callable[[], float] = time.monotonic,
+        client: httpx.AsyncClient | None = None,
     ) -> None:
+        """``client``: the providers' connection pool, closed with the service."""
         self._router = router
         self._catalog = catalog
         self._calls = calls
         self._settings = settings
         self._monotonic = monotonic
+        self._client = client
+
+    def start(self) -> None:
+        """Nothing to start: the pool connects on first use."""
+
+    async def close(self) -> None:
+        """Close the providers' connection pool, after the last request."""
+        if self._client is not None:
+            await self._client.aclose()
 
     async def complete(self, request: ChatRequest, caller: ApiKey) -> Answer:
         """Answer ``request`` through the model its policy chooses (or its fallbacks)."""

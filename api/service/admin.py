@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.service.catalog import Catalog
 from api.service.clock import Clock
-from api.service.learning import LearningHost
+from api.service.learners import LearnerRegistry
 from bandit.cascade import escalation_policy_name
 from bandit.eligibility import Constraints
 from bandit.errors import ConflictError, InvalidInputError
@@ -61,7 +61,7 @@ class AdminService:
         self,
         committer: GroupCommitter,
         catalog: Catalog,
-        learning: LearningHost,
+        learners: LearnerRegistry,
         clock: Clock,
         *,
         max_policies: int | None = None,
@@ -73,7 +73,7 @@ class AdminService:
         self._provider_key_envs = provider_key_envs
         self._committer = committer
         self._catalog = catalog
-        self._learning = learning
+        self._learners = learners
         self._clock = clock
 
     async def put_model(self, model: ModelSpec, *, actor: str = SERVICE_ACTOR) -> bool:
@@ -190,7 +190,7 @@ class AdminService:
                     "which is not registered."
                 )
 
-        current = self._learning.current(name)
+        current = self._learners.current(name)
 
         async def store(connection: AsyncConnection) -> PolicyRecord:
             nonlocal config
@@ -223,7 +223,7 @@ class AdminService:
         record = await self._committer.run(store)
         # A new revision may change how the policy learns: rebuild from the log off the event
         # loop while the old revision keeps serving; answer once it (or a newer one) is live.
-        await self._learning.rebuild(record)
+        await self._learners.rebuild(record)
         return record
 
     async def bootstrap(self) -> None:

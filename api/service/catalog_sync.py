@@ -12,10 +12,10 @@ import logging
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from api.runtime.periodic import PeriodicJob
 from api.service.catalog import Catalog, read_catalog
 from api.service.experiments import ExperimentService
-from api.service.learning import LearningHost
-from api.telemetry.background import BackgroundLoop
+from api.service.learners import LearnerRegistry
 from storage.catalog import catalog_state
 
 __all__ = ["CatalogSync"]
@@ -23,14 +23,14 @@ __all__ = ["CatalogSync"]
 _log = logging.getLogger(__name__)
 
 
-class CatalogSync(BackgroundLoop):
+class CatalogSync(PeriodicJob):
     task_name = "catalog-sync"
 
     def __init__(
         self,
         engine: AsyncEngine,
         catalog: Catalog,
-        learning: LearningHost,
+        learners: LearnerRegistry,
         experiments: ExperimentService,
         *,
         seconds: float,
@@ -38,7 +38,7 @@ class CatalogSync(BackgroundLoop):
         super().__init__(seconds=seconds)
         self._engine = engine
         self._catalog = catalog
-        self._learning = learning
+        self._learners = learners
         self._experiments = experiments
         self._seen: tuple[object, ...] | None = None
         #: Why the last sync failed; None once one succeeds (``/v1/status``).
@@ -55,15 +55,15 @@ class CatalogSync(BackgroundLoop):
         # A new policy's learner first, then the catalog that names it: a request never finds
         # a policy without its learner.
         for record in policies.values():
-            if self._learning.current(record.name) is None:
-                await self._learning.load(record)
+            if self._learners.current(record.name) is None:
+                await self._learners.load(record)
         self._catalog.replace(models, policies, since=since)
         await self._experiments.load()
         for record in list(policies.values()):
-            live = self._learning.current(record.name)
+            live = self._learners.current(record.name)
             if live is not None and live.revision < record.revision:
                 # Changed through another process: learn the new revision from the log.
-                await self._learning.rebuild(record)
+                await self._learners.rebuild(record)
         async with self._engine.connect() as connection:
             settled = await catalog_state(connection) == state
         # A change another process made while this reload ran is read again next round.

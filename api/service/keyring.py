@@ -6,12 +6,11 @@ Keys created or revoked through this process are in force at once; changes made 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from api.runtime.periodic import PeriodicJob
 from api.service.clock import Clock
 from bandit.errors import UnauthorizedError
 from domain import ApiKey, hash_secret, secret_matches
@@ -25,7 +24,11 @@ _log = logging.getLogger(__name__)
 ENV_ADMIN_KEY_ID = "env-admin"
 
 
-class KeyRing:
+class KeyRing(PeriodicJob):
+    """The keys in force; refreshed every ``refresh_seconds`` when the table changed."""
+
+    task_name = "key-refresh"
+
     def __init__(
         self,
         engine: AsyncEngine,
@@ -34,9 +37,9 @@ class KeyRing:
         env_admin_secret: str | None,
         refresh_seconds: float = 0.5,
     ) -> None:
+        super().__init__(seconds=refresh_seconds)
         self._engine = engine
         self._clock = clock
-        self._refresh_seconds = refresh_seconds
         self._by_digest: dict[str, ApiKey] = {}
         self._state: tuple[int, float] = (-1, 0.0)
         self._env: tuple[ApiKey, str] | None = None
@@ -47,7 +50,6 @@ class KeyRing:
                 ),
                 hash_secret(env_admin_secret),
             )
-        self._task: asyncio.Task[None] | None = None
         #: Bumped by every key this process creates or changes (``remember``, ``replace``).
         self._changes = 0
 
@@ -107,20 +109,9 @@ class KeyRing:
             raise UnauthorizedError(f"The API key {key.name!r} ({key.id}) is {state}.")
         return key
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="key-refresh")
+    async def _round(self) -> None:
+        await self.refresh()
 
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self._refresh_seconds)
-            try:
-                await self.refresh()
-            except Exception:  # a database hiccup must not stop refreshing; keys stay as they were
-                _log.exception("refreshing API keys failed; keeping the previous set")
+    def _round_failed(self, error: str) -> None:
+        # A database hiccup must not stop refreshing; the keys stay as they were.
+        _log.warning("refreshing API keys failed (%s); keeping the previous set", error)

@@ -23,9 +23,9 @@ from types import MappingProxyType
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from api.runtime.periodic import PeriodicJob
 from api.service.catalog import Catalog
 from api.service.clock import Clock
-from api.telemetry.background import BackgroundLoop
 from bandit.health import (
     CallOutcomes,
     Cooldown,
@@ -59,7 +59,7 @@ class _View:
     expires_at: float
 
 
-class ModelHealth(BackgroundLoop):
+class ModelHealth(PeriodicJob):
     """Per policy, which models cool down and what latency and output length each showed.
 
     ``refresh()`` reads the database now (tests call it); ``start()`` runs it every

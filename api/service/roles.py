@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Literal
 
-from api.telemetry.background import BackgroundLoop
+from api.runtime.periodic import PeriodicJob
 from storage.leader import LearnerLease
 
 __all__ = ["Role", "RoleKeeper"]
@@ -21,7 +21,7 @@ _log = logging.getLogger(__name__)
 Role = Literal["learner", "follower"]
 
 
-class RoleKeeper(BackgroundLoop):
+class RoleKeeper(PeriodicJob):
     """Asks for the learner role every ``seconds`` (and checks it is still held)."""
 
     task_name = "role-keeper"

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from api.service.catalog import Catalog
 from api.service.clock import Clock, new_id
-from api.service.learning import LearningHost
+from api.service.learners import LearnerRegistry
 from api.telemetry.sink import DecisionTraced, FeedbackScored, NullSink, TelemetrySink
 from bandit.cascade import ACCEPT, ACCEPT_ARM, escalation_policy_name
 from bandit.decide import Candidate, Overlay, decide
@@ -158,7 +158,7 @@ class RouterService:
         engine: AsyncEngine,
         committer: GroupCommitter,
         catalog: Catalog,
-        learning: LearningHost,
+        learners: LearnerRegistry,
         clock: Clock,
         *,
         prompt_key: bytes,
@@ -169,13 +169,14 @@ class RouterService:
         name_trace: Callable[[str], str] | None = None,
         observer: ModelObserver | None = None,
         leading: Callable[[], bool] = lambda: True,
+        learn_soon: Callable[[], None] = lambda: None,
     ) -> None:
         """``telemetry`` receives every new decision and feedback; ``name_trace`` gives the
         trace id a decision names (Langfuse on) and is None when there is none."""
         self._engine = engine
         self._committer = committer
         self._catalog = catalog
-        self._learning = learning
+        self._learners = learners
         self._clock = clock
         self._prompt_key = prompt_key
         self._max_candidates = max_candidates
@@ -187,6 +188,8 @@ class RouterService:
         self._observer: ModelObserver = observer or _NothingObserved()
         #: Whether this process holds the learner role (which alone joins rewards).
         self._leading = leading
+        #: Wakes the learning loop: new rewards may have been joined.
+        self._learn_soon = learn_soon
 
     async def route(self, request: RouteRequest) -> DecisionRecord:
         """Choose a model and log the decision durably before returning it.
@@ -223,7 +226,7 @@ class RouterService:
         except FeatureError as error:
             raise InvalidInputError(str(error)) from error
         observed = self._observer.observations(policy.name)
-        live = self._learning.learner(policy.name)
+        live = self._learners.learner(policy.name)
         decision_id = request.decision_id or new_id()
         prompt_tokens = 0.0 if request.prompt is None else estimate_tokens(request.prompt)
         experiment = self._catalog.experiments.get(policy.name)
@@ -355,7 +358,7 @@ class RouterService:
             if self._catalog.model(m).status != "retired"
         ]
         stronger = [self._candidate(m, observed) for m in escalations]
-        live = self._learning.learner(escalation_policy.name)
+        live = self._learners.learner(escalation_policy.name)
         decision_id = request.decision_id or new_id()
         prompt_tokens = 0.0 if notes is None else notes.prompt_tokens
         routed = decide(
@@ -443,7 +446,7 @@ class RouterService:
             )
 
         stored = await self._committer.run_sync(store)
-        self._learning.notify()
+        self._learn_soon()
         if stored.created:
             self._telemetry.emit(FeedbackScored(stored, export=export))
         return stored

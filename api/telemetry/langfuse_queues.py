@@ -27,8 +27,8 @@ from langfuse.api import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from api.runtime.periodic import PeriodicJob
 from api.service.clock import Clock
-from api.telemetry.background import BackgroundLoop
 from storage.langfuse import mark_queued, unqueued_reviews
 from storage.writer import GroupCommitter, Operation
 
@@ -152,7 +152,7 @@ class QueueCounts:
     last_error: str | None
 
 
-class QueueFeeder(BackgroundLoop):
+class QueueFeeder(PeriodicJob):
     """Adds sampled decisions to their policy's queue every ``seconds``; ``start`` once,
     ``close`` at shutdown. Runs beside routing and never holds it up: Langfuse is called off
     the event loop, and a failed round is counted and tried again next time."""

@@ -21,10 +21,10 @@ from typing import Any
 from langfuse import Langfuse
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from api.runtime.periodic import PeriodicJob
 from api.service.clock import Clock
 from api.service.router import RouterService
 from api.settings import LangfuseSettings
-from api.telemetry.background import BackgroundLoop
 from api.telemetry.langfuse_export import OWN_SCORE_PREFIX
 from bandit.errors import ConflictError, InvalidInputError, NotFoundError
 from domain import FeedbackInput
@@ -126,7 +126,7 @@ def _own(score: Any) -> bool:
     )
 
 
-class ScorePoller(BackgroundLoop):
+class ScorePoller(PeriodicJob):
     """Polls every ``settings.poll_seconds``; ``start`` once, ``close`` at shutdown."""
 
     def __init__(

@@ -15,7 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.service.catalog import Catalog
 from api.service.clock import Clock
-from api.service.learning import LearningHost
+from api.service.learners import LearnerRegistry
+from api.service.learning import LearningLoop
 from api.service.roles import RoleKeeper
 from api.telemetry.langfuse_link import LangfuseLink
 from storage.metrics import experiments_by_status, learner_lags, newest_snapshot_times
@@ -30,13 +31,15 @@ class ServiceState:
         self,
         engine: AsyncEngine,
         catalog: Catalog,
-        learning: LearningHost,
+        learners: LearnerRegistry,
+        learning: LearningLoop,
         roles: RoleKeeper,
         clock: Clock,
         langfuse: LangfuseLink | None = None,
     ) -> None:
         self._engine = engine
         self._catalog = catalog
+        self._learners = learners
         self._learning = learning
         self._roles = roles
         self._clock = clock
@@ -52,7 +55,7 @@ class ServiceState:
         learners = {
             name: live
             for name in sorted(self._catalog.policies)
-            if (live := self._learning.current(name)) is not None
+            if (live := self._learners.current(name)) is not None
         }
         marks = {name: live.high_water_mark for name, live in learners.items()}
         async with self._engine.connect() as connection:

@@ -126,7 +126,7 @@ async def test_a_better_candidate_reaches_full_rollout_and_joins_the_policy(
     policy = services.catalog.policy("p")
     assert policy.config.models == ("a", "b", "cand")
     # Warm start: the new revision relearned every joined interaction, the candidate's too.
-    assert services.learning.learner("p").learner.learned > 1000
+    assert services.learners.learner("p").learner.learned > 1000
     after = await services.router.route(RouteRequest(policy="p", prompt="y"))
     assert after.experiment is None
     assert "cand" in [arm.id for arm in after.arms]

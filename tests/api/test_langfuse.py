@@ -179,7 +179,7 @@ async def test_scores_made_in_langfuse_become_feedback_and_are_learned_once(
         assert read.reward is not None
         assert (await services.router.decision(second.id)).feedback[0].source == "judge"
         assert (await services.router.decision(third.id)).feedback[0].score == 1.0
-        assert services.learning.learner("p").learner.learned == 3
+        assert services.learners.learner("p").learner.learned == 3
         # Polling again finds the same scores and records none twice.
         assert await poller.poll() == 0
     # Imported scores are not sent back to Langfuse.
@@ -254,4 +254,4 @@ async def test_a_score_after_the_reward_window_is_stored_late_and_not_learned(
         await services.learning.step()
         [feedback] = (await services.router.decision(decision.id)).feedback
         assert feedback.late
-        assert services.learning.learner("p").learner.learned == 0
+        assert services.learners.learner("p").learner.learned == 0

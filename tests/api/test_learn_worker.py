@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from api.app import Services, open_services
-from api.service.learning import build_learner, catch_up
+from api.service.live_learner import build_learner, catch_up
 from api.settings import Settings
 from domain import PolicyConfig
 from storage.learning_log import latest_snapshot
@@ -36,7 +36,7 @@ async def services(database_url: str) -> AsyncIterator[Services]:
 
 
 async def _assert_serves_a_rebuild(services: Services, learned: int) -> None:
-    live = services.learning.learner("p")
+    live = services.learners.learner("p")
     assert live.learner.learned == learned
     assert live.record is not None
     rebuilt = build_learner(live.record, None)
@@ -49,9 +49,9 @@ async def _assert_serves_a_rebuild(services: Services, learned: int) -> None:
 async def test_the_child_learns_and_the_loop_serves_the_same_state(services: Services) -> None:
     await services.admin.put_policy("p", PolicyConfig(models=tuple(m.id for m in MODELS)))
     await _drive(services, 300, seed=3)
-    before = services.learning.learner("p").learner
+    before = services.learners.learner("p").learner
     await services.learning.step()
-    live = services.learning.learner("p")
+    live = services.learners.learner("p")
     # A new serving copy, built from the bytes the child sent.
     assert live.learner is not before
     assert live.state_bytes is not None

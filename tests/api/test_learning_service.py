@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from api.app import Services, open_services
-from api.service.learning import build_learner, catch_up
+from api.service.live_learner import build_learner, catch_up
 from api.service.router import RouteRequest
 from api.settings import Settings
 from bandit.budget import Budget, BudgetedPolicy, ControllerSettings, split_snapshot
@@ -87,7 +87,7 @@ async def test_rebuild_from_the_log_gives_identical_pmfs(services: Services) -> 
     record = await services.admin.put_policy("p", PolicyConfig(models=tuple(m.id for m in MODELS)))
     await _drive(services, 400, seed=1)
     await services.learning.step()
-    live = services.learning.learner("p")
+    live = services.learners.learner("p")
     assert live.learner.learned == 400
 
     rebuilt = build_learner(record, None)
@@ -110,7 +110,7 @@ async def test_a_budgeted_policy_rebuilds_from_the_log_to_the_same_controller(
     assert record.config.budget_usd == 0.0005
     await _drive(services, 300, seed=2, policy="b")
     await services.learning.step()
-    live = services.learning.learner("b")
+    live = services.learners.learner("b")
     assert live.learner.learned == 300
     policy = live.learner.policy
     assert isinstance(policy, BudgetedPolicy)
@@ -142,11 +142,11 @@ async def test_restart_resumes_from_snapshot_with_identical_pmfs(
         await _drive(services, 250, seed=2)
         await services.learning.step()
         before = [
-            services.learning.learner("p").learner.policy.predict(c, a)  # type: ignore[arg-type]
+            services.learners.learner("p").learner.policy.predict(c, a)  # type: ignore[arg-type]
             for c, a in _probe()
         ]
     async with open_services(settings, clock) as services:
-        live = services.learning.learner("p")
+        live = services.learners.learner("p")
         # Shutdown wrote a final snapshot including everything: nothing to catch up.
         assert live.snapshot_learned == 250
         assert live.learner.learned == 250
@@ -191,7 +191,7 @@ async def test_reward_window_aggregates_and_flags_late_feedback(
     # (3 * 0.6 + 1 * 0.5) / 4 - 10 * 0.01
     assert stored.reward.reward == pytest.approx(0.475)
     assert [f.late for f in stored.feedback] == [False, False, False, False, True]
-    assert services.learning.learner("p").learner.learned == 1
+    assert services.learners.learner("p").learner.learned == 1
 
 
 async def test_default_reward_and_skipping_without_scores(
@@ -219,7 +219,7 @@ async def test_default_reward_and_skipping_without_scores(
     skipped = await services.router.decision(second.id)
     assert skipped.join_status == "skipped"
     assert skipped.reward is None
-    assert services.learning.learner("skip").learner.learned == 0
+    assert services.learners.learner("skip").learner.learned == 0
 
 
 async def test_idempotent_feedback_and_decision_retries(services: Services) -> None:
@@ -271,12 +271,12 @@ async def test_new_revision_relearns_the_log_under_the_new_settings(services: Se
     first = await services.admin.put_policy("p", config)
     await _drive(services, 120, seed=3)
     await services.learning.step()
-    version_before = services.learning.learner("p").version
+    version_before = services.learners.learner("p").version
     second = await services.admin.put_policy(
         "p", dataclasses.replace(config, exploration=ExplorationSettings(algorithm="epsilon"))
     )
     assert second.revision == first.revision + 1
-    live = services.learning.learner("p")
+    live = services.learners.learner("p")
     assert live.revision == second.revision
     assert live.learner.learned == 120
     assert live.version > version_before

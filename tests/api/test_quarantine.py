@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import select, update
 
 from api.app import Services, open_services
-from api.service.learning import PolicyLearner, build_learner, catch_up
+from api.service.live_learner import PolicyLearner, build_learner, catch_up
 from api.service.router import RouteRequest
 from api.settings import Settings
 from bandit.learner import Learner
@@ -118,12 +118,12 @@ async def test_a_poisoned_row_is_quarantined_and_learning_goes_on(
 
     await services.learning.step()
 
-    live = services.learning.learner("p")
+    live = services.learners.learner("p")
     assert live.learner.learned == 40
     assert live.last_error is None
     # The policy loaded after the broken one learns too (it stopped on main).
-    assert services.learning.learner("q").learner.learned == 5
-    status = (await services.learning.status("p")).log
+    assert services.learners.learner("q").learner.learned == 5
+    status = (await services.learners.status("p")).log
     assert (status.quarantined, status.lag) == (1, 0)
     assert status.last_reason is not None
     assert "-inf" in status.last_reason
@@ -163,14 +163,14 @@ async def test_start_up_and_shutdown_survive_a_poisoned_row(database_url: str) -
     await _poison(database_url, "p", poisoned.id, float("-inf"))
 
     async with open_services(_settings(database_url), clock) as services:
-        live = services.learning.learner("p")
+        live = services.learners.learner("p")
         assert live.learner.learned == 5
-        assert (await services.learning.status("p")).log.quarantined == 1
+        assert (await services.learners.status("p")).log.quarantined == 1
         await _feed(services, "p", 3)
     # Shutdown learned and snapshotted; the next start-up does not trip over the row again.
     async with open_services(_settings(database_url), clock) as services:
-        assert services.learning.learner("p").learner.learned == 8
-        assert (await services.learning.status("p")).log.quarantined == 1
+        assert services.learners.learner("p").learner.learned == 8
+        assert (await services.learners.status("p")).log.quarantined == 1
 
 
 class _Raising:

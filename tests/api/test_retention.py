@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from api.app import Services, open_services
-from api.service.learning import build_learner, catch_up
+from api.service.live_learner import build_learner, catch_up
 from api.service.router import RouteRequest
 from api.settings import Settings
 from bandit.reward import RewardRule
@@ -80,7 +80,7 @@ def _probe() -> list[tuple[Context, tuple[Arm, ...]]]:
 
 
 def _pmfs(services: Services, policy: str) -> list[tuple[float, ...]]:
-    live = services.learning.learner(policy)
+    live = services.learners.learner(policy)
     return [tuple(live.learner.policy.predict(c, a)) for c, a in _probe()]
 
 
@@ -100,12 +100,13 @@ async def test_retention_keeps_what_a_rebuild_needs_and_a_restart_resumes_exactl
         clock.now += 10.0
         after_snapshot = await _drive(services, "p", "", 50, seed=2)
         await services.learning.step()
-        assert services.learning.learner("p").learner.learned == 200
+        assert services.learners.learner("p").learner.learned == 200
         # Two days later: everything above is older than the window.
         clock.now += 2 * DAY
         recent = await _drive(services, "p", "", 20, seed=3)
-        # The learning round applies retention in the background (its first since a minute).
         await services.learning.step()
+        # A round of the retention job (in the background, it runs every minute).
+        assert await services.retention.retain() == 151
         before = _pmfs(services, "p")
 
         old = [*snapshotted, unjoined]
@@ -115,7 +116,7 @@ async def test_retention_keeps_what_a_rebuild_needs_and_a_restart_resumes_exactl
         assert await _count(services, "decisions", after_snapshot) == 50
         assert await _count(services, "rewards", after_snapshot) == 50
         assert await _count(services, "decisions", recent) == 20
-        assert await services.learning.retain() == 0
+        assert await services.retention.retain() == 0
 
         # A crash now: the newest snapshot plus the retained log is the live learner.
         record = services.catalog.policy("p")
@@ -127,10 +128,10 @@ async def test_retention_keeps_what_a_rebuild_needs_and_a_restart_resumes_exactl
         assert _pmfs(services, "p") == before
 
     async with open_services(settings, clock) as services:
-        assert services.learning.learner("p").learner.learned == 220
+        assert services.learners.learner("p").learner.learned == 220
         assert _pmfs(services, "p") == before
         # Shutdown snapshotted everything: now the rows after the old mark may go too.
-        assert await services.learning.retain() == 50
+        assert await services.retention.retain() == 50
         assert await _count(services, "decisions", recent) == 20
 
 
@@ -150,12 +151,12 @@ async def test_retention_is_off_by_default_and_spares_an_active_experiment(
         await services.learning.step(force_snapshot=True)
         clock.now += 3 * DAY
 
-        assert await services.learning.retain() == 0
+        assert await services.retention.retain() == 0
         assert await _count(services, "decisions", kept) == 30
         assert await _count(services, "decisions", in_experiment) == 30
 
         await services.experiments.act(experiment.id, "rollback")
-        assert await services.learning.retain() == 30
+        assert await services.retention.retain() == 30
         assert await _count(services, "decisions", in_experiment) == 0
 
 
@@ -176,14 +177,14 @@ async def test_retention_waits_for_a_timed_window_to_be_joined_and_snapshotted(
         await services.learning.step(force_snapshot=True)
         clock.now += 2 * DAY
         # Older than the window, but their rewards are not joined yet.
-        assert await services.learning.retain() == 0
+        assert await services.retention.retain() == 0
         assert await _count(services, "feedback", waiting) == 10
         clock.now += 4 * DAY
         await services.learning.step()  # joins and learns them; no snapshot yet
-        assert services.learning.learner("w").learner.learned == 10
-        assert await services.learning.retain() == 0
+        assert services.learners.learner("w").learner.learned == 10
+        assert await services.retention.retain() == 0
         await services.learning.step(force_snapshot=True)
-        assert await services.learning.retain() == 10
+        assert await services.retention.retain() == 10
         assert await _count(services, "decisions", waiting) == 0
 
 

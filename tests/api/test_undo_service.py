@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from api.app import Services, open_services
-from api.service.learning import build_learner, catch_up
+from api.service.live_learner import build_learner, catch_up
 from api.service.router import RouteRequest
 from api.settings import Settings
 from bandit.errors import ConflictError, NotFoundError
@@ -93,7 +93,7 @@ def _probe() -> list[tuple[object, tuple[Arm, ...]]]:
 
 
 def _pmfs(services: Services, policy: str = "p") -> list[Pmf]:
-    live = services.learning.learner(policy)
+    live = services.learners.learner(policy)
     return [live.learner.policy.predict(c, a) for c, a in _probe()]  # type: ignore[arg-type]
 
 
@@ -116,15 +116,15 @@ async def test_rollback_is_for_good_across_rebuild_restart_and_new_revision(
         record = await services.admin.put_policy("p", CONFIG)
         await _drive(services, 150, seed=1)
         await services.learning.step(force_snapshot=True)
-        target = (await services.learning.versions("p"))[0]
+        target = (await services.undo.versions("p"))[0]
         assert target.learned_count == 150
         at_target = _pmfs(services)
         await _drive(services, 120, seed=2)
         await services.learning.step()
-        before = services.learning.learner("p").version
+        before = services.learners.learner("p").version
         assert _pmfs(services) != at_target
 
-        live = await services.learning.rollback("p", target.version)
+        live = await services.undo.rollback("p", target.version)
         assert live.version > before
         assert live.learner.learned == 150
         assert _pmfs(services) == at_target
@@ -139,22 +139,22 @@ async def test_rollback_is_for_good_across_rebuild_restart_and_new_revision(
         # New interactions are learned; the excluded ones never again.
         await _drive(services, 40, seed=3)
         await services.learning.step()
-        assert services.learning.learner("p").learner.learned == 190
+        assert services.learners.learner("p").learner.learned == 190
         learned, rebuilt = await _rebuilt_pmfs(services, record)
         assert learned == 190
         assert rebuilt == _pmfs(services)
         live_pmfs = _pmfs(services)
-        last_version = services.learning.learner("p").version
+        last_version = services.learners.learner("p").version
 
     async with open_services(settings, clock) as services:
-        live = services.learning.learner("p")
+        live = services.learners.learner("p")
         assert live.learner.learned == 190
         assert live.version == last_version  # the same state keeps its version
         assert _pmfs(services) == live_pmfs
         # A new revision relearns the log without the excluded interactions.
         await services.admin.put_policy("p", CONFIG)
-        assert services.learning.learner("p").learner.learned == 190
-        assert services.learning.learner("p").version > last_version
+        assert services.learners.learner("p").learner.learned == 190
+        assert services.learners.learner("p").version > last_version
         assert _pmfs(services) == live_pmfs
 
 
@@ -162,16 +162,16 @@ async def test_rollback_refuses_unknown_versions_and_other_revisions(services: S
     await services.admin.put_policy("p", CONFIG)
     await _drive(services, 120, seed=4)
     await services.learning.step(force_snapshot=True)
-    old = (await services.learning.versions("p"))[0]
+    old = (await services.undo.versions("p"))[0]
     with pytest.raises(NotFoundError, match="no stored version 999999"):
-        await services.learning.rollback("p", 999_999)
+        await services.undo.rollback("p", 999_999)
     with pytest.raises(NotFoundError, match="'nope'"):
-        await services.learning.rollback("nope", old.version)
+        await services.undo.rollback("nope", old.version)
     await services.admin.put_policy(
         "p", dataclasses.replace(CONFIG, exploration=ExplorationSettings(algorithm="epsilon"))
     )
     with pytest.raises(ConflictError, match="revision"):
-        await services.learning.rollback("p", old.version)
+        await services.undo.rollback("p", old.version)
 
 
 async def test_void_rejoins_without_the_feedback_and_rebuilds_exactly(
@@ -200,10 +200,10 @@ async def test_void_rejoins_without_the_feedback_and_rebuilds_exactly(
     joined = await services.router.decision(decision.id)
     assert joined.reward is not None
     assert joined.reward.reward == pytest.approx(0.6)
-    assert services.learning.learner("p").learner.learned == 152
-    version = services.learning.learner("p").version
+    assert services.learners.learner("p").learner.learned == 152
+    version = services.learners.learner("p").version
 
-    result = await services.learning.void(bad.id, "the judge was broken")
+    result = await services.undo.void(bad.id, "the judge was broken")
     assert result.rebuilt
     assert result.version > version
     rejoined = await services.router.decision(decision.id)
@@ -214,25 +214,25 @@ async def test_void_rejoins_without_the_feedback_and_rebuilds_exactly(
     assert voided.voided_at == clock.now
     assert next(f for f in rejoined.feedback if f.id == good.id).void_reason is None
 
-    again = await services.learning.void(bad.id, "twice")
+    again = await services.undo.void(bad.id, "twice")
     assert not again.rebuilt
     assert again.version == result.version
     assert again.outcome.feedback.void_reason == "the judge was broken"
 
     # Voiding a decision's only feedback leaves it without a reward: it is not learned.
-    emptied = await services.learning.void(only.id, "spam")
+    emptied = await services.undo.void(only.id, "spam")
     assert emptied.rebuilt
     assert emptied.version > result.version
     emptied_decision = await services.router.decision(lonely.id)
     assert emptied_decision.join_status == "skipped"
     assert emptied_decision.reward is None
-    assert services.learning.learner("p").learner.learned == 151
+    assert services.learners.learner("p").learner.learned == 151
 
     learned, rebuilt = await _rebuilt_pmfs(services, record)
     assert learned == 151
     assert rebuilt == _pmfs(services)
     with pytest.raises(NotFoundError, match="'missing'"):
-        await services.learning.void("missing", "x")
+        await services.undo.void("missing", "x")
 
 
 async def test_versions_never_repeat_across_put_rollback_void_and_restart(
@@ -244,31 +244,31 @@ async def test_versions_never_repeat_across_put_rollback_void_and_restart(
         for model in MODELS:
             await services.admin.put_model(model)
         await services.admin.put_policy("p", CONFIG)
-        seen.append(services.learning.learner("p").version)
+        seen.append(services.learners.learner("p").version)
         feedback = await _drive(services, 110, seed=6)
         await services.learning.step()
-        seen.append(services.learning.learner("p").version)
-        first = (await services.learning.versions("p"))[-1]  # the empty start
+        seen.append(services.learners.learner("p").version)
+        first = (await services.undo.versions("p"))[-1]  # the empty start
         assert first.learned_count == 0
-        await services.learning.rollback("p", first.version)
-        seen.append(services.learning.learner("p").version)
+        await services.undo.rollback("p", first.version)
+        seen.append(services.learners.learner("p").version)
         more = await _drive(services, 30, seed=7)
         await services.learning.step()
-        seen.append(services.learning.learner("p").version)
-        await services.learning.void(more[0], "test")
-        seen.append(services.learning.learner("p").version)
-        await services.learning.void(feedback[0], "excluded already: nothing changes")
-        seen.append(services.learning.learner("p").version)
+        seen.append(services.learners.learner("p").version)
+        await services.undo.void(more[0], "test")
+        seen.append(services.learners.learner("p").version)
+        await services.undo.void(feedback[0], "excluded already: nothing changes")
+        seen.append(services.learners.learner("p").version)
         await services.admin.put_policy("p", CONFIG)
-        seen.append(services.learning.learner("p").version)
+        seen.append(services.learners.learner("p").version)
         decision = await services.router.route(RouteRequest(policy="p"))
         assert decision.policy_version == seen[-1]
     async with open_services(settings, clock) as services:
-        seen.append(services.learning.learner("p").version)
+        seen.append(services.learners.learner("p").version)
         await _drive(services, 5, seed=8)
         await services.learning.step()
-        seen.append(services.learning.learner("p").version)
-        listed = [v.version for v in await services.learning.versions("p")]
+        seen.append(services.learners.learner("p").version)
+        listed = [v.version for v in await services.undo.versions("p")]
     # Strictly increasing, except that a void which changes nothing and a restart keep theirs.
     assert seen[5] == seen[4]
     assert seen[7] == seen[6]
@@ -285,7 +285,7 @@ async def test_overlapping_puts_end_on_the_newest_revision(
     await services.admin.put_policy("p", CONFIG)
     await _drive(services, 50, seed=9)
     await services.learning.step()
-    host = services.learning
+    host = services.learners
     original = host._build
 
     async def slow_for_the_first(record: PolicyRecord) -> object:
@@ -315,7 +315,7 @@ async def test_routing_answers_while_a_child_process_relearns(
         record = await services.admin.put_policy("p", CONFIG)
         await _drive(services, 60, seed=10)
         await services.learning.step()
-        builds = services.learning.child_builds
+        builds = services.learners.child_builds
         put = asyncio.create_task(services.admin.put_policy("p", CONFIG))
         routed = 0
         while not put.done() and routed < 1000:
@@ -325,8 +325,8 @@ async def test_routing_answers_while_a_child_process_relearns(
         new = await put
         # Spawning and relearning in a child takes far longer than one route.
         assert routed > 3
-        assert services.learning.child_builds == builds + 1
-        live = services.learning.learner("p")
+        assert services.learners.child_builds == builds + 1
+        live = services.learners.learner("p")
         assert live.revision == new.revision == record.revision + 1
         assert live.learner.learned == 60
         learned, rebuilt = await _rebuilt_pmfs(services, new)
@@ -339,5 +339,5 @@ async def test_two_first_puts_of_a_new_policy_end_on_the_second(services: Servic
         services.admin.put_policy("q", CONFIG), services.admin.put_policy("q", epsilon)
     )
     assert (first.revision, second.revision) == (1, 2)
-    assert services.learning.learner("q").revision == 2
+    assert services.learners.learner("q").revision == 2
     assert services.catalog.policy("q").config.exploration.algorithm == "epsilon"

@@ -7,7 +7,7 @@ import math
 from api.http import schemas
 from api.http.convert._derive import finite, to_domain, to_wire
 from api.http.convert.routing import constraints_in
-from api.service.learning import PolicyStatus
+from api.service.learners import PolicyStatus
 from bandit.budget import Budget
 from bandit.cascade import CascadeSpec
 from bandit.errors import InvalidInputError
