@@ -17,11 +17,11 @@ from api.service.catalog import Catalog
 from api.service.clock import Clock, new_id
 from api.service.learners import LearnerRegistry
 from api.telemetry.sink import DecisionTraced, FeedbackScored, NullSink, TelemetrySink
-from bandit.cascade import ACCEPT, ACCEPT_ARM, escalation_policy_name
+from bandit.cascade import ACCEPT, ACCEPT_ARM, CascadeSpec, escalation_policy_name
 from bandit.decide import Candidate, Overlay, decide
 from bandit.eligibility import Constraints, ModelFacts
 from bandit.errors import ConflictError, InvalidInputError, LimitExceededError, NotFoundError
-from bandit.types import Arm
+from bandit.types import Arm, Context
 from domain import (
     DecisionRecord,
     ExperimentAssignment,
@@ -198,58 +198,20 @@ class RouterService:
         """
         policy = self._catalog.policy(request.policy)
         fingerprint = request.fingerprint(self._prompt_key)
-        if request.decision_id is not None:
-            async with self._engine.connect() as connection:
-                stored = await find_decision(connection, decision_id=request.decision_id)
-            if stored is not None:
-                return _same_request(stored, fingerprint)
+        stored = await self._stored(request, fingerprint)
+        if stored is not None:
+            return stored
         if request.escalate is not None:
             return await self._escalate(policy, request, request.escalate, fingerprint)
-        if policy.config.escalation_for is not None:
-            raise InvalidInputError(
-                f"Policy {policy.name!r} learns the escalations of policy "
-                f"{policy.config.escalation_for!r}: route to that policy, and ask it with "
-                "escalate."
-            )
+        _refuse_escalation_policy(policy)
         tried = await self._tried(request)
-        constraints = policy.config.constraints.tightened(request.constraints).tightened(
-            Constraints(allowed_models=request.allowed_models), by="API key"
-        )
-        try:
-            context = extract_context(
-                request.prompt,
-                request.features,
-                policy.config.features,
-                self._embedder,
-                word_key=self._prompt_key,
-            )
-        except FeatureError as error:
-            raise InvalidInputError(str(error)) from error
+        constraints = _constraints(policy.config.constraints, request)
+        context = self._context(policy, request)
         observed = self._observer.observations(policy.name)
         live = self._learners.learner(policy.name)
         decision_id = request.decision_id or new_id()
         prompt_tokens = 0.0 if request.prompt is None else estimate_tokens(request.prompt)
-        experiment = self._catalog.experiments.get(policy.name)
-        overlay: Overlay | None = None
-        # An experiment splits the policy's own traffic; a caller that restricts the
-        # candidates, or retries a failed call, has opted out of it.
-        if (
-            experiment is not None
-            and experiment.status == "running"
-            and request.candidates is None
-            and request.fallback_of is None
-            and not (
-                request.callable_only
-                and self._catalog.model(experiment.spec.candidate).endpoint is None
-            )
-        ):
-            overlay = Overlay(
-                candidate=self._candidate(self._catalog.model(experiment.spec.candidate), observed),
-                share=experiment.share,
-                on_candidate=self._assign(
-                    experiment.id, request.unit_id or decision_id, experiment.share
-                ),
-            )
+        split = self._split(policy.name, request, decision_id, observed)
         models = self._models(policy, request.candidates)
         routed = decide(
             live.learner,
@@ -259,26 +221,10 @@ class RouterService:
             policy=policy.name,
             constraints=constraints,
             prompt_tokens=prompt_tokens,
-            already_tried={
-                **_uncallable(models, request.callable_only),
-                **{
-                    model: f"{model}: already tried for this request (fallback of "
-                    f"{request.fallback_of!r})."
-                    for model in tried
-                },
-            },
-            overlay=overlay,
+            already_tried={**_uncallable(models, request.callable_only), **_tried(request, tried)},
+            overlay=None if split is None else split.overlay,
         )
-        assignment: ExperimentAssignment | None = None
-        unit: str | None = None
-        if routed.split and experiment is not None and overlay is not None:
-            unit = self._keyed_hash(request.unit_id)
-            assignment = ExperimentAssignment(
-                id=experiment.id,
-                arm="candidate" if overlay.on_candidate else "control",
-                share=overlay.share,
-                stage=experiment.stage_index,
-            )
+        in_experiment = split is not None and routed.split
         record = new_decision(
             decision_id=decision_id,
             policy=policy,
@@ -293,12 +239,66 @@ class RouterService:
             prompt_hash=self._keyed_hash(request.prompt),
             prompt_tokens=prompt_tokens,
             trace_id=self._trace_id(decision_id),
-            experiment=assignment,
-            experiment_unit=unit,
+            experiment=split.assignment if split is not None and in_experiment else None,
+            experiment_unit=self._keyed_hash(request.unit_id) if in_experiment else None,
             tried=tried,
             fallback_of=request.fallback_of,
         )
         return await self._log(record, fingerprint)
+
+    async def _stored(self, request: RouteRequest, fingerprint: str) -> DecisionRecord | None:
+        """The decision already logged under the client's ``decision_id`` (a retry), if any."""
+        if request.decision_id is None:
+            return None
+        async with self._engine.connect() as connection:
+            stored = await find_decision(connection, decision_id=request.decision_id)
+        return None if stored is None else _same_request(stored, fingerprint)
+
+    def _context(self, policy: PolicyRecord, request: RouteRequest) -> Context:
+        try:
+            return extract_context(
+                request.prompt,
+                request.features,
+                policy.config.features,
+                self._embedder,
+                word_key=self._prompt_key,
+            )
+        except FeatureError as error:
+            raise InvalidInputError(str(error)) from error
+
+    def _split(
+        self,
+        policy: str,
+        request: RouteRequest,
+        decision_id: str,
+        observed: Mapping[str, Observed],
+    ) -> _Split | None:
+        """The running experiment's split of this request, or None when none applies.
+
+        An experiment splits the policy's own traffic; a caller that restricts the candidates,
+        or retries a failed call, has opted out of it."""
+        experiment = self._catalog.experiments.get(policy)
+        if (
+            experiment is None
+            or experiment.status != "running"
+            or request.candidates is not None
+            or request.fallback_of is not None
+        ):
+            return None
+        candidate = self._catalog.model(experiment.spec.candidate)
+        if request.callable_only and candidate.endpoint is None:
+            return None
+        share = experiment.share
+        on_candidate = self._assign(experiment.id, request.unit_id or decision_id, share)
+        return _Split(
+            Overlay(self._candidate(candidate, observed), share, on_candidate),
+            ExperimentAssignment(
+                id=experiment.id,
+                arm="candidate" if on_candidate else "control",
+                share=share,
+                stage=experiment.stage_index,
+            ),
+        )
 
     async def _log(self, record: DecisionRecord, fingerprint: str) -> DecisionRecord:
         """Log ``record`` durably; a racing retry with the same id gets the stored one."""
@@ -320,27 +320,8 @@ class RouterService:
         the first decision's context plus the signals, and with what the request already
         cost carried into its reward.
         """
-        cascade = policy.config.cascade
-        if cascade is None:
-            raise InvalidInputError(
-                f"Policy {policy.name!r} defines no cascade: there is nothing to escalate to."
-            )
-        if request.prompt is not None or request.features or request.candidates is not None:
-            raise InvalidInputError(
-                "An escalation takes its context from the first decision: send no prompt, "
-                "features or candidates with escalate."
-            )
-        if request.fallback_of is not None or not request.constraints.empty:
-            raise InvalidInputError(
-                "An escalation keeps the first decision's constraints: send no fallback_of, "
-                "max_cost_usd, max_latency_ms or require with escalate."
-            )
-        async with self._engine.connect() as connection:
-            first = await find_decision(connection, decision_id=ask.of, with_outcome=True)
-        if first is None or first.policy != policy.name:
-            raise NotFoundError(
-                f"Decision {ask.of!r} (escalate.from) is not a decision of policy {policy.name!r}."
-            )
+        cascade = _escalation_asked_right(policy, request)
+        first = await self._first_decision(policy, ask)
         escalation_policy = self._catalog.policy(escalation_policy_name(policy.name))
         try:
             context = escalation_context(first.context, ask.signals, first.chosen_model)
@@ -351,13 +332,11 @@ class RouterService:
         constraints = (
             Constraints() if notes is None else constraints_from_json(dict(notes.constraints))
         ).tightened(Constraints(allowed_models=request.allowed_models), by="API key")
-        accept = Candidate(ACCEPT_ARM, ModelFacts(ACCEPT, 0.0, 0.0))
         escalations = [
             self._catalog.model(m)
             for m in cascade.escalate
             if self._catalog.model(m).status != "retired"
         ]
-        stronger = [self._candidate(m, observed) for m in escalations]
         live = self._learners.learner(escalation_policy.name)
         decision_id = request.decision_id or new_id()
         prompt_tokens = 0.0 if notes is None else notes.prompt_tokens
@@ -365,16 +344,13 @@ class RouterService:
             live.learner,
             decision_id,
             context,
-            [accept, *stronger],
+            [_ACCEPT, *(self._candidate(m, observed) for m in escalations)],
             policy=escalation_policy.name,
             constraints=constraints,
             prompt_tokens=prompt_tokens,
             already_tried=_uncallable(escalations, request.callable_only),
             exempt=frozenset({ACCEPT}),
         )
-        prior = ask.cost_usd
-        if prior is None:
-            prior = next((f.cost_usd for f in first.feedback if f.cost_usd is not None), 0.0)
         now = self._clock()
         record = new_decision(
             decision_id=decision_id,
@@ -392,18 +368,34 @@ class RouterService:
             trace_id=self._trace_id(decision_id),
             hidden_fallbacks=frozenset({ACCEPT}),
             escalation_of=first.id,
-            prior_cost_usd=prior,
+            prior_cost_usd=_cost_so_far(first, ask),
         )
         logged = await self._log(record, fingerprint)
-        answer = ask.signals.answer
-        if policy.config.store_prompts and answer is not None and first.response is None:
-            # A policy that stores prompts keeps the first answer too, for its reviewers.
-            async def keep(connection: AsyncConnection) -> None:
-                with contextlib.suppress(ConflictError):  # an answer posted meanwhile stays
-                    await store_response(connection, decision_id=first.id, text=answer, now=now)
-
-            await self._committer.run(keep)
+        if policy.config.store_prompts:
+            await self._keep_first_answer(first, ask.signals.answer, now)
         return logged
+
+    async def _first_decision(self, policy: PolicyRecord, ask: Escalation) -> DecisionRecord:
+        async with self._engine.connect() as connection:
+            first = await find_decision(connection, decision_id=ask.of, with_outcome=True)
+        if first is None or first.policy != policy.name:
+            raise NotFoundError(
+                f"Decision {ask.of!r} (escalate.from) is not a decision of policy {policy.name!r}."
+            )
+        return first
+
+    async def _keep_first_answer(
+        self, first: DecisionRecord, answer: str | None, now: float
+    ) -> None:
+        """A policy that stores prompts keeps the first answer too, for its reviewers."""
+        if answer is None or first.response is not None:
+            return
+
+        async def keep(connection: AsyncConnection) -> None:
+            with contextlib.suppress(ConflictError):  # an answer posted meanwhile stays
+                await store_response(connection, decision_id=first.id, text=answer, now=now)
+
+        await self._committer.run(keep)
 
     def cascade_step(self, decision: DecisionRecord) -> CascadeStep | None:
         """The decision's place in a cascade; None when its policy has none."""
@@ -578,3 +570,67 @@ def _same_request(stored: DecisionRecord, fingerprint: str) -> DecisionRecord:
             f"Decision id {stored.id!r} was already used for a different route request."
         )
     return stored
+
+
+@dataclass(frozen=True, slots=True)
+class _Split:
+    """An experiment's split of one request, and the assignment the decision logs if it
+    applies (``decide`` may drop it when the candidate is not eligible)."""
+
+    overlay: Overlay
+    assignment: ExperimentAssignment
+
+
+#: The escalation policy's first arm: keep the first answer.
+_ACCEPT = Candidate(ACCEPT_ARM, ModelFacts(ACCEPT, 0.0, 0.0))
+
+
+def _refuse_escalation_policy(policy: PolicyRecord) -> None:
+    if policy.config.escalation_for is not None:
+        raise InvalidInputError(
+            f"Policy {policy.name!r} learns the escalations of policy "
+            f"{policy.config.escalation_for!r}: route to that policy, and ask it with "
+            "escalate."
+        )
+
+
+def _constraints(policy: Constraints, request: RouteRequest) -> Constraints:
+    """The policy's limits, tightened by the request's and then by the caller's key."""
+    return policy.tightened(request.constraints).tightened(
+        Constraints(allowed_models=request.allowed_models), by="API key"
+    )
+
+
+def _tried(request: RouteRequest, tried: tuple[str, ...]) -> dict[str, str]:
+    return {
+        model: f"{model}: already tried for this request (fallback of {request.fallback_of!r})."
+        for model in tried
+    }
+
+
+def _escalation_asked_right(policy: PolicyRecord, request: RouteRequest) -> CascadeSpec:
+    """``policy``'s cascade, when the escalation request carries nothing of its own."""
+    cascade = policy.config.cascade
+    if cascade is None:
+        raise InvalidInputError(
+            f"Policy {policy.name!r} defines no cascade: there is nothing to escalate to."
+        )
+    if request.prompt is not None or request.features or request.candidates is not None:
+        raise InvalidInputError(
+            "An escalation takes its context from the first decision: send no prompt, "
+            "features or candidates with escalate."
+        )
+    if request.fallback_of is not None or not request.constraints.empty:
+        raise InvalidInputError(
+            "An escalation keeps the first decision's constraints: send no fallback_of, "
+            "max_cost_usd, max_latency_ms or require with escalate."
+        )
+    return cascade
+
+
+def _cost_so_far(first: DecisionRecord, ask: Escalation) -> float:
+    """What the request cost before its escalation: as the caller says, else the first
+    decision's reported cost."""
+    if ask.cost_usd is not None:
+        return ask.cost_usd
+    return next((f.cost_usd for f in first.feedback if f.cost_usd is not None), 0.0)
