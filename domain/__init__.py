@@ -18,6 +18,7 @@ from domain.catalog import (
 )
 from domain.decision import LearnerState, new_decision
 from domain.endpoint import ENDPOINT_APIS, EndpointApi, ModelEndpoint
+from domain.experiments import ACTIVE, ExperimentRecord, ExperimentTransition
 from domain.log import (
     JOINED,
     OPEN,
@@ -32,6 +33,7 @@ from domain.log import (
 )
 
 __all__ = [
+    "ACTIVE",
     "ENDPOINT_APIS",
     "JOINED",
     "MAX_COST_USD",
@@ -47,6 +49,8 @@ __all__ = [
     "EndpointApi",
     "ExperimentArm",
     "ExperimentAssignment",
+    "ExperimentRecord",
+    "ExperimentTransition",
     "FeatureValue",
     "FeedbackInput",
     "FeedbackRecord",

@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bandit.errors import ConflictError, InvalidInputError, NotFoundError
+from domain import ACTIVE, ExperimentRecord, ExperimentTransition
 from experiments import ArmAccumulator, ArmStats, ExperimentSpec, StageCounts
 from storage import _sql
 from storage.codec import config_from_json, spec_from_json, spec_to_json
 
 __all__ = [
-    "ACTIVE",
-    "ExperimentRecord",
-    "ExperimentTransition",
     "active_experiments",
     "create_experiment",
     "experiment_observations",
@@ -25,38 +22,6 @@ __all__ = [
     "list_experiments",
     "record_transition",
 ]
-
-#: Statuses of an experiment that still owns its policy's traffic split.
-ACTIVE = ("running", "paused")
-
-
-@dataclass(frozen=True, slots=True)
-class ExperimentTransition:
-    seq: int
-    action: str
-    from_status: str
-    to_status: str
-    from_stage: int
-    to_stage: int
-    reason: str
-    manual: bool
-    evidence: Mapping[str, Any] | None
-    at: float
-
-
-@dataclass(frozen=True, slots=True)
-class ExperimentRecord:
-    id: str
-    spec: ExperimentSpec
-    status: str
-    stage_index: int
-    created_at: float
-    updated_at: float
-    history: tuple[ExperimentTransition, ...] = ()
-
-    @property
-    def share(self) -> float:
-        return self.spec.share(self.stage_index)
 
 
 def _record(row: Any, history: tuple[ExperimentTransition, ...] = ()) -> ExperimentRecord:

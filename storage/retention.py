@@ -17,9 +17,8 @@ from __future__ import annotations
 from sqlalchemy import and_, delete, func, not_, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from domain import OPEN
+from domain import ACTIVE, OPEN
 from storage import _sql
-from storage.experiments import ACTIVE
 
 __all__ = ["delete_expired"]
 

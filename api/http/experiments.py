@@ -17,9 +17,8 @@ from api.http.access import access, require_policy
 from api.http.examples import body_examples
 from api.service.experiments import ExperimentReport, ExperimentService, plain_evidence
 from bandit.errors import InvalidInputError, NotFoundError
-from domain import ApiKey
+from domain import ApiKey, ExperimentRecord
 from experiments import ArmStats, ExperimentSpec, Guardrails
-from storage.experiments import ExperimentRecord
 
 __all__ = ["ExperimentController"]
 

@@ -12,9 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bandit.errors import NotFoundError
 from bandit.reward import RewardRule
-from domain import ModelSpec, PolicyRecord
+from domain import ExperimentRecord, ModelSpec, PolicyRecord
 from storage.catalog import list_models, list_policies
-from storage.experiments import ExperimentRecord
 
 __all__ = ["Catalog", "read_catalog"]
 

@@ -15,12 +15,11 @@ from api.service.admin import SERVICE_ACTOR, AdminService
 from api.service.catalog import Catalog
 from api.service.clock import Clock, new_id
 from bandit.errors import ConflictError
+from domain import ACTIVE, ExperimentRecord
 from experiments import ArmStats, ExperimentSpec, StageCounts, Verdict, evaluate
 from storage.audit import record_audit
 from storage.codec import spec_to_json
 from storage.experiments import (
-    ACTIVE,
-    ExperimentRecord,
     active_experiments,
     create_experiment,
     experiment_observations,
