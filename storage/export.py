@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bandit.errors import InvalidInputError
 from bandit.types import Namespace
-from bandit.vw_policy import vw_cost
+from bandit.vw_format import vw_cost
 from domain import DecisionRecord, FeedbackRecord, RewardRecord
 from storage import _sql
 from storage.codec import routing_to_json, to_stored

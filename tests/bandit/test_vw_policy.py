@@ -7,10 +7,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bandit import vw_policy
+from bandit import vw_format, vw_policy
 from bandit.settings import Algorithm, ExplorationSettings
 from bandit.types import Arm, Context, Interaction, Namespace
-from bandit.vw_policy import VowpalPolicy, render_example, vw_arguments
+from bandit.vw_format import render_example, vw_arguments
+from bandit.vw_policy import VowpalPolicy
 
 CONTEXT = Context(
     (
@@ -124,18 +125,20 @@ def test_learn_sends_cost_equal_to_minus_reward(
     monkeypatch: pytest.MonkeyPatch, algorithm: Algorithm, label_probability: float
 ) -> None:
     labels: list[tuple[int, float, float] | None] = []
-    real = vw_policy._arm_lines
+    real = vw_format.arm_lines
 
     def spy(
         arms: tuple[Arm, ...],
         label: tuple[int, float, float] | None = None,
-        cache: vw_policy._RenderCache | None = None,
+        cache: vw_format.RenderCache | None = None,
     ) -> list[str]:
         labels.append(label)
         return real(arms, label, cache)
 
-    # Every path to VW text, learning's and predicting's, renders its arm lines here.
-    monkeypatch.setattr(vw_policy, "_arm_lines", spy)
+    # Every path to VW text, learning's and predicting's, renders its arm lines here (the
+    # format module's own, and the name the policy imported).
+    monkeypatch.setattr(vw_format, "arm_lines", spy)
+    monkeypatch.setattr(vw_policy, "arm_lines", spy)
     policy = VowpalPolicy(ExplorationSettings(algorithm=algorithm), PAIRS)
 
     policy.learn(Interaction(CONTEXT, ARMS, 2, 0.25, 0.75))
@@ -276,24 +279,24 @@ def test_rendered_text_is_cached_only_while_its_context_lives() -> None:
 
     policy = VowpalPolicy(ExplorationSettings(), PAIRS)
     policy.predict(CONTEXT, ARMS)
-    before = len(vw_policy._RENDERED)
+    before = len(vw_format.RENDERED)
     contexts = [Context((Namespace("caller", ((f"request={i}", 1.0),)),)) for i in range(100)]
     for context in contexts:
         policy.predict(context, ARMS)
     policy.predict(CONTEXT, ARMS)  # releases the examples of the last request
-    assert len(vw_policy._RENDERED) == before + 100
+    assert len(vw_format.RENDERED) == before + 100
 
     del contexts, context
     gc.collect()
 
-    assert len(vw_policy._RENDERED) == before
+    assert len(vw_format.RENDERED) == before
 
 
 def test_a_context_given_a_freed_contexts_id_is_rendered_afresh() -> None:
     import gc
     import weakref
 
-    cache = vw_policy._RenderCache()
+    cache = vw_format.RenderCache()
     old = Context((Namespace("caller", (("old", 1.0),)),))
     dead: weakref.ref[Context | Arm] = weakref.ref(old)
     del old

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bandit.errors import InvalidInputError
 from bandit.types import Arm, Context, Namespace
-from bandit.vw_policy import render_example
+from bandit.vw_format import render_example
 from domain import DecisionRecord, PolicyConfig, RewardRecord
 from storage import _sql
 from storage.codec import config_to_json
