@@ -20,6 +20,8 @@ import httpx
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from api.integrations.langfuse_link import LangfuseLink, open_client
+from api.integrations.state_metrics import ServiceState
 from api.proxy import AnthropicProvider, ModelCalls, OpenAIProvider, ProxyService
 from api.runtime.periodic import Lifecycle
 from api.service.admin import AdminService
@@ -30,6 +32,8 @@ from api.service.drift import DriftService
 from api.service.embedder import LazyEmbedder
 from api.service.evaluation import EvaluationService
 from api.service.experiments import ExperimentService
+from api.service.export import ExportService
+from api.service.health import ServiceHealth
 from api.service.keyring import KeyRing
 from api.service.keys import KeyService
 from api.service.learn_worker import LearnWorker
@@ -43,10 +47,8 @@ from api.service.roles import RoleKeeper
 from api.service.router import RouterService
 from api.service.undo import UndoService
 from api.settings import ProxySettings, Settings
-from api.telemetry.langfuse_link import LangfuseLink, open_client
 from api.telemetry.metrics import MetricsSink, RouterMetrics
 from api.telemetry.sink import FanOut, TelemetrySink
-from api.telemetry.state_metrics import ServiceState
 from storage.engine import create_engine, create_writer_engine, sqlite_directory
 from storage.leader import lease_for
 from storage.meta import prompt_hash_key
@@ -56,7 +58,7 @@ from storage.writer import GroupCommitter
 if TYPE_CHECKING:
     from langfuse import Langfuse
 
-    from api.telemetry.langfuse_export import LangfuseExporter
+    from api.integrations.langfuse_export import LangfuseExporter
 
 __all__ = ["Services", "open_services"]
 
@@ -87,6 +89,10 @@ class Services:
     model_health: ModelHealth
     roles: RoleKeeper
     catalog_sync: CatalogSync
+    #: What ``/health`` and ``GET /v1/status`` report.
+    service_health: ServiceHealth
+    #: A policy's decision log as DSJSON or JSON Lines.
+    export: ExportService
     #: ``POST /v1/chat/completions``: calls the chosen model's provider.
     proxy: ProxyService
     #: Langfuse export and score import; None when Langfuse is not configured.
@@ -205,21 +211,7 @@ async def _build(
     model_health = ModelHealth(engine, catalog, clock, seconds=settings.model_health_seconds)
     await model_health.refresh()
     client, exporter, name_trace = _langfuse_export(settings)
-    router = RouterService(
-        engine,
-        committer,
-        catalog,
-        learners,
-        clock,
-        prompt_key=await _prompt_key(engine),
-        max_candidates=settings.max_candidates,
-        embedder=_embedder(catalog),
-        telemetry=_telemetry(metrics, exporter),
-        name_trace=name_trace,
-        observer=model_health,
-        leading=roles.is_learner,
-        learn_soon=learning.loop.notify,
-    )
+    router = await _router(base, learning, model_health, _telemetry(metrics, exporter), name_trace)
     keys = await _keys(base, catalog, keyring)
     catalog_sync = CatalogSync(
         engine, catalog, learners, learning.experiments, seconds=settings.catalog_sync_seconds
@@ -245,8 +237,36 @@ async def _build(
         model_health=model_health,
         roles=roles,
         catalog_sync=catalog_sync,
+        service_health=ServiceHealth(
+            engine, catalog, learners, learning.loop, model_health, roles, catalog_sync
+        ),
+        export=ExportService(engine, catalog),
         proxy=_proxy(settings.proxy, router, catalog),
         langfuse=_langfuse_link(base, client, exporter, router, catalog),
+    )
+
+
+async def _router(
+    base: _Base,
+    learning: _Learning,
+    model_health: ModelHealth,
+    telemetry: TelemetrySink,
+    name_trace: Callable[[str], str] | None,
+) -> RouterService:
+    return RouterService(
+        base.engine,
+        base.committer,
+        learning.catalog,
+        learning.learners,
+        base.clock,
+        prompt_key=await _prompt_key(base.engine),
+        max_candidates=base.settings.max_candidates,
+        embedder=_embedder(learning.catalog),
+        telemetry=telemetry,
+        name_trace=name_trace,
+        observer=model_health,
+        leading=base.roles.is_learner,
+        learn_soon=learning.loop.notify,
     )
 
 
@@ -365,7 +385,7 @@ def _langfuse_export(
     if settings.langfuse is None:
         return None, None, None
     # Imported only when configured: the SDK takes most of a second to import.
-    from api.telemetry.langfuse_export import LangfuseExporter, trace_id_for
+    from api.integrations.langfuse_export import LangfuseExporter, trace_id_for
 
     client = open_client(settings.langfuse)
     exporter = LangfuseExporter(client, queue_size=settings.langfuse.queue_size)
@@ -382,8 +402,8 @@ def _langfuse_link(
     langfuse = base.settings.langfuse
     if langfuse is None or client is None or exporter is None:
         return None
-    from api.telemetry.langfuse_queues import QueueFeeder
-    from api.telemetry.langfuse_scores import ScorePoller
+    from api.integrations.langfuse_queues import QueueFeeder
+    from api.integrations.langfuse_scores import ScorePoller
 
     engine, committer, clock = base.engine, base.committer, base.clock
     poller = (

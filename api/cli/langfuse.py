@@ -37,9 +37,9 @@ def add_parser(commands: Commands) -> None:
 def run(args: argparse.Namespace) -> int:
     # Imported here: the Langfuse SDK and the settings (which load the database stack) are
     # slow to import, and only this command needs them.
+    from api.integrations.langfuse_link import open_client
+    from api.integrations.langfuse_queues import setup
     from api.settings import ENV_LANGFUSE_PUBLIC_KEY, ENV_LANGFUSE_SECRET_KEY, langfuse_settings
-    from api.telemetry.langfuse_link import open_client
-    from api.telemetry.langfuse_queues import setup
 
     try:
         settings = langfuse_settings(os.environ)

@@ -4,20 +4,17 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
-from typing import cast
 
 from litestar import Controller, get
 from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, FromQuery
 from litestar.response import Stream
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.http.access import access, require_policy
-from api.service.catalog import Catalog
+from api.service.export import ExportRange, ExportService
 from bandit.errors import InvalidInputError
 from domain import ApiKey
-from storage.export import EXPORT_FORMATS, ExportRange, Unlabeled, export_lines
 
 __all__ = ["ExportController", "parse_time"]
 
@@ -49,8 +46,7 @@ class ExportController(Controller):
         self,
         name: FromPath[str],
         caller: NamedDependency[ApiKey],
-        engine: NamedDependency[AsyncEngine],
-        catalog: NamedDependency[Catalog],
+        export: NamedDependency[ExportService],
         format: FromQuery[str] = "dsjson",
         since: FromQuery[str | None] = None,
         until: FromQuery[str | None] = None,
@@ -65,26 +61,11 @@ class ExportController(Controller):
         leaves those decisions out.
         """
         require_policy(caller, name)
-        catalog.policy(name)  # 404 before the stream starts
-        if format not in EXPORT_FORMATS:
-            raise InvalidInputError(
-                f"Export format {format!r} is not one of {', '.join(EXPORT_FORMATS)}."
-            )
-        if unlabeled not in (None, "skip", "include"):
-            raise InvalidInputError(
-                f"The unlabeled option must be skip or include, got {unlabeled!r}."
-            )
         window = ExportRange(
             since=None if since is None else parse_time("since", since),
             until=None if until is None else parse_time("until", until),
         )
-        lines = export_lines(
-            engine,
-            policy=name,
-            fmt=format,
-            window=window,
-            unlabeled=cast(Unlabeled | None, unlabeled),
-        )
+        lines = export.lines(name, fmt=format, window=window, unlabeled=unlabeled)
         return Stream(lines, media_type=NDJSON)
 
 

@@ -2,79 +2,41 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from litestar import get
 from litestar.di import NamedDependency
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.http.access import access, public
 from api.http.schemas import HealthOut, LangfuseStatusOut, StatusOut
+from api.integrations.langfuse_link import LangfuseLink
 from api.service.catalog import Catalog
-from api.service.catalog_sync import CatalogSync
-from api.service.learners import LearnerRegistry
-from api.service.learning import LearningLoop
-from api.service.model_health import ModelHealth
+from api.service.health import ServiceHealth
 from api.service.roles import RoleKeeper
-from api.telemetry.langfuse_link import LangfuseLink
 
 __all__ = ["health", "status"]
 
-#: A database that takes longer than this to answer ``SELECT 1`` makes the service degraded.
-_DATABASE_TIMEOUT_SECONDS = 5.0
-
-
-async def _problems(
-    engine: AsyncEngine, learning: LearningLoop, model_health: ModelHealth
-) -> list[str]:
-    problems: list[str] = []
-    try:
-        async with asyncio.timeout(_DATABASE_TIMEOUT_SECONDS), engine.connect() as connection:
-            await connection.execute(text("SELECT 1"))
-    except Exception as error:  # any failure to answer is what this check reports
-        problems.append(f"The database does not answer: {error!r}.")
-    problems += learning.problems()
-    if model_health.last_error is not None:  # cooldowns are stale: none starts or ends early
-        problems.append(model_health.last_error)
-    return problems
-
 
 @get("/health", tags=["health"], opt=public())
-async def health(
-    engine: NamedDependency[AsyncEngine],
-    learning: NamedDependency[LearningLoop],
-    model_health: NamedDependency[ModelHealth],
-) -> HealthOut:
+async def health(service_health: NamedDependency[ServiceHealth]) -> HealthOut:
     """Always 200: ``ok``, or ``degraded`` when the database does not answer or learning
     fails. Open to everybody, so it says nothing more; details are in ``GET /v1/status``."""
-    problems = await _problems(engine, learning, model_health)
+    problems = await service_health.problems()
     return HealthOut(status="degraded" if problems else "ok")
 
 
 @get("/v1/status", tags=["health"], **access("read"))
 async def status(
-    engine: NamedDependency[AsyncEngine],
-    learning: NamedDependency[LearningLoop],
-    learners: NamedDependency[LearnerRegistry],
+    service_health: NamedDependency[ServiceHealth],
     catalog: NamedDependency[Catalog],
     langfuse: NamedDependency[LangfuseLink | None],
-    model_health: NamedDependency[ModelHealth],
     roles: NamedDependency[RoleKeeper],
-    catalog_sync: NamedDependency[CatalogSync],
 ) -> StatusOut:
     """The service's health with its reasons, this process's role and what it learned, and
     what Langfuse export dropped."""
-    problems = await _problems(engine, learning, model_health)
-    problems += [e for e in (roles.last_error, catalog_sync.last_error) if e is not None]
-    learned = {
-        name: live.learner.learned
-        for name in sorted(catalog.policies)
-        if (live := learners.current(name)) is not None
-    }
+    problems = await service_health.all_problems()
+    learned = service_health.learned_by_policy()
     return StatusOut(
         status="degraded" if problems else "ok",
-        database=engine.dialect.name,
+        database=service_health.database,
         policies=len(catalog.policies),
         problems=problems,
         langfuse=None if langfuse is None else _langfuse_status(langfuse),

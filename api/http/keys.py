@@ -9,16 +9,12 @@ from litestar import Controller, Response, delete, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.http import schemas
 from api.http.access import access
 from api.http.examples import body_examples
-from api.service.keys import KeyService
-from bandit.errors import ForbiddenError
+from api.service.keys import KeyService, key_audit_json
 from domain import ApiKey, Scope
-from storage.audit import list_audit
-from storage.keys import key_audit_json
 
 __all__ = ["AuditController", "KeyController"]
 
@@ -86,20 +82,14 @@ class AuditController(Controller):
     @get("/", **access("admin", errors=(422,)))
     async def audit(
         self,
-        engine: NamedDependency[AsyncEngine],
+        keys: NamedDependency[KeyService],
         caller: NamedDependency[ApiKey],
         limit: FromQuery[Annotated[int, Parameter(ge=1, le=1000)]] = 100,
         before: FromQuery[Annotated[int | None, Parameter(ge=1, le=_MAX_SEQ)]] = None,
     ) -> list[schemas.AuditEntryOut]:
         """Admin changes, newest first: the key id, the action, and the state before and after.
         Page with ``before`` (the smallest ``seq`` of the previous page)."""
-        if not caller.unlimited:
-            raise ForbiddenError(
-                f"API key {caller.name!r} is limited to policies; only an admin key for every "
-                "policy may read the audit log."
-            )
-        async with engine.connect() as connection:
-            entries = await list_audit(connection, limit=limit, before_seq=before)
+        entries = await keys.audit(actor=caller, limit=limit, before=before)
         return [
             schemas.AuditEntryOut(
                 seq=e.seq,

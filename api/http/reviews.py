@@ -13,10 +13,9 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from api.http import schemas
 from api.http.access import access, require_policy
 from api.http.examples import path_example
-from api.service.reviews import ReviewService
+from api.service.reviews import ReviewItem, ReviewService
 from bandit.errors import InvalidInputError, NotFoundError
 from domain import ApiKey
-from storage.reviews import ReviewItem
 
 __all__ = ["ReviewController"]
 

@@ -5,6 +5,7 @@ Every change is written to the audit log in the same transaction.
 
 from __future__ import annotations
 
+import builtins
 import os
 import secrets
 from collections.abc import Callable
@@ -18,10 +19,19 @@ from api.service.clock import Clock
 from api.service.keyring import KeyRing
 from bandit.errors import ForbiddenError, InvalidInputError
 from domain import ApiKey, Scope, hash_secret
-from storage.keys import add_key, count_keys, list_keys, revoke_key
+from storage.audit import AuditEntry, list_audit
+from storage.keys import add_key, count_keys, key_audit_json, list_keys, revoke_key
 from storage.writer import GroupCommitter
 
-__all__ = ["CreatedKey", "KeyService", "new_key_id", "new_secret", "write_key_file"]
+__all__ = [
+    "AuditEntry",
+    "CreatedKey",
+    "KeyService",
+    "key_audit_json",
+    "new_key_id",
+    "new_secret",
+    "write_key_file",
+]
 
 #: Secrets carry this prefix so they are recognisable in a config file or a leak scanner.
 SECRET_PREFIX = "br_"  # noqa: S105 - a prefix, not a secret
@@ -106,6 +116,18 @@ class KeyService:
         _require_unlimited(actor, "list API keys")
         async with self._engine.connect() as connection:
             return [key for key, _ in await list_keys(connection)]
+
+    async def audit(
+        self, *, actor: ApiKey, limit: int, before: int | None = None
+    ) -> builtins.list[AuditEntry]:  # ``list`` is the method above
+        """Admin changes, newest first; ``before``: the smallest ``seq`` of the previous page."""
+        if not actor.unlimited:
+            raise ForbiddenError(
+                f"API key {actor.name!r} is limited to policies; only an admin key for every "
+                "policy may read the audit log."
+            )
+        async with self._engine.connect() as connection:
+            return await list_audit(connection, limit=limit, before_seq=before)
 
     async def revoke(self, key_id: str, *, actor: ApiKey) -> ApiKey:
         """Revoke at once (idempotent: revoking again changes nothing and logs nothing)."""

@@ -14,7 +14,7 @@ from storage.decisions import decision_policy
 from storage.reviews import ReviewItem, review_queue, store_response
 from storage.writer import GroupCommitter
 
-__all__ = ["ReviewService", "StoredResponse"]
+__all__ = ["ReviewItem", "ReviewService", "StoredResponse"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,6 @@
-"""Telemetry: decisions out to Langfuse as traces, feedback as scores, and scores back in;
-Prometheus metrics (``api.telemetry.metrics``).
-
-The Langfuse modules are imported only where Langfuse is configured: the SDK takes most of a
-second to import, and a server without Langfuse should not pay it at start-up.
+"""Telemetry: the one-method sink every decision and feedback is emitted to, and the
+Prometheus metrics (``api.telemetry.metrics``). The lowest layer of ``api/`` with
+``api.runtime``: services emit here; the Langfuse exporter (``api.integrations``) is a sink.
 """
 
 from api.telemetry.sink import (

@@ -3,7 +3,7 @@
 Each app owns one ``RouterMetrics`` with a registry of its own (never prometheus_client's
 global one), so several apps in one process - tests - keep separate figures. What already
 exists as state (learned counts, lag, role, experiments, Langfuse counts) is read when
-Prometheus scrapes, by the collectors passed to ``watch`` (``api.telemetry.state_metrics``);
+Prometheus scrapes, by the collectors passed to ``watch`` (``api.integrations.state_metrics``);
 only events that leave no state behind are counted here as they happen.
 
 Labels are bounded: policies and models come from the catalog, HTTP routes are the app's

@@ -12,8 +12,8 @@ from langfuse import Langfuse
 from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client.parser import text_string_to_metric_families
 
+from api.integrations.langfuse_export import trace_id_for
 from api.settings import LangfuseSettings, Settings
-from api.telemetry.langfuse_export import trace_id_for
 from tests.langfuse_fake import FakeLangfuse, fake_langfuse
 from tests.server import start_server
 

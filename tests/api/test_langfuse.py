@@ -11,11 +11,11 @@ import pytest
 from sqlalchemy import select
 
 from api.app import Services, open_services
+from api.integrations.langfuse_export import trace_id_for
+from api.integrations.langfuse_link import open_client
+from api.integrations.langfuse_scores import ScorePoller
 from api.service.router import RouteRequest
 from api.settings import LangfuseSettings, Settings
-from api.telemetry.langfuse_export import trace_id_for
-from api.telemetry.langfuse_link import open_client
-from api.telemetry.langfuse_scores import ScorePoller
 from bandit.reward import RewardRule
 from domain import FeedbackInput, ModelSpec, PolicyConfig
 from storage import _sql

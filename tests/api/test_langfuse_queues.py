@@ -14,11 +14,11 @@ import pytest
 
 from api.app import Services, open_services
 from api.cli import main
+from api.integrations.langfuse_link import open_client
+from api.integrations.langfuse_queues import QueueFeeder
+from api.integrations.langfuse_scores import ScorePoller
 from api.service.router import RouteRequest
 from api.settings import LangfuseSettings, Settings
-from api.telemetry.langfuse_link import open_client
-from api.telemetry.langfuse_queues import QueueFeeder
-from api.telemetry.langfuse_scores import ScorePoller
 from bandit.review import ReviewSettings
 from bandit.reward import RewardRule
 from domain import ModelSpec, PolicyConfig

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from api.integrations.langfuse_scores import ConfigRange, feedback_source, scaled_score
 from api.settings import DEFAULT_SCORE_SOURCES
-from api.telemetry.langfuse_scores import ConfigRange, feedback_source, scaled_score
 
 STARS = ConfigRange(min_value=1.0, max_value=5.0, categories={})
 LABELS = ConfigRange(None, None, {"bad": 0.0, "ok": 1.0, "good": 2.0})

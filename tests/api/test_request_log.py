@@ -263,7 +263,7 @@ def test_feedback_from_langfuse_is_counted_but_not_sent_back() -> None:
 
     from langfuse import Langfuse
 
-    from api.telemetry.langfuse_export import LangfuseExporter
+    from api.integrations.langfuse_export import LangfuseExporter
 
     metrics = RouterMetrics()
     exporter = LangfuseExporter(cast(Langfuse, object()), queue_size=4)

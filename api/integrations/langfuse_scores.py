@@ -21,11 +21,11 @@ from typing import Any
 from langfuse import Langfuse
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from api.integrations.langfuse_export import OWN_SCORE_PREFIX
 from api.runtime.periodic import PeriodicJob
 from api.service.clock import Clock
 from api.service.router import RouterService
 from api.settings import LangfuseSettings
-from api.telemetry.langfuse_export import OWN_SCORE_PREFIX
 from bandit.errors import ConflictError, InvalidInputError, NotFoundError
 from domain import FeedbackInput
 from storage.langfuse import decision_for_trace, read_cursor, write_cursor

@@ -10,9 +10,9 @@ from api.settings import LangfuseSettings
 if TYPE_CHECKING:
     from langfuse import Langfuse
 
-    from api.telemetry.langfuse_export import LangfuseExporter
-    from api.telemetry.langfuse_queues import QueueFeeder
-    from api.telemetry.langfuse_scores import ScorePoller
+    from api.integrations.langfuse_export import LangfuseExporter
+    from api.integrations.langfuse_queues import QueueFeeder
+    from api.integrations.langfuse_scores import ScorePoller
 
 __all__ = ["LangfuseLink", "open_client"]
 

@@ -13,12 +13,12 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from api.integrations.langfuse_link import LangfuseLink
 from api.service.catalog import Catalog
 from api.service.clock import Clock
 from api.service.learners import LearnerRegistry
 from api.service.learning import LearningLoop
 from api.service.roles import RoleKeeper
-from api.telemetry.langfuse_link import LangfuseLink
 from storage.metrics import experiments_by_status, learner_lags, newest_snapshot_times
 
 __all__ = ["ServiceState"]
