@@ -6,7 +6,13 @@ It sits between ``storage/`` (which maps rows to these values) and the pure pack
 ``api/`` converts these values to wire structs; a change here is never by itself an API change.
 """
 
-from bandit.limits import MAX_COST_USD, MAX_LATENCY_MS, MAX_TOKENS, MAX_USD_PER_MTOK
+from bandit.limits import (
+    MAX_ANSWER_CHARS,
+    MAX_COST_USD,
+    MAX_LATENCY_MS,
+    MAX_TOKENS,
+    MAX_USD_PER_MTOK,
+)
 from domain.access import SCOPES, ApiKey, Scope, hash_secret, secret_matches
 from domain.catalog import (
     RETENTION_DAYS_RANGE,
@@ -36,6 +42,7 @@ __all__ = [
     "ACTIVE",
     "ENDPOINT_APIS",
     "JOINED",
+    "MAX_ANSWER_CHARS",
     "MAX_COST_USD",
     "MAX_LATENCY_MS",
     "MAX_TOKENS",

@@ -25,7 +25,7 @@ from experiments.simulation import (
     Transition,
     simulate,
 )
-from experiments.spec import DEFAULT_STAGES, ExperimentSpec, Guardrails, Mode
+from experiments.spec import ExperimentSpec, Guardrails, Mode
 from experiments.statistics import (
     ArmAccumulator,
     ArmStats,
@@ -39,7 +39,6 @@ from experiments.statistics import (
 )
 
 __all__ = [
-    "DEFAULT_STAGES",
     "MIN_TEST_FEEDBACK",
     "SRM_THRESHOLD",
     "Action",

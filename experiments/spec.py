@@ -7,13 +7,12 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["DEFAULT_STAGES", "ExperimentSpec", "Guardrails", "Mode"]
+from bandit.limits import DEFAULT_STAGES
+
+__all__ = ["ExperimentSpec", "Guardrails", "Mode"]
 
 #: ``add``: the candidate joins the policy's models; ``replace``: it takes one incumbent's place.
 Mode = Literal["add", "replace"]
-
-#: Traffic shares of the candidate, stage by stage; the last stage is full rollout.
-DEFAULT_STAGES: tuple[float, ...] = (0.10, 0.25, 0.50, 1.00)
 
 
 def _check_positive(name: str, value: float | None, *, upper: float = math.inf) -> None:

@@ -17,6 +17,7 @@ import math
 import re
 from dataclasses import dataclass
 
+from bandit.limits import MAX_ANSWER_CHARS, MAX_ANSWER_LENGTH
 from bandit.types import Context, Namespace
 from features.errors import FeatureError
 from features.sanitize import safe_token, utf8
@@ -43,10 +44,6 @@ JOINT_NAMESPACE = "joint"
 #: The namespaces :func:`escalation_context` adds to a request's context, in order.
 ESCALATION_NAMESPACES: tuple[str, ...] = (NAMESPACE, FIRST_NAMESPACE, JOINT_NAMESPACE)
 
-#: The longest answer text accepted (about 16k tokens); longer answers are the caller's to trim.
-MAX_ANSWER_CHARS = 65_536
-#: The largest answer length accepted, in characters (a length may be sent without the text).
-MAX_ANSWER_LENGTH = 10_000_000
 
 _LENGTH_BUCKETS = (
     (0, "chars_0"),

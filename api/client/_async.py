@@ -1,6 +1,4 @@
-"""``AsyncRouterClient``: the service's calls for asyncio, over one ``httpx.AsyncClient``.
-
-The same calls as ``RouterClient`` (``api/client/_sync.py``), awaited."""
+"""``AsyncRouterClient``: the service's calls for asyncio, over one ``httpx.AsyncClient``."""
 
 from __future__ import annotations
 
@@ -290,7 +288,8 @@ class AsyncRouterClient:
         unlabeled: Literal["skip", "include"] | None = None,
     ) -> AsyncIterator[AsyncExportStream]:
         """The decision log, streamed: ``async with client.export("default") as stream:``
-        then ``async for record in stream.records(): ...``."""
+        then ``async for record in stream.records(): ...``; nothing is held in memory beyond
+        a line."""
         call = _calls.export(policy, format=format, since=since, until=until, unlabeled=unlabeled)
         response = await self._exchange(call, stream=True)
         try:

@@ -1,4 +1,6 @@
-"""``RouterClient``: the service's calls, blocking, over one ``httpx.Client``."""
+# Generated from _async.py by scripts/generate_sync_client.py: edit that file and run
+# the script, never this one.
+"""``RouterClient``: the service's calls for blocking code, over one ``httpx.Client``."""
 
 from __future__ import annotations
 
@@ -285,8 +287,9 @@ class RouterClient:
         until: float | str | None = None,
         unlabeled: Literal["skip", "include"] | None = None,
     ) -> Iterator[ExportStream]:
-        """The decision log, streamed: ``with client.export("default") as stream:`` then
-        ``for record in stream.records(): ...``; nothing is held in memory beyond a line."""
+        """The decision log, streamed: ``with client.export("default") as stream:``
+        then ``for record in stream.records(): ...``; nothing is held in memory beyond
+        a line."""
         call = _calls.export(policy, format=format, since=since, until=until, unlabeled=unlabeled)
         response = self._exchange(call, stream=True)
         try:
@@ -341,10 +344,10 @@ class RouterClient:
     # --- the service's own JSON ---------------------------------------------------------------
 
     def as_json(self, method: Callable[P, object], /, *args: P.args, **kwargs: P.kwargs) -> Any:
-        """The JSON the service answered to ``method(*args, **kwargs)`` (a method of this
-        client), parsed but not rebuilt from the typed answer: fields this client does not know
-        yet, key order and ``1`` against ``1.0`` stay as sent. For tools that pass the answer
-        on, such as the CLI's ``--json``. The answer is still checked against its type.
+        """The JSON the service answered to ``method(*args, **kwargs)`` (a method of
+        this client), parsed but not rebuilt from the typed answer: fields this client does not
+        know yet, key order and ``1`` against ``1.0`` stay as sent. For tools that pass the
+        answer on, such as the CLI's ``--json``. The answer is still checked against its type.
 
         ``client.as_json(client.drift, "default", bucket_seconds=3600)``
         """

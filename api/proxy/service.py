@@ -31,6 +31,7 @@ from api.settings import ProxySettings
 from bandit.cascade import ACCEPT
 from bandit.errors import InvalidInputError, NotFoundError
 from domain import (
+    MAX_ANSWER_CHARS,
     MAX_COST_USD,
     MAX_LATENCY_MS,
     MAX_TOKENS,
@@ -39,7 +40,7 @@ from domain import (
     FeedbackInput,
     ModelSpec,
 )
-from features.signals import MAX_ANSWER_CHARS, EscalationSignals
+from features.signals import EscalationSignals
 
 __all__ = ["FEEDBACK_SOURCE", "Answer", "ProxyService"]
 

@@ -18,18 +18,12 @@ from bandit.budget.controller import ControllerSettings, DualController, SpendCu
 from bandit.budget.cost_model import CostModel
 from bandit.budget.policy import BudgetedPolicy, BudgetStatus, RewardRegressor, squarecb_pmf
 from bandit.budget.settings import (
-    MAX_COST_SHARE,
-    MAX_USD_PER_REQUEST,
-    MIN_USD_PER_REQUEST,
     REPLAY_CALIBRATION,
     Budget,
 )
 from bandit.budget.snapshot import is_budget_snapshot, snapshot_budget_usd, split_snapshot
 
 __all__ = [
-    "MAX_COST_SHARE",
-    "MAX_USD_PER_REQUEST",
-    "MIN_USD_PER_REQUEST",
     "REPLAY_CALIBRATION",
     "Budget",
     "BudgetStatus",

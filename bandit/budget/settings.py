@@ -6,25 +6,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from bandit.limits import MAX_COST_SHARE, MAX_USD_PER_REQUEST, MIN_USD_PER_REQUEST
+
 __all__ = [
-    "MAX_COST_SHARE",
-    "MAX_USD_PER_REQUEST",
-    "MIN_USD_PER_REQUEST",
     "REPLAY_CALIBRATION",
     "Budget",
 ]
 
 #: Recent requests a replay's budgeted policy calibrates its greedy (holdout) decisions on.
 REPLAY_CALIBRATION = 3000
-
-#: Largest budget a policy may state, in USD per request.
-MAX_USD_PER_REQUEST = 1000.0
-
-#: Smallest: a nano-dollar. Below it the cost weight (``multiplier / budget``) could overflow.
-MIN_USD_PER_REQUEST = 1e-9
-
-#: Largest share of the reference model's cost (ten times what it would cost).
-MAX_COST_SHARE = 10.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from experiments import DEFAULT_STAGES, ExperimentSpec, Guardrails
+from bandit.limits import DEFAULT_STAGES
+from experiments import ExperimentSpec, Guardrails
 
 
 def test_defaults_follow_the_design() -> None:

@@ -17,8 +17,8 @@ from api.http.schemas.common import (
     Require,
     RewardValue,
 )
-from bandit.budget import MAX_COST_SHARE, MAX_USD_PER_REQUEST
 from bandit.health import MAX_COOLDOWN_SECONDS, MAX_MIN_CALLS, MAX_WINDOW_SECONDS, HealthSettings
+from bandit.limits import MAX_COST_SHARE, MAX_USD_PER_REQUEST
 from bandit.review import MAX_PER_MODEL, Design
 from bandit.reward import (
     DEFAULT_REWARD_RANGE,

@@ -7,11 +7,16 @@ from typing import Annotated, Any
 from msgspec import Meta, Struct
 
 from bandit.eligibility import MAX_REQUIRED_TAGS
+from bandit.limits import (
+    MAX_ANSWER_CHARS,
+    MAX_COST_USD,
+    MAX_LATENCY_MS,
+    MAX_TOKENS,
+    MAX_USD_PER_MTOK,
+)
 from bandit.reward import (
     MAX_REWARD_MAGNITUDE,
 )
-from domain import MAX_COST_USD, MAX_LATENCY_MS, MAX_TOKENS, MAX_USD_PER_MTOK
-from features.signals import MAX_ANSWER_CHARS
 
 __all__ = [
     "AnswerText",

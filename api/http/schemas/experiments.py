@@ -8,7 +8,7 @@ import msgspec
 from msgspec import Meta, Struct
 
 from api.http.schemas.common import Positive
-from experiments import DEFAULT_STAGES
+from bandit.limits import DEFAULT_STAGES
 
 __all__ = [
     "ArmOut",

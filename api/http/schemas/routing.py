@@ -17,7 +17,7 @@ from api.http.schemas.common import (
     Require,
     Unit,
 )
-from features.signals import MAX_ANSWER_LENGTH
+from bandit.limits import MAX_ANSWER_LENGTH
 
 __all__ = [
     "CascadeStepOut",
