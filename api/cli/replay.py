@@ -23,12 +23,16 @@ def add_parser(commands: Commands) -> None:
         description="Stream a dataset through the router's policy, feature and reward code, "
         "revealing only the chosen model's outcome, and report what users would have got.",
         examples=[
-            "replay ../shared/data/routerbench_5shot_subset/routerbench_5shot_subset.jsonl.gz "
-            "--cost-weight 0 10 --json report.json",
+            "replay routerbench.jsonl.gz --cost-weight 0 10 --json report.json",
             "replay DATASET --budget 0.2 --seed 1 --plot frontier.png",
         ],
     )
-    replay.add_argument("dataset", type=Path, help="gzip JSON Lines in the replay format")
+    replay.add_argument(
+        "dataset",
+        type=Path,
+        help='gzip JSON Lines, one prompt per line: {"id", "prompt", "source", "models": '
+        '{model: {"quality", "cost_usd", "latency_s", "response"}}}',
+    )
     replay.add_argument(
         "--cost-weight",
         type=float,

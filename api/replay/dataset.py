@@ -1,4 +1,4 @@
-"""Reading replay datasets: gzip JSON Lines, one prompt per line (see DESIGN.md)."""
+"""Reading replay datasets: gzip JSON Lines, one prompt per line (the README has the format)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The replay report: the JSON contract of DESIGN.md ("Replay output") and a stdout table."""
+"""The replay report: its JSON form (a stable contract, in the README) and a stdout table."""
 
 from __future__ import annotations
 
