@@ -4,7 +4,7 @@ Litestar's struct plugin leaves ``additionalProperties`` out, which in JSON Sche
 "anything else is allowed": a generated client would then accept (and send) fields the
 server answers with 422. This plugin documents ``forbid_unknown_fields=True`` as
 ``additionalProperties: false``. Litestar has no public hook for it, so this extends its
-struct plugin (Litestar is pinned below 3; tests/api/test_openapi_contract.py fails if the
+struct plugin (Litestar is pinned below 3; tests/api/http/test_openapi_contract.py fails if the
 hook stops working).
 """
 

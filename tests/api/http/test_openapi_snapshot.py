@@ -2,7 +2,7 @@
 
 Moving code (the domain below ``storage/``, wire structs split by feature) must leave the
 document byte-identical; a deliberate change regenerates the snapshot with
-``python -m tests.api.test_openapi_snapshot`` and names the change in its commit.
+``python -m tests.api.http.test_openapi_snapshot`` and names the change in its commit.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def test_the_openapi_document_equals_its_snapshot() -> None:
         ]
         raise AssertionError(
             "The OpenAPI document changed; if that is deliberate, regenerate the snapshot "
-            f"(python -m tests.api.test_openapi_snapshot). First differences: {changed[:5]}"
+            f"(python -m tests.api.http.test_openapi_snapshot). First differences: {changed[:5]}"
         )
 
 

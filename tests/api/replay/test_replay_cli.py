@@ -214,7 +214,7 @@ def test_bad_datasets_are_refused(
 
 
 def test_the_shared_routerbench_subset_loads() -> None:
-    path = Path(__file__).parents[3] / "shared/data/routerbench_5shot_subset"
+    path = Path(__file__).parents[4] / "shared/data/routerbench_5shot_subset"
     rows = load_dataset(path / "routerbench_5shot_subset.jsonl.gz")
     assert len(rows) == 3150
     assert len(rows[0].outcomes) == 11

@@ -15,7 +15,7 @@ from api.service.live_learner import build_learner, catch_up
 from api.settings import Settings
 from domain import PolicyConfig
 from storage.learning_log import latest_snapshot
-from tests.api.test_learning_service import MODELS, _drive, _probe
+from tests.api.service.test_learning_service import MODELS, _drive, _probe
 from tests.clock import FakeClock
 from tests.server import start_server
 

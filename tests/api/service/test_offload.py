@@ -100,9 +100,9 @@ def _fail() -> None:
 @pytest.fixture(autouse=True)
 def _children_import_these_tests(monkeypatch: pytest.MonkeyPatch) -> None:
     """Jobs defined in this module reach a child by reference: the child imports
-    ``tests.api.test_offload`` with the parent's ``sys.path``, which pytest's importlib mode
+    ``tests.api.service.test_offload`` with the parent's ``sys.path``, which pytest's importlib mode
     leaves without the repository root."""
-    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[2]))
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[3]))
 
 
 def _sleep_then_touch(path: str) -> None:
