@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from api.service.catalog import Catalog
 from api.service.clock import Clock, new_id
-from api.service.learners import LearnerRegistry
+from api.service.live_learner import PolicyLearner
 from api.telemetry.sink import DecisionTraced, FeedbackScored, NullSink, TelemetrySink
 from bandit.cascade import ACCEPT, ACCEPT_ARM, CascadeSpec, escalation_policy_name
 from bandit.decide import Candidate, Overlay, decide
@@ -46,6 +46,7 @@ __all__ = [
     "Assigner",
     "CascadeStep",
     "Escalation",
+    "Learners",
     "ModelObserver",
     "Observed",
     "RouteRequest",
@@ -75,6 +76,12 @@ class ModelObserver(Protocol):
     """Per policy, model id -> what was observed of it; models absent are not observed yet."""
 
     def observations(self, policy: str) -> Mapping[str, Observed]: ...
+
+
+class Learners(Protocol):
+    """Where routing finds a policy's live learner (``LearnerRegistry`` in the server)."""
+
+    def learner(self, policy: str) -> PolicyLearner: ...
 
 
 class _NothingObserved:
@@ -158,7 +165,7 @@ class RouterService:
         engine: AsyncEngine,
         committer: GroupCommitter,
         catalog: Catalog,
-        learners: LearnerRegistry,
+        learners: Learners,
         clock: Clock,
         *,
         prompt_key: bytes,
