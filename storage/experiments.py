@@ -40,6 +40,39 @@ async def create_experiment(
     connection: AsyncConnection, *, experiment_id: str, spec: ExperimentSpec, now: float
 ) -> ExperimentRecord:
     """Start ``spec`` at its first stage; one active experiment per policy."""
+    await _check_startable(connection, spec)
+    await connection.execute(
+        _sql.experiments.insert().values(
+            id=experiment_id,
+            policy=spec.policy,
+            candidate=spec.candidate,
+            spec=spec_to_json(spec),
+            status="running",
+            stage_index=0,
+            stage_started_at=now,
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    await _insert_transition(
+        connection,
+        experiment_id=experiment_id,
+        action="start",
+        from_status="created",
+        to_status="running",
+        from_stage=0,
+        to_stage=0,
+        reason=f"Started at share {spec.stages[0]:g}.",
+        manual=True,
+        evidence=None,
+        now=now,
+    )
+    return await get_experiment(connection, experiment_id=experiment_id)
+
+
+async def _check_startable(connection: AsyncConnection, spec: ExperimentSpec) -> None:
+    """Refuse ``spec`` unless its policy and candidate exist, the candidate is new to the
+    policy and not retired, what it replaces is the policy's, and no experiment is active."""
     policy = (
         await connection.execute(select(_sql.policies).where(_sql.policies.c.name == spec.policy))
     ).first()
@@ -73,33 +106,6 @@ async def create_experiment(
             f"Policy {spec.policy!r} already has experiment {active.id!r} in progress; "
             "finish or roll it back first."
         )
-    await connection.execute(
-        _sql.experiments.insert().values(
-            id=experiment_id,
-            policy=spec.policy,
-            candidate=spec.candidate,
-            spec=spec_to_json(spec),
-            status="running",
-            stage_index=0,
-            stage_started_at=now,
-            created_at=now,
-            updated_at=now,
-        )
-    )
-    await _insert_transition(
-        connection,
-        experiment_id=experiment_id,
-        action="start",
-        from_status="created",
-        to_status="running",
-        from_stage=0,
-        to_stage=0,
-        reason=f"Started at share {spec.stages[0]:g}.",
-        manual=True,
-        evidence=None,
-        now=now,
-    )
-    return await get_experiment(connection, experiment_id=experiment_id)
 
 
 async def get_experiment(connection: AsyncConnection, *, experiment_id: str) -> ExperimentRecord:

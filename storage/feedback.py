@@ -12,6 +12,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Connection, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -80,34 +81,10 @@ def record_feedback(
     payload differs.
     """
     digest = payload_hash(feedback)
-    existing = None
-    if feedback.idempotency_key is not None:
-        existing = (
-            connection.execute(
-                select(_sql.feedback).where(
-                    _sql.feedback.c.idempotency_key == feedback.idempotency_key
-                )
-            )
-        ).first()
-        if existing is not None and existing.payload_hash != digest:
-            raise ConflictError(
-                f"Idempotency key {feedback.idempotency_key!r} was already used for "
-                "different feedback."
-            )
-    decision = (
-        connection.execute(
-            select(
-                _sql.decisions.c.policy,
-                _sql.decisions.c.chosen_model,
-                _sql.decisions.c.join_status,
-                _sql.decisions.c.window_closes_at,
-                _sql.decisions.c.prior_cost_usd,
-            ).where(
-                _sql.decisions.c.id
-                == (feedback.decision_id if existing is None else existing.decision_id)
-            )
-        )
-    ).first()
+    existing = _same_key(connection, feedback, digest)
+    decision = _decision_of(
+        connection, feedback.decision_id if existing is None else existing.decision_id
+    )
     if decision is None:
         raise NotFoundError(f"Decision {feedback.decision_id!r} does not exist.")
     if existing is not None:
@@ -123,27 +100,11 @@ def record_feedback(
     values = {**sent, "id": feedback_id, "payload_hash": digest, "late": late, "created_at": now}
     connection.execute(_sql.feedback.insert().values(**values))
     rule = rule_for(decision.policy)
-    closes = window_closed_by(
-        rule,
-        Observation(feedback.source, now, 0, feedback.score, error=feedback.error is not None),
+    observed = Observation(
+        feedback.source, now, 0, feedback.score, error=feedback.error is not None
     )
-    if not late and closes:
-        if join_now:
-            join_decision(
-                connection,
-                decision_id=feedback.decision_id,
-                policy=decision.policy,
-                rule=rule,
-                now=now,
-                prior_cost_usd=decision.prior_cost_usd or 0.0,
-            )
-        else:
-            d = _sql.decisions
-            connection.execute(
-                update(d)
-                .where(d.c.id == feedback.decision_id, d.c.join_status == OPEN)
-                .values(window_closes_at=now)
-            )
+    if not late and window_closed_by(rule, observed):
+        _close_window(connection, feedback.decision_id, decision, rule, now, join_now=join_now)
     # Built from what was inserted rather than read back: one statement fewer per feedback.
     return FeedbackRecord(
         **sent,
@@ -152,6 +113,58 @@ def record_feedback(
         created_at=now,
         policy=decision.policy,
         model=decision.chosen_model,
+    )
+
+
+def _decision_of(connection: Connection, decision_id: str) -> Any:
+    """What feedback needs of its decision: policy, model, window, prior cost."""
+    d = _sql.decisions
+    columns = (d.c.policy, d.c.chosen_model, d.c.join_status, d.c.window_closes_at)
+    return connection.execute(
+        select(*columns, d.c.prior_cost_usd).where(d.c.id == decision_id)
+    ).first()
+
+
+def _same_key(connection: Connection, feedback: FeedbackInput, digest: str) -> Any:
+    """The feedback stored under ``feedback``'s idempotency key (a retry), if any; a
+    different payload under the same key is a ``ConflictError``."""
+    if feedback.idempotency_key is None:
+        return None
+    f = _sql.feedback
+    existing = connection.execute(
+        select(f).where(f.c.idempotency_key == feedback.idempotency_key)
+    ).first()
+    if existing is not None and existing.payload_hash != digest:
+        raise ConflictError(
+            f"Idempotency key {feedback.idempotency_key!r} was already used for different feedback."
+        )
+    return existing
+
+
+def _close_window(
+    connection: Connection,
+    decision_id: str,
+    decision: Any,
+    rule: RewardRule,
+    now: float,
+    *,
+    join_now: bool,
+) -> None:
+    """Join the decision now, or (a process that does not lead) mark its window due now for
+    the learner to join."""
+    if join_now:
+        join_decision(
+            connection,
+            decision_id=decision_id,
+            policy=decision.policy,
+            rule=rule,
+            now=now,
+            prior_cost_usd=decision.prior_cost_usd or 0.0,
+        )
+        return
+    d = _sql.decisions
+    connection.execute(
+        update(d).where(d.c.id == decision_id, d.c.join_status == OPEN).values(window_closes_at=now)
     )
 
 
@@ -181,15 +194,7 @@ def join_decision(
     if closed.rowcount == 0 or joined.reward is None:
         return None  # already joined elsewhere, or nothing to learn
     connection.execute(
-        _sql.rewards.insert().values(
-            decision_id=decision_id,
-            policy=policy,
-            reward=joined.reward,
-            quality=joined.quality,
-            cost_usd=joined.cost_usd,
-            latency_ms=joined.latency_ms,
-            joined_at=now,
-        )
+        _sql.rewards.insert().values(**_reward_row(decision_id, policy, joined, now))
     )
     return joined.reward
 
@@ -245,7 +250,7 @@ def void_feedback(
     policy's current reward rule: the reward row keeps its join position with the new value,
     or is deleted (derived data) when nothing is left to learn. Voiding twice changes nothing.
     """
-    f, d, r = _sql.feedback, _sql.decisions, _sql.rewards
+    f, d = _sql.feedback, _sql.decisions
     row = (connection.execute(select(f).where(f.c.id == feedback_id))).first()
     if row is None:
         raise NotFoundError(f"Feedback {feedback_id!r} does not exist.")
@@ -262,47 +267,62 @@ def void_feedback(
     changed: int | None = None
     # Late feedback was never joined, and an open window will be joined without it anyway.
     if not row.late and decision.join_status != OPEN:
-        joined = _join(connection, row.decision_id, rule)
-        reward = (connection.execute(select(r).where(r.c.decision_id == row.decision_id))).first()
-        if reward is None:
-            if joined.reward is not None:  # nothing was learned yet: a new join at the end
-                connection.execute(
-                    r.insert().values(
-                        decision_id=row.decision_id,
-                        policy=decision.policy,
-                        reward=joined.reward,
-                        quality=joined.quality,
-                        cost_usd=joined.cost_usd,
-                        latency_ms=joined.latency_ms,
-                        joined_at=now,
-                    )
-                )
-        elif joined.reward is None:
-            # The reward was derived from the voided feedback alone: drop the derived row (the
-            # feedback stays, flagged), so evaluation, experiments and export see no reward.
-            connection.execute(delete(r).where(r.c.seq == reward.seq))
-            if reward.excluded is None:
-                changed = reward.seq
-        else:
-            connection.execute(
-                update(r)
-                .where(r.c.seq == reward.seq)
-                .values(
-                    reward=joined.reward,
-                    quality=joined.quality,
-                    cost_usd=joined.cost_usd,
-                    latency_ms=joined.latency_ms,
-                )
-            )
-            if reward.excluded is None and reward.reward != joined.reward:
-                changed = reward.seq
-        connection.execute(
-            update(d)
-            .where(d.c.id == row.decision_id)
-            .values(join_status=SKIPPED if joined.reward is None else JOINED)
-        )
+        changed = _join_again(connection, row.decision_id, decision.policy, rule, now)
     stored = (connection.execute(select(f).where(f.c.id == feedback_id))).one()
     return VoidOutcome(feedback_from_row(stored), decision.policy, changed)
+
+
+def _join_again(
+    connection: Connection, decision_id: str, policy: str, rule: RewardRule, now: float
+) -> int | None:
+    """Join a decision again after one of its feedback was voided; the reward row whose
+    learned value changed (re-joined or dropped), if any."""
+    r, d = _sql.rewards, _sql.decisions
+    joined = _join(connection, decision_id, rule)
+    reward = connection.execute(select(r).where(r.c.decision_id == decision_id)).first()
+    changed: int | None = None
+    if reward is None:
+        if joined.reward is not None:  # nothing was learned yet: a new join at the end
+            connection.execute(r.insert().values(**_reward_row(decision_id, policy, joined, now)))
+    elif joined.reward is None:
+        # The reward was derived from the voided feedback alone: drop the derived row (the
+        # feedback stays, flagged), so evaluation, experiments and export see no reward.
+        connection.execute(delete(r).where(r.c.seq == reward.seq))
+        if reward.excluded is None:
+            changed = reward.seq
+    else:
+        connection.execute(
+            update(r)
+            .where(r.c.seq == reward.seq)
+            .values(
+                reward=joined.reward,
+                quality=joined.quality,
+                cost_usd=joined.cost_usd,
+                latency_ms=joined.latency_ms,
+            )
+        )
+        if reward.excluded is None and reward.reward != joined.reward:
+            changed = reward.seq
+    connection.execute(
+        update(d)
+        .where(d.c.id == decision_id)
+        .values(join_status=SKIPPED if joined.reward is None else JOINED)
+    )
+    return changed
+
+
+def _reward_row(
+    decision_id: str, policy: str, joined: JoinedReward, now: float
+) -> dict[str, object]:
+    return {
+        "decision_id": decision_id,
+        "policy": policy,
+        "reward": joined.reward,
+        "quality": joined.quality,
+        "cost_usd": joined.cost_usd,
+        "latency_ms": joined.latency_ms,
+        "joined_at": now,
+    }
 
 
 def _join(connection: Connection, decision_id: str, rule: RewardRule) -> JoinedReward:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select
+from sqlalchemy import ColumnElement, Subquery, and_, case, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col
 
@@ -39,31 +39,16 @@ async def call_outcomes(
     A call is a decision that got unvoided feedback in its model's window; it counts once
     however many feedback it got, and failed when any of them carries an ``error``.
     """
-    starts = dict(since_by_model or {})
-    feedback_at = col(FeedbackRow.created_at)
+    in_window = _in_call_window(since, until, dict(since_by_model or {}))
     model = col(DecisionRow.chosen_model)
-    start: ColumnElement[float] = (
-        case(*((model == name, literal(at)) for name, at in starts.items()), else_=literal(since))
-        if starts
-        else literal(since)
-    )
-    lowest = min([since, *starts.values()])
-    in_window = and_(
-        feedback_at >= lowest,  # the index's range; the per-model start below refines it
-        feedback_at >= start,
-        feedback_at <= until,
-        col(FeedbackRow.voided_at).is_(None),
-        col(DecisionRow.created_at) >= lowest - CALL_AGE_SECONDS,
-    )
     failed = col(FeedbackRow.error).is_not(None)
-    joined = (col(FeedbackRow.decision_id) == col(DecisionRow.id),)
     calls = (
         select(
             model.label("model"),
             func.max(case((failed, 1), else_=0)).label("failed"),
         )
         .select_from(FeedbackRow)
-        .join(DecisionRow, *joined)
+        .join(DecisionRow, col(FeedbackRow.decision_id) == col(DecisionRow.id))
         .where(in_window)
         .group_by(model, col(DecisionRow.id))
         .subquery()
@@ -77,23 +62,7 @@ async def call_outcomes(
         .group_by(calls.c.model)
         .subquery()
     )
-    errors = (
-        select(
-            model.label("model"),
-            col(FeedbackRow.error).label("error"),
-            feedback_at.label("at"),
-            func.row_number()
-            .over(partition_by=model, order_by=(feedback_at.desc(), col(FeedbackRow.seq).desc()))
-            .label("recency"),
-        )
-        .select_from(FeedbackRow)
-        .join(DecisionRow, *joined)
-        .where(in_window, failed)
-        .subquery()
-    )
-    last = (
-        select(errors.c.model, errors.c.error, errors.c.at).where(errors.c.recency == 1).subquery()
-    )
+    last = _last_errors(in_window)
     rows = await connection.execute(
         select(counts.c.model, counts.c.calls, counts.c.failures, last.c.error, last.c.at)
         .select_from(counts)
@@ -109,6 +78,49 @@ async def call_outcomes(
         )
         for row in rows
     }
+
+
+def _in_call_window(since: float, until: float, starts: dict[str, float]) -> ColumnElement[bool]:
+    """Unvoided feedback from the model's start (``since`` unless ``starts`` names one) to
+    ``until``, on decisions recent enough to be calls of that window."""
+    feedback_at = col(FeedbackRow.created_at)
+    model = col(DecisionRow.chosen_model)
+    start: ColumnElement[float] = (
+        case(*((model == name, literal(at)) for name, at in starts.items()), else_=literal(since))
+        if starts
+        else literal(since)
+    )
+    lowest = min([since, *starts.values()])
+    return and_(
+        feedback_at >= lowest,  # the index's range; the per-model start below refines it
+        feedback_at >= start,
+        feedback_at <= until,
+        col(FeedbackRow.voided_at).is_(None),
+        col(DecisionRow.created_at) >= lowest - CALL_AGE_SECONDS,
+    )
+
+
+def _last_errors(in_window: ColumnElement[bool]) -> Subquery:
+    """Per model, the newest error of a failed call in the window, and when it came."""
+    feedback_at = col(FeedbackRow.created_at)
+    model = col(DecisionRow.chosen_model)
+    errors = (
+        select(
+            model.label("model"),
+            col(FeedbackRow.error).label("error"),
+            feedback_at.label("at"),
+            func.row_number()
+            .over(partition_by=model, order_by=(feedback_at.desc(), col(FeedbackRow.seq).desc()))
+            .label("recency"),
+        )
+        .select_from(FeedbackRow)
+        .join(DecisionRow, col(FeedbackRow.decision_id) == col(DecisionRow.id))
+        .where(in_window, col(FeedbackRow.error).is_not(None))
+        .subquery()
+    )
+    return (
+        select(errors.c.model, errors.c.error, errors.c.at).where(errors.c.recency == 1).subquery()
+    )
 
 
 async def model_usage(
