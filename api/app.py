@@ -98,6 +98,17 @@ _API_HANDLERS: list[ControllerRouterHandler] = [
 ]
 
 
+def _shedding(settings: Settings, writer_queue: StandingQueue | None) -> DefineMiddleware:
+    """Past ``max_in_flight`` requests at once, or a writer queue that has stood longer than
+    ``max_wait_seconds``, the excess gets an immediate 503, not a queue."""
+    return DefineMiddleware(
+        LoadShedder,
+        max_in_flight=settings.max_in_flight,
+        max_wait_seconds=settings.max_wait_seconds,
+        writer=writer_queue,
+    )
+
+
 def _openapi() -> OpenAPIConfig:
     return OpenAPIConfig(
         title="bandit-router",
@@ -156,15 +167,7 @@ def create_app(
             **running.dependencies(),
         },
         exception_handlers=exception_handlers,
-        # Past this many requests at once the excess gets an immediate 503, not a queue.
-        middleware=[
-            DefineMiddleware(
-                LoadShedder,
-                max_in_flight=settings.max_in_flight,
-                max_wait_seconds=settings.max_wait_seconds,
-                writer=writer_queue,
-            )
-        ],
+        middleware=[_shedding(settings, writer_queue)],
         # Every JSON body is decoded strictly (no "0.5" -> 0.5) and checked in one place.
         request_class=StrictRequest,
         before_request=refuse_nul_in_url,

@@ -336,14 +336,9 @@ class RouterService:
             raise InvalidInputError(str(error)) from error
         observed = self._observer.observations(policy.name)
         notes = first.routing
-        constraints = (
-            Constraints() if notes is None else constraints_from_json(dict(notes.constraints))
-        ).tightened(Constraints(allowed_models=request.allowed_models), by="API key")
-        escalations = [
-            self._catalog.model(m)
-            for m in cascade.escalate
-            if self._catalog.model(m).status != "retired"
-        ]
+        constraints = _escalation_constraints(first, request)
+        escalations = [self._catalog.model(m) for m in cascade.escalate]
+        escalations = [m for m in escalations if m.status != "retired"]
         live = self._learners.learner(escalation_policy.name)
         decision_id = request.decision_id or new_id()
         prompt_tokens = 0.0 if notes is None else notes.prompt_tokens
@@ -633,6 +628,13 @@ def _escalation_asked_right(policy: PolicyRecord, request: RouteRequest) -> Casc
             "max_cost_usd, max_latency_ms or require with escalate."
         )
     return cascade
+
+
+def _escalation_constraints(first: DecisionRecord, request: RouteRequest) -> Constraints:
+    """The first decision's constraints, tightened by the caller's key."""
+    notes = first.routing
+    kept = Constraints() if notes is None else constraints_from_json(dict(notes.constraints))
+    return kept.tightened(Constraints(allowed_models=request.allowed_models), by="API key")
 
 
 def _cost_so_far(first: DecisionRecord, ask: Escalation) -> float:

@@ -4,6 +4,7 @@ rebuild in flight learn again."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 
@@ -14,6 +15,7 @@ from api.service.clock import Clock
 from api.service.learners import LearnerRegistry
 from api.service.live_learner import PolicyLearner, build_learner, catch_up
 from bandit.errors import ConflictError, NotFoundError
+from domain import PolicyRecord
 from storage.audit import record_audit
 from storage.feedback import VoidOutcome, feedback_policy, void_feedback
 from storage.learning_log import (
@@ -73,35 +75,17 @@ class UndoService:
         """
         record = self._catalog.policy(name)
         async with self._learners.owning(name) as live:
-            async with self._engine.connect() as connection:
-                target = await find_snapshot(connection, policy=name, version=version)
-            if target is None:
-                raise NotFoundError(
-                    f"Policy {name!r} has no stored version {version}: "
-                    f"GET /v1/policies/{name}/versions lists the versions it can return to."
-                )
-            if target.revision != live.revision or record.revision != live.revision:
-                raise ConflictError(
-                    f"Version {version} of policy {name!r} was learned under revision "
-                    f"{target.revision}, but the policy is at revision {record.revision}: "
-                    "only versions of the current revision can be restored."
-                )
+            target = await self._restorable(record, live, version)
             self._learners.restart_rebuilds(name)
             now = self._clock()
             new_version = live.version + 1
             base = new_version - target.learned_count
-            restored = Snapshot(
-                policy=name,
-                revision=live.revision,
-                learned_count=target.learned_count,
-                # The rows in between are excluded: this state includes all the rest up to here.
-                high_water_mark=live.high_water_mark,
-                data=target.data,
-                created_at=now,
-                version=new_version,
+            # The rows in between are excluded: this state includes all the rest up to here.
+            restored = dataclasses.replace(
+                target, high_water_mark=live.high_water_mark, created_at=now, version=new_version
             )
-            reason = f"Rolled back from version {live.version} to version {version}."
             through = live.high_water_mark
+            before = {"version": live.version, "learned_count": live.learner.learned}
 
             async def store(connection: AsyncConnection) -> int:
                 excluded = await exclude_interactions(
@@ -109,23 +93,20 @@ class UndoService:
                     policy=name,
                     after_seq=target.high_water_mark,
                     through_seq=through,
-                    reason=reason,
+                    reason=f"Rolled back from version {live.version} to version {version}.",
                     now=now,
                 )
                 await save_snapshot(connection, snapshot=restored)
                 await set_version_base(connection, policy=name, base=base)
+                after = {"version": new_version, "restored_version": version}
+                after |= {"learned_count": target.learned_count, "excluded_interactions": excluded}
                 await record_audit(
                     connection,
                     key_id=actor,
                     action="policy.rollback",
                     target=name,
-                    before={"version": live.version, "learned_count": live.learner.learned},
-                    after={
-                        "version": new_version,
-                        "restored_version": version,
-                        "learned_count": target.learned_count,
-                        "excluded_interactions": excluded,
-                    },
+                    before=before,
+                    after=after,
                     at=now,
                 )
                 return excluded
@@ -137,13 +118,30 @@ class UndoService:
             live.retire()
         _log.info(
             "policy %s rolled back to version %d as version %d; %d interactions excluded",
-            name,
-            version,
-            new_version,
-            excluded,
+            *(name, version, new_version, excluded),
         )
         await catch_up(self._engine, new, set_aside=self._learners.set_aside, now=self._clock())
         return new
+
+    async def _restorable(
+        self, record: PolicyRecord, live: PolicyLearner, version: int
+    ) -> Snapshot:
+        """Stored version ``version`` of the policy, when it can be made live again."""
+        name = record.name
+        async with self._engine.connect() as connection:
+            target = await find_snapshot(connection, policy=name, version=version)
+        if target is None:
+            raise NotFoundError(
+                f"Policy {name!r} has no stored version {version}: "
+                f"GET /v1/policies/{name}/versions lists the versions it can return to."
+            )
+        if target.revision != live.revision or record.revision != live.revision:
+            raise ConflictError(
+                f"Version {version} of policy {name!r} was learned under revision "
+                f"{target.revision}, but the policy is at revision {record.revision}: "
+                "only versions of the current revision can be restored."
+            )
+        return target
 
     async def feedback_policy(self, feedback_id: str) -> str:
         """The policy a feedback's decision belongs to (404 when there is no such feedback)."""
