@@ -23,8 +23,9 @@ from __future__ import annotations
 import asyncio
 import math
 from collections import Counter, deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -411,9 +412,7 @@ def _report(
     escalation: bool = False,
 ) -> DriftReport:
     rows = read.rows
-    by_bucket: dict[int, list[_Row]] = {}
-    for row in rows:
-        by_bucket.setdefault(row.bucket, []).append(row)
+    by_bucket = _by(rows, lambda row: row.bucket)
     indices = sorted(by_bucket)
     buckets: list[Bucket] = []
     flags: list[Flag] = []
@@ -422,10 +421,7 @@ def _report(
     for index in indices:
         members = by_bucket[index]
         start = origin + index * query.bucket_seconds
-        models: dict[str, list[_Row]] = {}
-        for row in members:
-            models.setdefault(row.model, []).append(row)
-        delays = [row.feedback_delay for row in members if row.feedback_delay is not None]
+        models = _by(members, lambda row: row.model)
         shift = _feature_shift(
             read.features[reference],
             len(by_bucket[reference]),
@@ -433,42 +429,12 @@ def _report(
             len(members),
             query.psi_threshold,
         )
-        buckets.append(
-            Bucket(
-                start=start,
-                end=start + query.bucket_seconds,
-                decisions=len(members),
-                shares=_shares(members),
-                mean_reward=_mean(row.reward for row in members),
-                models=tuple(
-                    _model_stats(model, models[model], query.success_threshold)
-                    for model in sorted(models)
-                ),
-                feedback_rate=len(delays) / len(members),
-                median_feedback_delay_seconds=quantile(delays, 0.5),
-                min_policy_version=min(row.version for row in members),
-                max_policy_version=max(row.version for row in members),
-                feature_shift=shift,
-            )
-        )
+        buckets.append(_bucket(start, query, members, models, shift))
         if index == reference:
             continue
-        flags += [
-            Flag(
-                "feature_shift",
-                start,
-                s.feature,
-                f"Feature {s.feature!r} is present in {s.rate:.1%} of decisions against "
-                f"{s.reference_rate:.1%} in the reference window (PSI {s.psi:.3f} > "
-                f"{query.psi_threshold:g}).",
-            )
-            for s in shift
-            if s.flagged
-        ]
+        flags += _shift_flags(start, shift, query.psi_threshold)
         flags += _reward_drops(by_bucket[reference], models, start)
-    groups: dict[str, list[_Row]] = {}
-    for row in rows:
-        groups.setdefault(row.group, []).append(row)
+    groups = _by(rows, lambda row: row.group)
     return DriftReport(
         policy=policy,
         since=query.since,
@@ -489,6 +455,58 @@ def _report(
         },
         flags=tuple(flags),
         pmf_change=_pmf_change(revision, exploration, snapshots, list(read.probes), escalation),
+    )
+
+
+_K = TypeVar("_K")
+
+
+def _by(rows: Iterable[_Row], key: Callable[[_Row], _K]) -> dict[_K, list[_Row]]:
+    """``rows`` grouped by ``key``, each group in the rows' order."""
+    grouped: dict[_K, list[_Row]] = {}
+    for row in rows:
+        grouped.setdefault(key(row), []).append(row)
+    return grouped
+
+
+def _shift_flags(start: float, shift: tuple[FeatureShift, ...], threshold: float) -> list[Flag]:
+    return [
+        Flag(
+            "feature_shift",
+            start,
+            s.feature,
+            f"Feature {s.feature!r} is present in {s.rate:.1%} of decisions against "
+            f"{s.reference_rate:.1%} in the reference window (PSI {s.psi:.3f} > "
+            f"{threshold:g}).",
+        )
+        for s in shift
+        if s.flagged
+    ]
+
+
+def _bucket(
+    start: float,
+    query: DriftQuery,
+    members: list[_Row],
+    models: dict[str, list[_Row]],
+    shift: tuple[FeatureShift, ...],
+) -> Bucket:
+    """One time bucket of the report: its decisions, shares, rewards and feedback."""
+    delays = [row.feedback_delay for row in members if row.feedback_delay is not None]
+    return Bucket(
+        start=start,
+        end=start + query.bucket_seconds,
+        decisions=len(members),
+        shares=_shares(members),
+        mean_reward=_mean(row.reward for row in members),
+        models=tuple(
+            _model_stats(model, models[model], query.success_threshold) for model in sorted(models)
+        ),
+        feedback_rate=len(delays) / len(members),
+        median_feedback_delay_seconds=quantile(delays, 0.5),
+        min_policy_version=min(row.version for row in members),
+        max_policy_version=max(row.version for row in members),
+        feature_shift=shift,
     )
 
 
