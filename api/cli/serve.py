@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from litestar import Litestar
 
     from api.settings import Settings
+    from storage.server_lock import ServerLock
 
 __all__ = ["add_parser", "run", "worker_app"]
 
@@ -116,22 +117,40 @@ def worker_app() -> Litestar:
     return create_app(settings)
 
 
+class _RefusedError(Exception):
+    """``serve`` cannot start; the message says why (printed, exit status 1)."""
+
+
 def run(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from api.app import create_app
-    from storage.engine import describe_location
-    from storage.server_lock import ServerLockedError, lock_for_serving
-
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
+        settings, options = _serve_settings(args)
+        lock = _lock(settings, args.workers)
+        listener = _bind(settings)
+    except _RefusedError as refused:
+        print(f"bandit-router serve: {refused}", file=sys.stderr)
+        return 1
+    _announce(settings, listener)
+    try:
+        if args.workers == 1:
+            _serve_one(settings, listener)
+        else:
+            _serve_workers(settings, options, args.workers, listener)
+    finally:
+        if lock is not None:
+            lock.release()
+    return 0
+
+
+def _serve_settings(args: argparse.Namespace) -> tuple[Settings, dict[str, object]]:
+    """The settings, and the options a worker process rebuilds them from."""
+    try:
         port = _port(args.port, os.environ)
     except ValueError as error:
-        print(f"bandit-router serve: {error}", file=sys.stderr)
-        return 1
-    options = {
+        raise _RefusedError(str(error)) from None
+    options: dict[str, object] = {
         "database_url": args.database_url,
         "host": args.host,
         "port": port,
@@ -142,62 +161,71 @@ def run(args: argparse.Namespace) -> int:
     settings = _settings(options)
     _access_log(settings)
     if args.workers < 1:
-        print(
-            f"bandit-router serve: --workers must be at least 1, got {args.workers}",
-            file=sys.stderr,
-        )
-        return 1
+        raise _RefusedError(f"--workers must be at least 1, got {args.workers}")
+    options["database_url"] = settings.database_url
+    return settings, options
+
+
+def _lock(settings: Settings, workers: int) -> ServerLock | None:
+    """The SQLite file's serving lock (None on PostgreSQL): one process serves a file."""
+    from storage.server_lock import ServerLockedError, lock_for_serving
+
     try:
         lock = lock_for_serving(settings.database_url)
     except ServerLockedError as error:
-        print(f"bandit-router serve: {error}", file=sys.stderr)
-        return 1
-    if lock is not None and args.workers > 1:
+        raise _RefusedError(str(error)) from None
+    if lock is not None and workers > 1:
         lock.release()
-        print(
-            "bandit-router serve: --workers needs PostgreSQL; SQLite serves from one process",
-            file=sys.stderr,
-        )
-        return 1
+        raise _RefusedError("--workers needs PostgreSQL; SQLite serves from one process")
+    return lock
+
+
+def _bind(settings: Settings) -> socket.socket:
     try:
-        listener = _listen(settings.host, settings.port)
+        return _listen(settings.host, settings.port)
     except OSError as error:
-        print(
-            f"bandit-router serve: cannot listen on {settings.host}:{settings.port}: {error}",
-            file=sys.stderr,
-        )
-        return 1
+        raise _RefusedError(f"cannot listen on {settings.host}:{settings.port}: {error}") from None
+
+
+def _announce(settings: Settings, listener: socket.socket) -> None:
+    from storage.engine import describe_location
+
     # The socket is bound before the app starts, so the port printed here (the one the OS
     # picked for --port 0) is already ours.
     address = f"http://{_url_host(settings.host)}:{listener.getsockname()[1]}"
     print(f"bandit-router listening on {address}", flush=True)
     print(f"data: {describe_location(settings.database_url)}", flush=True)
     print(f"API docs: {address}/schema", flush=True)
-    try:
-        if args.workers == 1:
-            server = uvicorn.Server(
-                uvicorn.Config(create_app(settings), log_level="warning", access_log=False)
-            )
-            server.run(sockets=[listener])
-        else:
-            from uvicorn.supervisors import Multiprocess
 
-            # Each worker is a whole server (it routes, learns, may hold the learner role);
-            # they share the database and, through the kernel, this socket.
-            options["database_url"] = settings.database_url
-            os.environ[_WORKER_OPTIONS] = json.dumps(options)
-            config = uvicorn.Config(
-                "api.cli.serve:worker_app",
-                factory=True,
-                workers=args.workers,
-                log_level="warning",
-                access_log=False,
-            )
-            Multiprocess(config, sockets=[listener]).run()
-    finally:
-        if lock is not None:
-            lock.release()
-    return 0
+
+def _serve_one(settings: Settings, listener: socket.socket) -> None:
+    import uvicorn
+
+    from api.app import create_app
+
+    app = create_app(settings)
+    uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False)).run(
+        sockets=[listener]
+    )
+
+
+def _serve_workers(
+    settings: Settings, options: dict[str, object], workers: int, listener: socket.socket
+) -> None:
+    """Each worker is a whole server (it routes, learns, may hold the learner role); they
+    share the database and, through the kernel, this socket."""
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    os.environ[_WORKER_OPTIONS] = json.dumps(options)
+    config = uvicorn.Config(
+        "api.cli.serve:worker_app",
+        factory=True,
+        workers=workers,
+        log_level="warning",
+        access_log=False,
+    )
+    Multiprocess(config, sockets=[listener]).run()
 
 
 def _access_log(settings: Settings) -> None:
