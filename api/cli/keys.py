@@ -46,6 +46,25 @@ def add_parser(commands: Commands) -> None:
         uses=uses,
     )
     actions = keys.add_subparsers(dest="action", required=True, metavar="ACTION")
+    _add_create(actions, uses)
+    add_command(
+        actions,
+        "list",
+        help="list keys (never their secrets)",
+        examples=["keys list", "keys list --json"],
+        uses=uses,
+    )
+    add_command(
+        actions,
+        "revoke",
+        help="revoke a key at once",
+        examples=["keys revoke KEY_ID"],
+        uses=uses,
+    ).add_argument("id")
+    keys.set_defaults(run=run)
+
+
+def _add_create(actions: Commands, uses: list[Uses]) -> None:
     create = add_command(
         actions,
         "create",
@@ -79,21 +98,6 @@ def add_parser(commands: Commands) -> None:
     )
     create.add_argument("--expires-at", type=float, help="epoch seconds")
     create.add_argument("--rate", type=float, help="requests per second (default: unlimited)")
-    add_command(
-        actions,
-        "list",
-        help="list keys (never their secrets)",
-        examples=["keys list", "keys list --json"],
-        uses=uses,
-    )
-    add_command(
-        actions,
-        "revoke",
-        help="revoke a key at once",
-        examples=["keys revoke KEY_ID"],
-        uses=uses,
-    ).add_argument("id")
-    keys.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -12,10 +12,6 @@ __all__ = ["add_parser", "run"]
 
 
 def add_parser(commands: Commands) -> None:
-    from api.replay.defaults import COST_WEIGHTS
-    from bandit.settings import ALGORITHMS, ExplorationSettings
-
-    defaults = ExplorationSettings()
     replay = add_command(
         commands,
         "replay",
@@ -33,6 +29,30 @@ def add_parser(commands: Commands) -> None:
         help='gzip JSON Lines, one prompt per line: {"id", "prompt", "source", "models": '
         '{model: {"quality", "cost_usd", "latency_s", "response"}}}',
     )
+    _add_runs(replay)
+    replay.add_argument("--json", type=Path, help="write the JSON report here")
+    replay.add_argument("--plot", type=Path, help="write a PNG plot here")
+    _add_exploration(replay)
+    replay.add_argument(
+        "--features",
+        default="text,embedding,task",
+        help="comma-separated from text, words, embedding, task (default: text,embedding,task)",
+    )
+    replay.add_argument(
+        "--cascade",
+        metavar="JSON",
+        help="also simulate a learned cascade at each cost weight and under each budget, e.g. "
+        '\'{"first": ["yi"], "probe": "mixtral", "escalate": ["gpt-4"]}\' (the dataset must '
+        "carry each model's response)",
+    )
+    replay.add_argument("--quiet", action="store_true", help="no progress bar")
+    replay.set_defaults(run=run)
+
+
+def _add_runs(replay: argparse.ArgumentParser) -> None:
+    """Which runs: cost weights and budgets, passes, the holdout, the seed."""
+    from api.replay.defaults import COST_WEIGHTS
+
     replay.add_argument(
         "--cost-weight",
         type=float,
@@ -63,8 +83,13 @@ def add_parser(commands: Commands) -> None:
         help="fraction of prompts never learned from (default 0.3)",
     )
     replay.add_argument("--seed", type=int, default=0)
-    replay.add_argument("--json", type=Path, help="write the JSON report here")
-    replay.add_argument("--plot", type=Path, help="write a PNG plot here")
+
+
+def _add_exploration(replay: argparse.ArgumentParser) -> None:
+    """The policy's exploration settings, defaulting to a server policy's."""
+    from bandit.settings import ALGORITHMS, ExplorationSettings
+
+    defaults = ExplorationSettings()
     replay.add_argument("--algorithm", choices=ALGORITHMS, default=defaults.algorithm)
     replay.add_argument("--epsilon", type=float, default=defaults.epsilon)
     replay.add_argument("--gamma-scale", type=float, default=defaults.gamma_scale)
@@ -77,20 +102,6 @@ def add_parser(commands: Commands) -> None:
         default=defaults.learning_rate_decay,
         help="VW power_t; 0 = constant rate, forgets old evidence",
     )
-    replay.add_argument(
-        "--features",
-        default="text,embedding,task",
-        help="comma-separated from text, words, embedding, task (default: text,embedding,task)",
-    )
-    replay.add_argument(
-        "--cascade",
-        metavar="JSON",
-        help="also simulate a learned cascade at each cost weight and under each budget, e.g. "
-        '\'{"first": ["yi"], "probe": "mixtral", "escalate": ["gpt-4"]}\' (the dataset must '
-        "carry each model's response)",
-    )
-    replay.add_argument("--quiet", action="store_true", help="no progress bar")
-    replay.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
