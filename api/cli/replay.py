@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from api.cli.options import Commands, add_command
+
+if TYPE_CHECKING:
+    from api.replay.runner import ReplayOptions, ReplayReport
 
 __all__ = ["add_parser", "run"]
 
@@ -109,43 +113,14 @@ def run(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
-    from api.replay.cascade import cascade_lines, parse_cascade
     from api.replay.dataset import load_dataset
     from api.replay.plot import plot_report
     from api.replay.report import to_json, to_table
-    from api.replay.runner import ReplayOptions, run_replay
-    from bandit.settings import ExplorationSettings
-    from features import FeatureSettings, WordLlamaEmbedder
+    from api.replay.runner import run_replay
+    from features import WordLlamaEmbedder
 
-    chosen = {name.strip() for name in args.features.split(",") if name.strip()}
-    unknown = chosen - {"text", "words", "embedding", "task"}
     try:
-        if unknown:
-            raise ValueError(f"Unknown feature sets {sorted(unknown)}.")
-        options = ReplayOptions(
-            cost_weights=tuple(
-                args.cost_weights or (() if args.budgets else ReplayOptions().cost_weights)
-            ),
-            budgets=tuple(args.budgets or ()),
-            passes=args.passes,
-            holdout=args.holdout,
-            seed=args.seed,
-            exploration=ExplorationSettings(
-                algorithm=args.algorithm,
-                epsilon=args.epsilon,
-                gamma_scale=args.gamma_scale,
-                gamma_exponent=args.gamma_exponent,
-                min_probability=args.min_probability,
-                learning_rate=args.learning_rate,
-                learning_rate_decay=args.learning_rate_decay,
-                seed=args.seed,
-            ),
-            features=FeatureSettings(
-                text="text" in chosen, words="words" in chosen, embedding="embedding" in chosen
-            ),
-            task_feature="task" in chosen,
-            cascade=None if args.cascade is None else parse_cascade(args.cascade),
-        )
+        options = _options(args)
         rows = load_dataset(args.dataset)
     except (ValueError, OSError) as error:  # DatasetError is a ValueError
         print(f"bandit-router replay: {error}", file=sys.stderr)
@@ -164,14 +139,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"bandit-router replay: {error}", file=sys.stderr)
             return 2
     print(to_table(report, str(args.dataset)))
-    if options.cascade is not None:
-        best = report.baselines.per_model[report.baselines.best_single_model]
-        cascades = [
-            (f"{r.cost_weight:g}" if r.budget is None else f"b={r.budget.budget.cost_share:g}", c)
-            for r in report.runs
-            if (c := r.cascade) is not None
-        ]
-        print("\n".join(cascade_lines(cascades, best.mean_quality, best.mean_cost_usd)))
+    _print_cascades(report)
     rates = sorted(run.events_per_second for run in report.runs)
     print(
         f"\nreplay speed: median {rates[len(rates) // 2]:,.0f} events/s over "
@@ -187,3 +155,55 @@ def run(args: argparse.Namespace) -> int:
             f"seed {options.seed}, {options.passes} passes",
         )
     return 0
+
+
+def _options(args: argparse.Namespace) -> ReplayOptions:
+    """The replay's options from the command line; a ValueError names a bad one."""
+    from api.replay.cascade import parse_cascade
+    from api.replay.runner import ReplayOptions
+    from bandit.settings import ExplorationSettings
+    from features import FeatureSettings
+
+    chosen = {name.strip() for name in args.features.split(",") if name.strip()}
+    unknown = chosen - {"text", "words", "embedding", "task"}
+    if unknown:
+        raise ValueError(f"Unknown feature sets {sorted(unknown)}.")
+    return ReplayOptions(
+        cost_weights=tuple(
+            args.cost_weights or (() if args.budgets else ReplayOptions().cost_weights)
+        ),
+        budgets=tuple(args.budgets or ()),
+        passes=args.passes,
+        holdout=args.holdout,
+        seed=args.seed,
+        exploration=ExplorationSettings(
+            algorithm=args.algorithm,
+            epsilon=args.epsilon,
+            gamma_scale=args.gamma_scale,
+            gamma_exponent=args.gamma_exponent,
+            min_probability=args.min_probability,
+            learning_rate=args.learning_rate,
+            learning_rate_decay=args.learning_rate_decay,
+            seed=args.seed,
+        ),
+        features=FeatureSettings(
+            text="text" in chosen, words="words" in chosen, embedding="embedding" in chosen
+        ),
+        task_feature="task" in chosen,
+        cascade=None if args.cascade is None else parse_cascade(args.cascade),
+    )
+
+
+def _print_cascades(report: ReplayReport) -> None:
+    """Each simulated cascade's line, when the replay simulated one."""
+    from api.replay.cascade import cascade_lines
+
+    if report.options.cascade is None:
+        return
+    best = report.baselines.per_model[report.baselines.best_single_model]
+    cascades = [
+        (f"{r.cost_weight:g}" if r.budget is None else f"b={r.budget.budget.cost_share:g}", c)
+        for r in report.runs
+        if (c := r.cascade) is not None
+    ]
+    print("\n".join(cascade_lines(cascades, best.mean_quality, best.mean_cost_usd)))
