@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any
 
 import httpx
@@ -120,9 +120,33 @@ def messages_request(body: Mapping[str, Any], model: str, *, stream: bool) -> di
         or DEFAULT_MAX_TOKENS,
         "stream": stream,
     }
+    system, messages = _conversation(body.get("messages") or ())
+    if system:
+        out["system"] = system
+    out["messages"] = messages
+    if "temperature" in body:
+        # OpenAI's range is 0..2, Anthropic's 0..1.
+        out["temperature"] = min(1.0, float(body["temperature"]))
+    if "top_p" in body:
+        out["top_p"] = body["top_p"]
+    stop = body.get("stop")
+    if stop:
+        out["stop_sequences"] = [stop] if isinstance(stop, str) else list(stop)
+    out.update(_tools(body))
+    if isinstance(body.get("user"), str):
+        out["metadata"] = {"user_id": body["user"]}
+    for name, value in body.items():
+        if name not in _TRANSLATED and name not in _OPENAI_ONLY:
+            out[name] = value
+    return out
+
+
+def _conversation(messages: Iterable[Any]) -> tuple[str, list[dict[str, Any]]]:
+    """OpenAI's messages as Anthropic's system text and alternating messages: tool results
+    are user turns, tool calls are ``tool_use`` blocks of the assistant's turn."""
     system: list[str] = []
-    messages: list[dict[str, Any]] = []
-    for message in body.get("messages") or ():
+    turns: list[dict[str, Any]] = []
+    for message in messages:
         role = message.get("role")
         if role in ("system", "developer"):
             system.append(_text(message.get("content")))
@@ -132,37 +156,33 @@ def messages_request(body: Mapping[str, Any], model: str, *, stream: bool) -> di
                 "tool_use_id": message.get("tool_call_id", ""),
                 "content": _text(message.get("content")),
             }
-            _append(messages, "user", [block])
+            _append(turns, "user", [block])
         elif role == "assistant":
             blocks = _blocks(message.get("content"))
-            for tool_call in message.get("tool_calls") or ():
-                function = tool_call.get("function") or {}
-                try:
-                    arguments = json.loads(function.get("arguments") or "{}")
-                except json.JSONDecodeError:
-                    arguments = {}
-                blocks.append(
-                    {
-                        "type": "tool_use",
-                        "id": tool_call.get("id", ""),
-                        "name": function.get("name", ""),
-                        "input": arguments,
-                    }
-                )
-            _append(messages, "assistant", blocks)
+            blocks += [_tool_use(call) for call in message.get("tool_calls") or ()]
+            _append(turns, "assistant", blocks)
         else:
-            _append(messages, "user", _blocks(message.get("content")))
-    if system:
-        out["system"] = "\n\n".join(system)
-    out["messages"] = [_simplified(m) for m in messages]
-    if "temperature" in body:
-        # OpenAI's range is 0..2, Anthropic's 0..1.
-        out["temperature"] = min(1.0, float(body["temperature"]))
-    if "top_p" in body:
-        out["top_p"] = body["top_p"]
-    stop = body.get("stop")
-    if stop:
-        out["stop_sequences"] = [stop] if isinstance(stop, str) else list(stop)
+            _append(turns, "user", _blocks(message.get("content")))
+    return "\n\n".join(system), [_simplified(m) for m in turns]
+
+
+def _tool_use(tool_call: Mapping[str, Any]) -> dict[str, Any]:
+    function = tool_call.get("function") or {}
+    try:
+        arguments = json.loads(function.get("arguments") or "{}")
+    except json.JSONDecodeError:
+        arguments = {}
+    return {
+        "type": "tool_use",
+        "id": tool_call.get("id", ""),
+        "name": function.get("name", ""),
+        "input": arguments,
+    }
+
+
+def _tools(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The request's tools and tool choice, in Anthropic's shape (absent when not sent)."""
+    out: dict[str, Any] = {}
     if body.get("tools"):
         out["tools"] = [
             {
@@ -181,12 +201,33 @@ def messages_request(body: Mapping[str, Any], model: str, *, stream: bool) -> di
         out["tool_choice"] = {"type": choice}
     elif isinstance(choice, dict) and isinstance(choice.get("function"), dict):
         out["tool_choice"] = {"type": "tool", "name": choice["function"].get("name", "")}
-    if isinstance(body.get("user"), str):
-        out["metadata"] = {"user_id": body["user"]}
-    for name, value in body.items():
-        if name not in _TRANSLATED and name not in _OPENAI_ONLY:
-            out[name] = value
     return out
+
+
+def _block_start(event: Mapping[str, Any], tools: dict[int, int]) -> dict[str, Any] | None:
+    """The OpenAI delta that starts content block ``event`` (a tool call gets the next tool
+    call index, noted in ``tools``); None for a block that starts empty."""
+    block = event.get("content_block") or {}
+    if block.get("type") == "tool_use":
+        index = tools[event.get("index", 0)] = len(tools)
+        function = {"name": block.get("name", ""), "arguments": ""}
+        call = {"index": index, "id": block.get("id", ""), "type": "function"}
+        return {"tool_calls": [{**call, "function": function}]}
+    if block.get("text"):
+        return {"content": block["text"]}
+    return None
+
+
+def _block_delta(event: Mapping[str, Any], tools: dict[int, int]) -> dict[str, Any] | None:
+    """The OpenAI delta of a content block's text or of a tool call's arguments."""
+    delta = event.get("delta") or {}
+    if delta.get("type") == "text_delta":
+        return {"content": delta.get("text", "")}
+    if delta.get("type") == "input_json_delta":
+        index = tools.get(event.get("index", 0), 0)
+        function = {"arguments": delta.get("partial_json", "")}
+        return {"tool_calls": [{"index": index, "function": function}]}
+    return None
 
 
 def _text(content: Any) -> str:
@@ -336,42 +377,11 @@ class _AnthropicStream:
                     self.usage = _usage(message.get("usage"))
                     yield chunk({"role": "assistant", "content": ""})
                 elif kind == "content_block_start":
-                    block = event.get("content_block") or {}
-                    if block.get("type") == "tool_use":
-                        index = tools[event.get("index", 0)] = len(tools)
-                        yield chunk(
-                            {
-                                "tool_calls": [
-                                    {
-                                        "index": index,
-                                        "id": block.get("id", ""),
-                                        "type": "function",
-                                        "function": {
-                                            "name": block.get("name", ""),
-                                            "arguments": "",
-                                        },
-                                    }
-                                ]
-                            }
-                        )
-                    elif block.get("text"):
-                        yield chunk({"content": block["text"]})
+                    if (started := _block_start(event, tools)) is not None:
+                        yield chunk(started)
                 elif kind == "content_block_delta":
-                    delta = event.get("delta") or {}
-                    if delta.get("type") == "text_delta":
-                        yield chunk({"content": delta.get("text", "")})
-                    elif delta.get("type") == "input_json_delta":
-                        index = tools.get(event.get("index", 0), 0)
-                        yield chunk(
-                            {
-                                "tool_calls": [
-                                    {
-                                        "index": index,
-                                        "function": {"arguments": delta.get("partial_json", "")},
-                                    }
-                                ]
-                            }
-                        )
+                    if (added := _block_delta(event, tools)) is not None:
+                        yield chunk(added)
                 elif kind == "message_delta":
                     outputs = (event.get("usage") or {}).get("output_tokens")
                     if isinstance(outputs, int):
