@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -11,7 +12,7 @@ from api.replay.dataset import DatasetRow
 from api.replay.defaults import COST_WEIGHTS
 from bandit.budget import REPLAY_CALIBRATION, Budget, BudgetedPolicy, ControllerSettings
 from bandit.cascade import CascadeSpec
-from bandit.cascade_replay import CascadeResult
+from bandit.cascade_replay import CascadeEvent, CascadeResult
 from bandit.factory import make_policy
 from bandit.replay import (
     Baselines,
@@ -167,115 +168,159 @@ def run_replay(
     started = time.perf_counter()
     events = featurise(rows, options, embedder)
     featurise_seconds = time.perf_counter() - started
+    split = _split(rows, events, options, progress)
+    runs = [_cost_weight_run(split, cost_weight) for cost_weight in options.cost_weights]
+    reference_model = _best_model(split.train, split.models)
+    reference_cost = sum(e.outcomes[reference_model].cost_usd for e in split.train) / len(
+        split.train
+    )
+    for share in options.budgets:
+        budget = Budget(cost_share=share, reference=reference_model)
+        runs.append(_budget_run(split, budget, reference_cost))
+    return ReplayReport(
+        events=len(events),
+        train_events=len(split.train),
+        holdout_events=len(split.holdout),
+        models=split.models,
+        options=options,
+        baselines=baselines(split.holdout, split.models),
+        runs=tuple(runs),
+        featurise_seconds=featurise_seconds,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Split:
+    """What every run of one replay shares: the prompts learned from and those held out, the
+    arms, the supervised reference, and the cascade's events when it simulates one."""
+
+    options: ReplayOptions
+    models: tuple[str, ...]
+    arms: tuple[Arm, ...]
+    train: list[ReplayEvent]
+    holdout: list[ReplayEvent]
+    reference: tuple[FeatureHasher, RidgeRouter]
+    holdout_matrix: Matrix
+    cascade_train: list[CascadeEvent]
+    cascade_holdout: list[CascadeEvent]
+    progress: Callable[[int], None] | None
+
+
+def _split(
+    rows: Sequence[DatasetRow],
+    events: list[ReplayEvent],
+    options: ReplayOptions,
+    progress: Callable[[int], None] | None,
+) -> _Split:
     models = tuple(sorted(rows[0].outcomes))
-    arms = replay_arms(models)
-    train = [e for e in events if not in_holdout(e.id, options.seed, options.holdout)]
-    holdout = [e for e in events if in_holdout(e.id, options.seed, options.holdout)]
+    held = functools.partial(in_holdout, seed=options.seed, fraction=options.holdout)
+    train = [e for e in events if not held(e.id)]
+    holdout = [e for e in events if held(e.id)]
     if not train or not holdout:
         raise ValueError(
             f"The split left {len(train)} training and {len(holdout)} holdout prompts; "
             "both need at least one."
         )
-    reference = _fit_reference(train, models)
-    hasher, router = reference
-    holdout_matrix = hasher.transform([e.context for e in holdout])
+    hasher, router = _fit_reference(train, models)
     cascaded = cascade_events(rows, events, options.cascade) if options.cascade else []
-    cascade_train = [e for e in cascaded if not in_holdout(e.id, options.seed, options.holdout)]
-    cascade_holdout = [e for e in cascaded if in_holdout(e.id, options.seed, options.holdout)]
-
-    runs = []
-    for cost_weight in options.cost_weights:
-        rule = RewardRule(cost_weight=cost_weight)
-        policy = make_policy(
-            options.exploration,
-            context_namespaces=CONTEXT_NAMESPACES,
-            arm_namespaces=ARM_NAMESPACES,
-        )
-        began = time.perf_counter()
-        result = replay(
-            train,
-            holdout,
-            arms,
-            rule,
-            policy,
-            passes=options.passes,
-            seed=options.seed,
-            progress=progress,
-        )
-        learn_seconds = time.perf_counter() - began
-        supervised = _supervised(router, holdout_matrix, holdout, models, cost_weight)
-        cascade = None
-        if options.cascade is not None:
-            cascade = run_cascade(
-                cascade_train,
-                cascade_holdout,
-                options.cascade,
-                replay_arms,
-                cost_weight,
-                options.exploration,
-                passes=options.passes,
-                seed=options.seed,
-            )
-        runs.append(CostWeightRun(cost_weight, result, supervised, learn_seconds, cascade=cascade))
-    reference_model = _best_model(train, models)
-    reference_cost = sum(e.outcomes[reference_model].cost_usd for e in train) / len(train)
-    for share in options.budgets:
-        budget = Budget(cost_share=share, reference=reference_model)
-        usd = budget.usd_per_request_for(reference_cost)
-        policy = make_policy(
-            options.exploration,
-            context_namespaces=CONTEXT_NAMESPACES,
-            arm_namespaces=ARM_NAMESPACES,
-            budget_usd=usd,
-            # The holdout is routed greedily: calibrate its cost weight on recent requests.
-            controller=ControllerSettings(calibration=REPLAY_CALIBRATION),
-        )
-        assert isinstance(policy, BudgetedPolicy)
-        began = time.perf_counter()
-        result = replay(
-            train,
-            holdout,
-            arms,
-            # The cost is the controller's: the regressor learns quality alone.
-            RewardRule(cost_weight=0.0),
-            policy,
-            passes=options.passes,
-            seed=options.seed,
-            progress=progress,
-            holdout_choice=policy.greedy,
-        )
-        learn_seconds = time.perf_counter() - began
-        final = policy.status().cost_weight
-        policy.close()
-        supervised = _supervised(router, holdout_matrix, holdout, models, final)
-        outcome = BudgetOutcome(budget, usd, reference_cost, final)
-        cascade = None
-        if options.cascade is not None:
-            # The cascade's own run under the same budget: every call it makes counts.
-            cascade = run_cascade(
-                cascade_train,
-                cascade_holdout,
-                options.cascade,
-                replay_arms,
-                0.0,
-                options.exploration,
-                passes=options.passes,
-                seed=options.seed,
-                budget_usd=usd,
-            )
-        runs.append(
-            CostWeightRun(final, result, supervised, learn_seconds, cascade=cascade, budget=outcome)
-        )
-    return ReplayReport(
-        events=len(events),
-        train_events=len(train),
-        holdout_events=len(holdout),
-        models=models,
+    return _Split(
         options=options,
-        baselines=baselines(holdout, models),
-        runs=tuple(runs),
-        featurise_seconds=featurise_seconds,
+        models=models,
+        arms=replay_arms(models),
+        train=train,
+        holdout=holdout,
+        reference=(hasher, router),
+        holdout_matrix=hasher.transform([e.context for e in holdout]),
+        cascade_train=[e for e in cascaded if not held(e.id)],
+        cascade_holdout=[e for e in cascaded if held(e.id)],
+        progress=progress,
     )
+
+
+def _cost_weight_run(split: _Split, cost_weight: float) -> CostWeightRun:
+    options = split.options
+    policy = make_policy(
+        options.exploration,
+        context_namespaces=CONTEXT_NAMESPACES,
+        arm_namespaces=ARM_NAMESPACES,
+    )
+    began = time.perf_counter()
+    result = replay(
+        split.train,
+        split.holdout,
+        split.arms,
+        RewardRule(cost_weight=cost_weight),
+        policy,
+        passes=options.passes,
+        seed=options.seed,
+        progress=split.progress,
+    )
+    learn_seconds = time.perf_counter() - began
+    supervised = _supervised(
+        split.reference[1], split.holdout_matrix, split.holdout, split.models, cost_weight
+    )
+    cascade = None
+    if options.cascade is not None:
+        cascade = run_cascade(
+            split.cascade_train,
+            split.cascade_holdout,
+            options.cascade,
+            replay_arms,
+            cost_weight,
+            options.exploration,
+            passes=options.passes,
+            seed=options.seed,
+        )
+    return CostWeightRun(cost_weight, result, supervised, learn_seconds, cascade=cascade)
+
+
+def _budget_run(split: _Split, budget: Budget, reference_cost: float) -> CostWeightRun:
+    options = split.options
+    usd = budget.usd_per_request_for(reference_cost)
+    policy = make_policy(
+        options.exploration,
+        context_namespaces=CONTEXT_NAMESPACES,
+        arm_namespaces=ARM_NAMESPACES,
+        budget_usd=usd,
+        # The holdout is routed greedily: calibrate its cost weight on recent requests.
+        controller=ControllerSettings(calibration=REPLAY_CALIBRATION),
+    )
+    assert isinstance(policy, BudgetedPolicy)
+    began = time.perf_counter()
+    result = replay(
+        split.train,
+        split.holdout,
+        split.arms,
+        # The cost is the controller's: the regressor learns quality alone.
+        RewardRule(cost_weight=0.0),
+        policy,
+        passes=options.passes,
+        seed=options.seed,
+        progress=split.progress,
+        holdout_choice=policy.greedy,
+    )
+    learn_seconds = time.perf_counter() - began
+    final = policy.status().cost_weight
+    policy.close()
+    supervised = _supervised(
+        split.reference[1], split.holdout_matrix, split.holdout, split.models, final
+    )
+    cascade = None
+    if options.cascade is not None:
+        # The cascade's own run under the same budget: every call it makes counts.
+        cascade = run_cascade(
+            split.cascade_train,
+            split.cascade_holdout,
+            options.cascade,
+            replay_arms,
+            0.0,
+            options.exploration,
+            passes=options.passes,
+            seed=options.seed,
+            budget_usd=usd,
+        )
+    outcome = BudgetOutcome(budget, usd, reference_cost, final)
+    return CostWeightRun(final, result, supervised, learn_seconds, cascade=cascade, budget=outcome)
 
 
 def _best_model(events: Sequence[ReplayEvent], models: Sequence[str]) -> str:
