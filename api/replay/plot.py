@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from api.replay.runner import ReplayReport
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 __all__ = ["plot_report"]
 
@@ -16,6 +20,16 @@ def plot_report(report: ReplayReport, path: Path, title: str) -> None:
     import matplotlib.pyplot as plt
 
     figure, (plane, curves) = plt.subplots(1, 2, figsize=(14, 6))
+    _plot_plane(plane, report)
+    _plot_curves(curves, report)
+    figure.suptitle(title)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def _plot_plane(plane: Axes, report: ReplayReport) -> None:
+    """The cost-quality plane: the single models, the oracle, random, and the frontiers."""
     baselines = report.baselines
     for model, point in baselines.per_model.items():
         plane.scatter(point.mean_cost_usd, point.mean_quality, color="grey", s=25)
@@ -45,6 +59,16 @@ def plot_report(report: ReplayReport, path: Path, title: str) -> None:
         color="black",
         label="random",
     )
+    _plot_frontiers(plane, report)
+    plane.set_xscale("log")
+    plane.set_xlabel("mean cost per prompt (USD, log scale)")
+    plane.set_ylabel("mean quality")
+    plane.set_title("cost-quality plane (holdout prompts)")
+    plane.legend(loc="lower right", fontsize=8)
+    plane.grid(alpha=0.3)
+
+
+def _plot_frontiers(plane: Axes, report: ReplayReport) -> None:
     runs = report.runs
     # Each curve joins its points in order of cost, so it reads as a cost-quality frontier.
     curves_to_draw = (
@@ -86,15 +110,13 @@ def plot_report(report: ReplayReport, path: Path, title: str) -> None:
             xytext=(3, -10),
             textcoords="offset points",
         )
-    plane.set_xscale("log")
-    plane.set_xlabel("mean cost per prompt (USD, log scale)")
-    plane.set_ylabel("mean quality")
-    plane.set_title("cost-quality plane (holdout prompts)")
-    plane.legend(loc="lower right", fontsize=8)
-    plane.grid(alpha=0.3)
 
+
+def _plot_curves(curves: Axes, report: ReplayReport) -> None:
+    """Learning curves of three cost weights (cheapest, middle, most quality-driven), which
+    keep the panel readable, against the best single model."""
+    runs, baselines = report.runs, report.baselines
     best = baselines.per_model[baselines.best_single_model]
-    # Three cost weights (cheapest, middle, most quality-driven) keep the panel readable.
     shown = [runs[i] for i in sorted({0, len(runs) // 2, len(runs) - 1})]
     for run in shown:
         curve = run.result.curve
@@ -114,8 +136,3 @@ def plot_report(report: ReplayReport, path: Path, title: str) -> None:
     curves.set_title("learning curves (online, exploration included)")
     curves.legend(fontsize=8)
     curves.grid(alpha=0.3)
-
-    figure.suptitle(title)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
