@@ -1,5 +1,5 @@
-"""Server CPU time per ``POST /v1/route``, for servers built from different checkouts or
-settings, measured side by side in one run.
+"""Server CPU time per ``POST /v1/route`` and per ``POST /v1/feedback``, for servers built from
+different checkouts or settings, measured side by side in one run.
 
     PYTHONPATH=. .venv/bin/python benchmarks/route_cpu.py --requests 1000 --repeats 3 \\
         --variant before=../main: --variant after=.: \\
@@ -7,9 +7,10 @@ settings, measured side by side in one run.
 
 Each ``--variant NAME=CHECKOUT:ENV=VALUE,...`` starts the real server (``serve`` on a fresh
 SQLite file) with that checkout first on ``PYTHONPATH`` and those environment variables, routes
-``--requests`` requests one after another, and reads the server process's CPU time (user +
-system, ``/proc/PID/stat``) before and after, less what the idle server used over the same
-wall time (measured just before). CPU time, unlike requests per second, is less disturbed by
+``--requests`` requests one after another, then sends one feedback (a score) for each of those
+decisions, and reads the server process's CPU time (user + system, ``/proc/PID/stat``) before
+and after each phase, less what the idle server used over the same wall time (measured just
+before). CPU time, unlike requests per second, is less disturbed by
 other processes on a shared machine, though not untouched (caches, frequency). Variants run
 interleaved, ``--repeats`` times; the medians are printed.
 """
@@ -42,7 +43,8 @@ def _variant(text: str) -> tuple[str, str, dict[str, str]]:
     return name, str(Path(checkout).resolve()), env
 
 
-def _run(checkout: str, env: dict[str, str], requests: int) -> float:
+def _run(checkout: str, env: dict[str, str], requests: int) -> tuple[float, float]:
+    """CPU seconds per route and per feedback of one server."""
     with tempfile.TemporaryDirectory() as folder:
         workdir = Path(folder)
         server: RunningServer = start_server(
@@ -50,6 +52,7 @@ def _run(checkout: str, env: dict[str, str], requests: int) -> float:
             workdir,
             env={**env, "PYTHONPATH": checkout},
         )
+        pid = server.process.pid
         try:
             with server.client() as client:
                 for i in range(20):  # warm up: imports, caches, the first snapshot
@@ -57,18 +60,21 @@ def _run(checkout: str, env: dict[str, str], requests: int) -> float:
                 # The server's loops (learning, key and catalog refresh) use CPU while idle,
                 # in proportion to wall time, which a loaded machine stretches: measure that
                 # rate and take it off.
-                idle_from, idle_cpu = time.monotonic(), _cpu_seconds(server.process.pid)
+                idle_from, idle_cpu = time.monotonic(), _cpu_seconds(pid)
                 time.sleep(_IDLE_SECONDS)
-                idle_rate = (_cpu_seconds(server.process.pid) - idle_cpu) / (
-                    time.monotonic() - idle_from
-                )
-                started, before = time.monotonic(), _cpu_seconds(server.process.pid)
+                idle_rate = (_cpu_seconds(pid) - idle_cpu) / (time.monotonic() - idle_from)
+                started, before = time.monotonic(), _cpu_seconds(pid)
+                decisions = []
                 for i in range(requests):
-                    client.post(
-                        "/v1/route", json={"prompt": f"How do I sort a list? ({i})"}
-                    ).raise_for_status()
-                used = _cpu_seconds(server.process.pid) - before
-                return (used - idle_rate * (time.monotonic() - started)) / requests
+                    routed = client.post("/v1/route", json={"prompt": f"How do I sort? ({i})"})
+                    decisions.append(routed.raise_for_status().json()["decision_id"])
+                route = _cpu_seconds(pid) - before - idle_rate * (time.monotonic() - started)
+                started, before = time.monotonic(), _cpu_seconds(pid)
+                for i, decision_id in enumerate(decisions):
+                    body = {"decision_id": decision_id, "score": (i % 5) / 4, "source": "user"}
+                    client.post("/v1/feedback", json=body).raise_for_status()
+                feedback = _cpu_seconds(pid) - before - idle_rate * (time.monotonic() - started)
+                return route / requests, feedback / requests
         finally:
             server.stop()
 
@@ -79,14 +85,23 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--variant", action="append", required=True, type=_variant)
     args = parser.parse_args()
-    runs: dict[str, list[float]] = {name: [] for name, _, _ in args.variant}
+    runs: dict[str, list[tuple[float, float]]] = {name: [] for name, _, _ in args.variant}
     for repeat in range(args.repeats):
         for name, checkout, env in args.variant:
-            cpu = _run(checkout, env, args.requests)
-            runs[name].append(cpu)
-            print(f"run {repeat + 1} {name:14} {cpu * 1e6:8.0f} us CPU per route", flush=True)
+            route, feedback = _run(checkout, env, args.requests)
+            runs[name].append((route, feedback))
+            print(
+                f"run {repeat + 1} {name:14} {route * 1e6:8.0f} us CPU per route "
+                f"{feedback * 1e6:8.0f} us per feedback",
+                flush=True,
+            )
     for name, values in runs.items():
-        print(f"{name:14} median {statistics.median(values) * 1e6:8.0f} us CPU per route")
+        route = statistics.median(r for r, _ in values)
+        feedback = statistics.median(f for _, f in values)
+        print(
+            f"{name:14} median {route * 1e6:8.0f} us CPU per route "
+            f"{feedback * 1e6:8.0f} us per feedback"
+        )
 
 
 if __name__ == "__main__":
