@@ -119,6 +119,8 @@ async def open_services(
         engine = create_engine(settings.database_url)
         stack.push_async_callback(engine.dispose)
         heavy_jobs, processes = _heavy_jobs(settings, runner)
+        if processes is not None:
+            stack.callback(processes.close)  # reports still running answer no one now
         await upgrade(engine)
         committer = GroupCommitter(
             engine,
@@ -131,8 +133,6 @@ async def open_services(
         await roles.check()
         _enter(stack, roles)
         services = await _build(settings, clock, engine, committer, roles, metrics, heavy_jobs)
-        if processes is not None:
-            stack.callback(processes.close)  # reports still running answer no one now
         for part in _long_lived(services):
             _enter(stack, part)
         unwatch = metrics.watch(
