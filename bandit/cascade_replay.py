@@ -188,7 +188,7 @@ def _interaction(
         context=decision.context,
         arms=decision.arms,
         chosen=decision.chosen,
-        probability=decision.propensity,
+        propensity=decision.propensity,
         reward=reward,
         cost_usd=cost_usd,
     )

@@ -182,7 +182,7 @@ def replay(
                     context=event.context,
                     arms=arms,
                     chosen=decision.chosen,
-                    probability=decision.propensity,
+                    propensity=decision.propensity,
                     reward=reward_of(outcome),
                     cost_usd=outcome.cost_usd,
                 )

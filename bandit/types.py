@@ -88,7 +88,7 @@ class Arm:
 class Interaction:
     """A decision whose reward is known: what a policy learns from.
 
-    ``probability`` is the propensity the chosen arm had when the decision was logged.
+    ``propensity`` is the probability the chosen arm had when the decision was logged.
     ``cost_usd`` is what the call on the chosen arm cost, when it was reported: budgeted
     policies learn spend from it, every other policy ignores it.
     """
@@ -96,7 +96,7 @@ class Interaction:
     context: Context
     arms: tuple[Arm, ...]
     chosen: int
-    probability: float
+    propensity: float
     reward: float
     cost_usd: float | None = None
 
@@ -105,8 +105,8 @@ class Interaction:
             raise ValueError(
                 f"Chosen index {self.chosen} is outside the {len(self.arms)} candidate arms."
             )
-        if not 0.0 < self.probability <= 1.0:
-            raise ValueError(f"Propensity {self.probability!r} must be in (0, 1].")
+        if not 0.0 < self.propensity <= 1.0:
+            raise ValueError(f"Propensity {self.propensity!r} must be in (0, 1].")
         if not math.isfinite(self.reward):
             raise ValueError(f"Reward {self.reward!r} must be a finite number.")
         if self.cost_usd is not None and not (

@@ -110,7 +110,7 @@ class VowpalPolicy:
         """
         if self._settings.algorithm == "squarecb":
             return 1.0
-        return float(interaction.probability)
+        return float(interaction.propensity)
 
     def _release_last(self) -> None:
         if self._last is not None:

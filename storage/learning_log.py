@@ -131,7 +131,7 @@ async def interactions_after(
                 context=context_from_json(row.context),
                 arms=arms_from_json(row.arms),
                 chosen=row.chosen_index,
-                probability=row.propensity,
+                propensity=row.propensity,
                 reward=row.reward,
                 # What the chosen call cost, as joined: a budgeted policy learns spend from it.
                 cost_usd=row.cost_usd,

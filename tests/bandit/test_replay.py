@@ -157,7 +157,7 @@ def test_holdout_prompts_are_never_learned_and_only_the_chosen_outcome_is_seen()
         event = by_context[id(interaction.context)]
         chosen = interaction.arms[interaction.chosen].id
         assert interaction.reward == event.outcomes[chosen].quality  # bandit feedback only
-        assert interaction.probability == pytest.approx(1 / 3)
+        assert interaction.propensity == pytest.approx(1 / 3)
 
 
 def test_holdout_split_is_stable_and_close_to_the_fraction() -> None:

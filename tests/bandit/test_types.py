@@ -154,8 +154,8 @@ def test_interaction_cost_is_optional() -> None:
 def test_interaction_accepts_edge_values() -> None:
     interaction = Interaction(Context(), ARMS, 2, 1.0, -5.0)
 
-    assert (interaction.chosen, interaction.probability, interaction.reward) == (2, 1.0, -5.0)
-    assert Interaction(Context(), ARMS, 0, 1e-12, 0.0).probability == 1e-12
+    assert (interaction.chosen, interaction.propensity, interaction.reward) == (2, 1.0, -5.0)
+    assert Interaction(Context(), ARMS, 0, 1e-12, 0.0).propensity == 1e-12
 
 
 def test_decision_exposes_model_and_propensity() -> None:
