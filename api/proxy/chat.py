@@ -11,6 +11,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from api.http.schemas.common import FeatureValue
+from api.proxy.caller import caller_request
 from bandit.errors import InvalidInputError
 
 __all__ = ["MODEL_PREFIX", "ChatRequest", "answer_text", "chat_request", "completion_chunks"]
@@ -31,10 +33,15 @@ class ChatRequest:
     include_usage: bool
     #: OpenAI's ``user``: the unit experiments assign by.
     user: str | None
+    #: The caller's features (``metadata``, the features header); None when none were sent.
+    features: Mapping[str, FeatureValue] | None = None
 
 
-def chat_request(body: Any) -> ChatRequest:
-    """Check ``model`` and ``messages``; everything else is the provider's to judge.
+def chat_request(
+    body: Any, *, features_header: str | None = None, forward_metadata: str | None = None
+) -> ChatRequest:
+    """Check ``model`` and ``messages``, and read the caller's features (``api.proxy.caller``);
+    everything else is the provider's to judge.
 
     >>> chat_request({"model": "router/default", "messages": [{"role": "user",
     ...     "content": "Hi"}]}).policy
@@ -72,13 +79,15 @@ def chat_request(body: Any) -> ChatRequest:
         raise InvalidInputError(f"stream must be true or false, got {stream!r}.")
     options = body.get("stream_options")
     user = body.get("user")
+    caller = caller_request(body, features_header, forward_metadata)
     return ChatRequest(
         policy=model.removeprefix(MODEL_PREFIX),
-        body=body,
+        body=caller.body,
         prompt="\n".join(_texts(messages)),
         stream=bool(stream),
         include_usage=isinstance(options, dict) and options.get("include_usage") is True,
         user=user if isinstance(user, str) and user else None,
+        features=caller.features,
     )
 
 

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Controller, Response, post
 from litestar.background_tasks import BackgroundTask
 from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
-from litestar.params import JSONBody
+from litestar.params import FromHeader, HeaderParameter, JSONBody
 from litestar.response import Stream
 
 from api.http.access import access, require_policy
 from api.http.errors import status_for
 from api.http.schemas import ChatCompletionOut, ErrorOut
+from api.proxy.caller import FEATURES_HEADER, FORWARD_METADATA_HEADER
 from api.proxy.chat import chat_request
 from api.proxy.errors import ProxyError
 from api.proxy.service import Answer, ProxyService
@@ -65,11 +66,34 @@ class ChatController(Controller):
         data: JSONBody[dict[str, Any]],
         proxy: NamedDependency[ProxyService],
         caller: NamedDependency[ApiKey],
+        features: FromHeader[
+            Annotated[
+                str | None,
+                HeaderParameter(
+                    name=FEATURES_HEADER,
+                    description="The caller's features as a JSON object, as the route API's "
+                    '`features` (e.g. {"task": "code", "tier": 2}); OpenAI `metadata` is read '
+                    "too (its values as categories). Checked as the route API checks them.",
+                ),
+            ]
+        ] = None,
+        forward_metadata: FromHeader[
+            Annotated[
+                str | None,
+                HeaderParameter(
+                    name=FORWARD_METADATA_HEADER,
+                    description="true: send the request's `metadata` on to the provider "
+                    "(by default the router takes it out).",
+                ),
+            ]
+        ] = None,
     ) -> Response[Any]:
         """An OpenAI chat completion (streamed or not) from the model the policy named in
         ``"model": "router/<policy>"`` chooses; other parameters go on to the provider."""
         try:
-            request = chat_request(data)
+            request = chat_request(
+                data, features_header=features, forward_metadata=forward_metadata
+            )
             require_policy(caller, request.policy)
             answer = await proxy.complete(request, caller)
         except ProxyError as error:

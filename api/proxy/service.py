@@ -119,6 +119,7 @@ class ProxyService:
         return RouteRequest(
             policy=request.policy,
             prompt=request.prompt,
+            features=request.features,
             candidates=candidates,
             unit_id=request.user,
             allowed_models=caller.models,

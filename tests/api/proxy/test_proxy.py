@@ -430,6 +430,58 @@ def test_bad_requests_get_a_4xx_naming_the_problem(setup: Setup) -> None:
     assert unauthenticated.status_code == 401
 
 
+def test_caller_features_come_from_metadata_and_the_header_and_stay_with_the_router(
+    setup: Setup,
+) -> None:
+    tag = _tag()
+    setup.model(f"feat-{tag}", f"ok#feat-{tag}")
+    setup.policy(f"feat-{tag}", [f"feat-{tag}"])
+    raw = setup.sdk.chat.completions.with_raw_response.create(
+        model=f"router/feat-{tag}",
+        messages=_ask(),
+        extra_body={"metadata": {"task": "code", "tenant": "acme"}},
+        extra_headers={"x-bandit-router-features": '{"tier": 2, "tenant": "globex"}'},
+    )
+    decision = setup.decision(raw.headers["x-bandit-router-decision-id"])
+    # The header wins on a name both give; metadata values are categories.
+    assert decision["features"] == {"task": "code", "tenant": "globex", "tier": 2.0}
+    assert "caller" in decision["context"]
+    [sent] = setup.fake.bodies(f"ok#feat-{tag}")
+    assert "metadata" not in sent  # it describes the caller to the router, not to the provider
+    # Asked for, metadata goes on to the provider as well.
+    setup.sdk.chat.completions.create(
+        model=f"router/feat-{tag}",
+        messages=_ask(),
+        extra_body={"metadata": {"task": "chat"}},
+        extra_headers={"x-bandit-router-forward-metadata": "true"},
+    )
+    assert setup.fake.bodies(f"ok#feat-{tag}")[-1]["metadata"] == {"task": "chat"}
+
+
+@pytest.mark.parametrize(
+    ("extra", "fragment"),
+    [
+        ({"extra_headers": {"x-bandit-router-features": "{task: code}"}}, "is not JSON"),
+        ({"extra_headers": {"x-bandit-router-features": '["code"]'}}, "got a list"),
+        ({"extra_body": {"metadata": {"task": ["code"]}}}, "Caller feature 'task' (from metadata)"),
+        ({"extra_body": {"metadata": "code"}}, "metadata must be an object"),
+        ({"extra_headers": {"x-bandit-router-features": '{"n": NaN}'}}, "is not JSON"),
+        ({"extra_headers": {"x-bandit-router-features": '{"n": 1e300}'}}, "'n'"),
+        ({"extra_headers": {"x-bandit-router-forward-metadata": "perhaps"}}, "true or false"),
+    ],
+)
+def test_bad_caller_features_are_a_422_naming_the_problem_and_reach_no_provider(
+    setup: Setup, extra: dict[str, Any], fragment: str
+) -> None:
+    tag = _tag()
+    setup.model(f"badfeat-{tag}", f"ok#badfeat-{tag}")
+    setup.policy(f"badfeat-{tag}", [f"badfeat-{tag}"])
+    with pytest.raises(openai.UnprocessableEntityError) as refused:
+        setup.sdk.chat.completions.create(model=f"router/badfeat-{tag}", messages=_ask(), **extra)
+    assert fragment in str(refused.value)
+    assert setup.fake.bodies(f"ok#badfeat-{tag}") == []
+
+
 def _wait_learned(setup: Setup, policy: str, count: int) -> None:
     deadline = time.monotonic() + 30
     while True:
