@@ -16,7 +16,7 @@ from bandit.errors import ConflictError, InvalidInputError
 from domain import ModelSpec, PolicyConfig, PolicyRecord
 from features import FeatureError, arm_for_model
 from storage.audit import record_audit
-from storage.catalog import put_model, put_policy
+from storage.catalog import get_model, put_model, put_policy
 from storage.codec import config_to_json, endpoint_to_json
 from storage.learning_log import count_learnable, observed_cost, set_version_base
 from storage.writer import GroupCommitter
@@ -191,6 +191,7 @@ class AdminService:
                 )
 
         current = self._learners.current(name)
+        named: list[ModelSpec] = []
 
         async def store(connection: AsyncConnection) -> PolicyRecord:
             nonlocal config
@@ -204,6 +205,7 @@ class AdminService:
             record = await put_policy(
                 connection, name=name, config=config, now=now, max_policies=self._max_policies
             )
+            named.extend([await get_model(connection, model_id=m) for m in config.models])
             if current is not None:
                 # Stored with the revision, so a restart before its rebuild goes live cannot
                 # serve the new revision under a version the old one already served.
@@ -221,6 +223,11 @@ class AdminService:
             return record
 
         record = await self._committer.run(store)
+        for model in named:
+            # Put through another process and not synced here yet: this process must know
+            # every model of a policy before the policy goes live in it (a route would 404).
+            if model.id not in self._catalog.models:
+                self._catalog.set_model(model)
         # A new revision may change how the policy learns: rebuild from the log off the event
         # loop while the old revision keeps serving; answer once it (or a newer one) is live.
         await self._learners.rebuild(record)
