@@ -259,18 +259,7 @@ def _cost_weight_run(split: _Split, cost_weight: float) -> CostWeightRun:
     supervised = _supervised(
         split.reference[1], split.holdout_matrix, split.holdout, split.models, cost_weight
     )
-    cascade = None
-    if options.cascade is not None:
-        cascade = run_cascade(
-            split.cascade_train,
-            split.cascade_holdout,
-            options.cascade,
-            replay_arms,
-            cost_weight,
-            options.exploration,
-            passes=options.passes,
-            seed=options.seed,
-        )
+    cascade = _cascade_run(split, cost_weight)
     return CostWeightRun(cost_weight, result, supervised, learn_seconds, cascade=cascade)
 
 
@@ -305,22 +294,30 @@ def _budget_run(split: _Split, budget: Budget, reference_cost: float) -> CostWei
     supervised = _supervised(
         split.reference[1], split.holdout_matrix, split.holdout, split.models, final
     )
-    cascade = None
-    if options.cascade is not None:
-        # The cascade's own run under the same budget: every call it makes counts.
-        cascade = run_cascade(
-            split.cascade_train,
-            split.cascade_holdout,
-            options.cascade,
-            replay_arms,
-            0.0,
-            options.exploration,
-            passes=options.passes,
-            seed=options.seed,
-            budget_usd=usd,
-        )
+    # The cascade's own run under the same budget: every call it makes counts.
+    cascade = _cascade_run(split, 0.0, budget_usd=usd)
     outcome = BudgetOutcome(budget, usd, reference_cost, final)
     return CostWeightRun(final, result, supervised, learn_seconds, cascade=cascade, budget=outcome)
+
+
+def _cascade_run(
+    split: _Split, cost_weight: float, budget_usd: float | None = None
+) -> CascadeResult | None:
+    """The simulated cascade's run beside a bandit run, when the replay simulates one."""
+    options = split.options
+    if options.cascade is None:
+        return None
+    return run_cascade(
+        split.cascade_train,
+        split.cascade_holdout,
+        options.cascade,
+        replay_arms,
+        cost_weight,
+        options.exploration,
+        passes=options.passes,
+        seed=options.seed,
+        budget_usd=budget_usd,
+    )
 
 
 def _best_model(events: Sequence[ReplayEvent], models: Sequence[str]) -> str:
