@@ -6,7 +6,7 @@ import itertools
 
 from experiments import assign_candidate
 
-__all__ = ["balanced_units"]
+__all__ = ["balanced_units", "spread_units"]
 
 
 def balanced_units(experiment_id: str, *, share: float, total: int) -> list[str]:
@@ -27,3 +27,19 @@ def balanced_units(experiment_id: str, *, share: float, total: int) -> list[str]
         if len(units) == total:
             return units
     raise AssertionError("unreachable")
+
+
+def spread_units(experiment_id: str, *, share: float, total: int) -> list[str]:
+    """Like ``balanced_units``, with the candidate's units spread evenly through the order: at
+    every prefix the candidate holds its share to within one unit, so a sample-ratio check made
+    at any moment (the experiment checks run while a test drives traffic) finds no mismatch."""
+    wanted = round(share * total)
+    pools: dict[bool, list[str]] = {True: [], False: []}
+    for i in itertools.count():
+        unit = f"unit-{i}"
+        pools[assign_candidate(experiment_id, unit, share)].append(unit)
+        if len(pools[True]) >= wanted and len(pools[False]) >= total - wanted:
+            break
+    order = [int((n + 1) * share) > int(n * share) for n in range(total)]
+    candidates, controls = iter(pools[True]), iter(pools[False])
+    return [next(candidates) if on else next(controls) for on in order]

@@ -21,6 +21,7 @@ from features import arm_for_model, extract_context
 from storage import _sql
 from storage.learning_log import latest_snapshot
 from tests.clock import FakeClock
+from tests.units import spread_units
 
 DAY = 86_400.0
 MODELS = (ModelSpec("small", 0.1, 0.4), ModelSpec("large", 5.0, 15.0))
@@ -37,13 +38,26 @@ def _settings(database_url: str) -> Settings:
     )
 
 
-async def _drive(services: Services, policy: str, prefix: str, n: int, seed: int) -> list[str]:
+async def _drive(
+    services: Services,
+    policy: str,
+    prefix: str,
+    n: int,
+    seed: int,
+    units: Sequence[str] | None = None,
+) -> list[str]:
+    """``n`` routed and scored decisions; ``units``: their experiment units, in order."""
     rng = np.random.default_rng(seed)
     ids = []
     for i in range(n):
         level = int(rng.integers(3))
         decision = await services.router.route(
-            RouteRequest(policy=policy, prompt=f"question {i % 5}", features={"level": level})
+            RouteRequest(
+                policy=policy,
+                prompt=f"question {i % 5}",
+                features={"level": level},
+                unit_id=None if units is None else units[i],
+            )
         )
         good = (decision.chosen_model == "large") == (level == 2)
         score = float(np.clip(rng.normal(0.8 if good else 0.3, 0.1), 0, 1))
@@ -147,7 +161,11 @@ async def test_retention_is_off_by_default_and_spares_an_active_experiment(
         await services.admin.put_policy("exp", PolicyConfig(models=models, retention_days=1))
         kept = await _drive(services, "keep", "", 30, seed=4)
         experiment = await services.experiments.create(ExperimentSpec("exp", "cand"))
-        in_experiment = await _drive(services, "exp", "", 30, seed=5)
+        # Units whose split matches the share at every moment: a sample-ratio check made while
+        # they arrive (a 1 in 1,000 chance with random units) would pause the experiment, and
+        # the decisions after the pause are not the experiment's.
+        units = spread_units(experiment.id, share=experiment.share, total=30)
+        in_experiment = await _drive(services, "exp", "", 30, seed=5, units=units)
         await services.learning.step(force_snapshot=True)
         clock.now += 3 * DAY
 
