@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from api.integrations.langfuse_link import LangfuseLink, open_client
 from api.integrations.state_metrics import ServiceState
 from api.proxy import AnthropicProvider, ModelCalls, OpenAIProvider, ProxyService
+from api.proxy.judge import ProviderGrader
 from api.runtime.periodic import Lifecycle
 from api.service.admin import AdminService
 from api.service.catalog import Catalog
@@ -34,6 +35,7 @@ from api.service.evaluation import EvaluationService
 from api.service.experiments import ExperimentService
 from api.service.export import ExportService
 from api.service.health import ServiceHealth
+from api.service.judging import JudgeLedger, JudgeService
 from api.service.keyring import KeyRing
 from api.service.keys import KeyService
 from api.service.learn_worker import LearnWorker
@@ -95,6 +97,8 @@ class Services:
     export: ExportService
     #: ``POST /v1/chat/completions``: calls the chosen model's provider.
     proxy: ProxyService
+    #: Grades a sample of live answers with each policy's judge.
+    judging: JudgeService
     #: Langfuse export and score import; None when Langfuse is not configured.
     langfuse: LangfuseLink | None = None
 
@@ -144,6 +148,7 @@ async def open_services(
                 roles,
                 clock,
                 services.langfuse,
+                services.judging,
             )
         )
         stack.callback(unwatch)
@@ -168,7 +173,8 @@ def _long_lived(services: Services) -> list[Lifecycle]:
     if link is not None:
         parts.append(_LangfuseExport(link.exporter))
         parts += [p for p in (link.feeder, link.poller) if p is not None]
-    parts += [services.model_health, services.catalog_sync, services.proxy]
+    # The judge after the proxy: it closes first, while the providers' pool is still open.
+    parts += [services.model_health, services.catalog_sync, services.proxy, services.judging]
     return parts
 
 
@@ -211,7 +217,21 @@ async def _build(
     model_health = ModelHealth(engine, catalog, clock, seconds=settings.model_health_seconds)
     await model_health.refresh()
     client, exporter, name_trace = _langfuse_export(settings)
-    router = await _router(base, learning, model_health, _telemetry(metrics, exporter), name_trace)
+    ledger = JudgeLedger(engine, clock, queue_size=settings.proxy.judge_queue_size)
+    router = await _router(
+        base, learning, model_health, _telemetry(metrics, exporter), name_trace, ledger
+    )
+    pool, calls = _provider_calls(settings.proxy)
+    judging = JudgeService(
+        engine,
+        catalog,
+        ledger,
+        router.feedback,
+        clock,
+        grader=ProviderGrader(catalog, calls),
+        workers=settings.proxy.judge_workers,
+    )
+    reviews = ReviewService(engine, committer, catalog, clock, judging=judging)
     keys = await _keys(base, catalog, keyring)
     catalog_sync = CatalogSync(
         engine, catalog, learners, learning.experiments, seconds=settings.catalog_sync_seconds
@@ -233,7 +253,7 @@ async def _build(
         keyring=keyring,
         keys=keys,
         heavy_jobs=heavy_jobs,
-        reviews=ReviewService(engine, committer, catalog, clock),
+        reviews=reviews,
         model_health=model_health,
         roles=roles,
         catalog_sync=catalog_sync,
@@ -241,7 +261,16 @@ async def _build(
             engine, catalog, learners, learning.loop, model_health, roles, catalog_sync
         ),
         export=ExportService(engine, catalog),
-        proxy=_proxy(settings.proxy, router, catalog),
+        proxy=ProxyService(
+            router,
+            catalog,
+            calls,
+            settings.proxy,
+            judging=judging,
+            reviews=reviews,
+            client=pool,
+        ),
+        judging=judging,
         langfuse=_langfuse_link(base, client, exporter, router, catalog),
     )
 
@@ -252,6 +281,7 @@ async def _router(
     model_health: ModelHealth,
     telemetry: TelemetrySink,
     name_trace: Callable[[str], str] | None,
+    ledger: JudgeLedger,
 ) -> RouterService:
     return RouterService(
         base.engine,
@@ -267,6 +297,7 @@ async def _router(
         observer=model_health,
         leading=base.roles.is_learner,
         learn_soon=learning.loop.notify,
+        judge_open=ledger.is_open,
     )
 
 
@@ -426,8 +457,9 @@ def _langfuse_link(
     return LangfuseLink(exporter, poller, feeder)
 
 
-def _proxy(settings: ProxySettings, router: RouterService, catalog: Catalog) -> ProxyService:
-    # One connection pool for every provider call; closed after the last request.
+def _provider_calls(settings: ProxySettings) -> tuple[httpx.AsyncClient, ModelCalls]:
+    """One connection pool for every provider call (the proxy's and the judge's); the proxy
+    closes it after the last request."""
     client = httpx.AsyncClient(
         timeout=httpx.Timeout(settings.read_seconds, connect=settings.first_byte_seconds),
         limits=httpx.Limits(max_connections=1000, max_keepalive_connections=100),
@@ -437,7 +469,7 @@ def _proxy(settings: ProxySettings, router: RouterService, catalog: Catalog) -> 
         settings,
         environ=os.environ,
     )
-    return ProxyService(router, catalog, calls, settings, client=client)
+    return client, calls
 
 
 class _LangfuseExport:

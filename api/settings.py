@@ -35,6 +35,8 @@ ENV_PROXY_RETRY_AFTER_MAX_SECONDS = "BANDIT_ROUTER_PROXY_RETRY_AFTER_MAX_SECONDS
 ENV_PROXY_FIRST_BYTE_SECONDS = "BANDIT_ROUTER_PROXY_FIRST_BYTE_SECONDS"
 ENV_PROXY_READ_SECONDS = "BANDIT_ROUTER_PROXY_READ_SECONDS"
 ENV_PROXY_MAX_FALLBACKS = "BANDIT_ROUTER_PROXY_MAX_FALLBACKS"
+ENV_PROXY_JUDGE_QUEUE_SIZE = "BANDIT_ROUTER_PROXY_JUDGE_QUEUE_SIZE"
+ENV_PROXY_JUDGE_WORKERS = "BANDIT_ROUTER_PROXY_JUDGE_WORKERS"
 
 #: Langfuse score source -> router feedback source, unless a score's name says otherwise.
 DEFAULT_SCORE_SOURCES: Mapping[str, str] = {
@@ -96,6 +98,11 @@ class ProxySettings:
     read_seconds: float = 600.0
     #: Fallback decisions after the first model failed (each is a decision of its own).
     max_fallbacks: int = 3
+    #: Answers waiting for a policy's judge; while it is full no decision is sampled for the
+    #: judge, and an answer that still finds it full is dropped (counted as shed).
+    judge_queue_size: int = 1000
+    #: Judge calls in flight at once, per process.
+    judge_workers: int = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,14 +296,19 @@ def langfuse_settings(environ: Mapping[str, str]) -> LangfuseSettings | None:
 def proxy_settings(environ: Mapping[str, str]) -> ProxySettings:
     """``BANDIT_ROUTER_PROVIDER_KEY_ENVS`` (``OPENAI_API_KEY,ANTHROPIC_API_KEY``) lists the
     variables endpoints may name; ``BANDIT_ROUTER_PROXY_RETRIES``, ``..._BACKOFF_SECONDS``,
-    ``..._RETRY_AFTER_MAX_SECONDS``, ``..._FIRST_BYTE_SECONDS``, ``..._READ_SECONDS`` and
-    ``..._MAX_FALLBACKS`` override the defaults of ``ProxySettings``."""
+    ``..._RETRY_AFTER_MAX_SECONDS``, ``..._FIRST_BYTE_SECONDS``, ``..._READ_SECONDS``,
+    ``..._MAX_FALLBACKS``, ``..._JUDGE_QUEUE_SIZE`` and ``..._JUDGE_WORKERS`` override the
+    defaults of ``ProxySettings``."""
     names = environ.get(ENV_PROVIDER_KEY_ENVS, "")
     default = ProxySettings()
     return ProxySettings(
         key_envs=frozenset(name.strip() for name in names.split(",") if name.strip()),
         retries=_whole(environ, ENV_PROXY_RETRIES, default.retries, 10),
         max_fallbacks=_whole(environ, ENV_PROXY_MAX_FALLBACKS, default.max_fallbacks, 31),
+        judge_queue_size=_whole(
+            environ, ENV_PROXY_JUDGE_QUEUE_SIZE, default.judge_queue_size, 1_000_000, low=1
+        ),
+        judge_workers=_whole(environ, ENV_PROXY_JUDGE_WORKERS, default.judge_workers, 64, low=1),
         # A backoff or cap of 0 means "no wait"; a timeout of 0 would fail every call.
         backoff_seconds=_span(environ, ENV_PROXY_BACKOFF_SECONDS, default.backoff_seconds, 60.0),
         retry_after_max_seconds=_span(
@@ -311,12 +323,14 @@ def proxy_settings(environ: Mapping[str, str]) -> ProxySettings:
     )
 
 
-def _whole(environ: Mapping[str, str], variable: str, default: int, high: int) -> int:
+def _whole(
+    environ: Mapping[str, str], variable: str, default: int, high: int, *, low: int = 0
+) -> int:
     text = environ.get(variable, "").strip()
     if not text:
         return default
-    if not text.isdigit() or int(text) > high:
-        raise ValueError(f"{variable} must be a whole number from 0 to {high}, got {text!r}.")
+    if not text.isdigit() or not low <= int(text) <= high:
+        raise ValueError(f"{variable} must be a whole number from {low} to {high}, got {text!r}.")
     return int(text)
 
 

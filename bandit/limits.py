@@ -14,6 +14,8 @@ __all__ = [
     "MAX_ANSWER_LENGTH",
     "MAX_COST_SHARE",
     "MAX_COST_USD",
+    "MAX_JUDGE_INSTRUCTIONS",
+    "MAX_JUDGE_USD_PER_HOUR",
     "MAX_LATENCY_MS",
     "MAX_TOKENS",
     "MAX_USD_PER_MTOK",
@@ -42,3 +44,7 @@ MAX_ANSWER_CHARS = 65_536
 MAX_ANSWER_LENGTH = 10_000_000
 #: An experiment's traffic shares of the candidate, stage by stage; the last is full rollout.
 DEFAULT_STAGES: tuple[float, ...] = (0.10, 0.25, 0.50, 1.00)
+#: The most a policy's judge may spend per hour, in USD.
+MAX_JUDGE_USD_PER_HOUR = 10_000.0
+#: The longest rubric a judge may be given, in characters.
+MAX_JUDGE_INSTRUCTIONS = 8_000

@@ -29,6 +29,7 @@ __all__ = [
     "MAX_REWARD_MAGNITUDE",
     "MAX_SOURCE_WEIGHT",
     "MAX_WAIT_SECONDS",
+    "PROXY_SOURCE",
     "Aggregation",
     "JoinedReward",
     "Observation",
@@ -54,6 +55,9 @@ MAX_SOURCE_WEIGHT = 1000.0
 MAX_COST_WEIGHT = 10_000.0
 #: Reward lost per second of latency.
 MAX_LATENCY_WEIGHT = 1000.0
+#: The source of what the router's proxy observed of a call it made (latency, tokens, cost,
+#: errors): never a score.
+PROXY_SOURCE = "proxy"
 #: Largest magnitude of ``default_reward`` and of either end of ``reward_range``.
 MAX_REWARD_MAGNITUDE = 1e6
 #: Scores are in [0, 1]; with the replay's cost weights (up to 80) the RouterBench rewards stay
@@ -87,9 +91,20 @@ class RewardRule:
 
     Sources not listed in ``sources`` count with ``SourceRule()`` (weight 1, earliest).
     ``wait_seconds == 0`` closes the window at the first score; otherwise it closes that many
-    seconds after the decision. With no score in the window, ``error_reward`` is the quality
-    when an error was reported, else ``default_reward`` is used, or the decision is not learned
-    when that is ``None``. Every reward is clipped into ``reward_range`` (``low < high``).
+    seconds after the decision. Every reward is clipped into ``reward_range`` (``low < high``).
+
+    A decision with no score in its window (see ``join``) is learned only where a success
+    observed the same way would be, so that what is learned stays a representative sample of
+    what was routed:
+
+    - with ``default_reward`` set, every decision is learned: an unscored success with it, an
+      unscored failure with ``error_reward``;
+    - a failure the application reported (feedback with an ``error`` from any source but the
+      router's own ``proxy``) is learned with ``error_reward``: an application that reports
+      failures scores its answers;
+    - a failure only the proxy observed is learned when the decision is in the judge's
+      sample (whose answers the judge grades), and not otherwise: the proxy never scores, so
+      learning its failures without its successes would push each model down by its traffic.
 
     >>> RewardRule(reward_range=(1.0, -1.0))  # doctest: +ELLIPSIS
     Traceback (most recent call last):
@@ -212,17 +227,27 @@ def window_closed_by(rule: RewardRule, observation: Observation) -> bool:
 
 
 def join(
-    rule: RewardRule, observations: Sequence[Observation], *, prior_cost_usd: float = 0.0
+    rule: RewardRule,
+    observations: Sequence[Observation],
+    *,
+    prior_cost_usd: float = 0.0,
+    sampled: bool = False,
 ) -> JoinedReward:
     """Combine the in-window ``observations`` of one decision into its reward.
 
     ``prior_cost_usd`` is what was spent on the request before this decision (a cascade's
     first calls): it is added to the reported cost, so an escalation pays for both calls.
+    ``sampled``: the decision is in the judge's sample, whose failures the proxy observed are
+    learned whatever ``default_reward`` says (the rule is in ``RewardRule``'s docstring).
 
     >>> rule = RewardRule(cost_weight=10.0)
     >>> join(rule, [Observation("user", 0.0, 1, score=0.8, cost_usd=0.01)]).reward
     0.7000000000000001
     >>> join(rule, [Observation("app", 0.0, 1, error=True, cost_usd=0.01)]).quality
+    0.0
+    >>> join(rule, [Observation("proxy", 0.0, 1, error=True)]).reward is None
+    True
+    >>> join(rule, [Observation("proxy", 0.0, 1, error=True)], sampled=True).quality
     0.0
     >>> join(rule, [Observation("user", 0.0, 1, score=1.0)], prior_cost_usd=0.02).cost_usd
     0.02
@@ -231,7 +256,7 @@ def join(
         raise ValueError(f"prior_cost_usd must be a non-negative number, got {prior_cost_usd!r}.")
     ordered = sorted(observations, key=lambda o: (o.at, o.seq))
     quality = _quality(rule, ordered)
-    if quality is None and any(o.error for o in ordered):
+    if quality is None and _failure_counts(rule, ordered, sampled=sampled):
         quality = rule.error_reward
     cost = next((o.cost_usd for o in ordered if o.cost_usd is not None), None)
     if prior_cost_usd > 0.0:
@@ -244,6 +269,16 @@ def join(
     return JoinedReward(
         reward=rule.clip(reward), quality=quality, cost_usd=cost, latency_ms=latency
     )
+
+
+def _failure_counts(rule: RewardRule, ordered: Sequence[Observation], *, sampled: bool) -> bool:
+    """Whether a reported failure is learned (the rule is in ``RewardRule``'s docstring)."""
+    failures = [o for o in ordered if o.error]
+    if not failures:
+        return False
+    if sampled or rule.default_reward is not None:
+        return True
+    return any(o.source != PROXY_SOURCE for o in failures)
 
 
 def _quality(rule: RewardRule, ordered: Sequence[Observation]) -> float | None:

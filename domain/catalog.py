@@ -11,6 +11,7 @@ from bandit.budget import Budget
 from bandit.cascade import CascadeSpec
 from bandit.eligibility import Constraints
 from bandit.health import HealthSettings
+from bandit.judge import JudgeSettings
 from bandit.limits import MAX_USD_PER_MTOK
 from bandit.review import ReviewSettings
 from bandit.reward import RewardRule
@@ -87,6 +88,8 @@ class PolicyConfig:
     #: the live learner aimed), None until then.
     budget: Budget | None = None
     budget_usd: float | None = None
+    #: A model that grades a sample of live answers (source ``judge``); None: no judge.
+    judge: JudgeSettings | None = None
 
     def __post_init__(self) -> None:
         if self.budget is not None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from bandit.decide import Routed, RoutingNotes
 from bandit.eligibility import Constraints
+from bandit.judge import sample_for_judge
 from bandit.review import sample_for_review
 from bandit.types import Context
 from domain.catalog import FeatureValue, PolicyRecord
@@ -51,11 +52,15 @@ def new_decision(
     fallback_of: str | None = None,
     escalation_of: str | None = None,
     prior_cost_usd: float | None = None,
+    judge_open: bool = True,
 ) -> DecisionRecord:
     """The decision ``routed`` makes for ``policy``, open for feedback from ``now``.
 
     ``prompt`` is kept only when the policy stores prompts; ``hidden_fallbacks`` are arms that
     are not models (a cascade's "accept") and so are never offered as fallbacks.
+    ``judge_open`` False (the judge is over its hourly cap or behind) samples nothing for the
+    judge: a decision left out then is left out whatever its answer, so the sample stays
+    representative.
     """
     wait = policy.config.reward.wait_seconds
     return DecisionRecord(
@@ -79,6 +84,9 @@ def new_decision(
         experiment_unit=experiment_unit,
         # Stratified by the model actually served, so each model's reviews weigh by its rate.
         review_probability=sample_for_review(policy.config.review, decision_id, routed.model),
+        judge_probability=sample_for_judge(policy.config.judge, decision_id)
+        if judge_open
+        else None,
         trace_id=trace_id,
         routing=RoutingNotes(
             constraints=constraints.as_dict(),

@@ -62,6 +62,8 @@ class FeedbackInput:
     #: Tokens the call consumed and produced, as the model's provider counted them.
     input_tokens: int | None = None
     output_tokens: int | None = None
+    #: What producing this feedback cost (a judge's own call): never the decision's cost.
+    grading_cost_usd: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +88,7 @@ class FeedbackRecord:
     comment: str | None = None
     input_tokens: int | None = None
     output_tokens: int | None = None
+    grading_cost_usd: float | None = None
     #: The decision's policy and chosen model; set on what ``record_feedback`` returns (so
     #: metrics and the access log can name them), None where feedback is read back.
     policy: str | None = None
@@ -131,6 +134,8 @@ class DecisionRecord:
     experiment_unit: str | None = None
     #: The inclusion probability when the decision was sampled for review; None: not sampled.
     review_probability: float | None = None
+    #: The inclusion probability when the decision was sampled for the policy's judge.
+    judge_probability: float | None = None
     #: The model's answer, as the application posted it (only where prompts are stored).
     response: str | None = None
     #: The Langfuse trace this decision names; None when Langfuse was off.

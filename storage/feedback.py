@@ -121,7 +121,7 @@ def _decision_of(connection: Connection, decision_id: str) -> Any:
     d = _sql.decisions
     columns = (d.c.policy, d.c.chosen_model, d.c.join_status, d.c.window_closes_at)
     return connection.execute(
-        select(*columns, d.c.prior_cost_usd).where(d.c.id == decision_id)
+        select(*columns, d.c.prior_cost_usd, d.c.judge_probability).where(d.c.id == decision_id)
     ).first()
 
 
@@ -160,6 +160,7 @@ def _close_window(
             rule=rule,
             now=now,
             prior_cost_usd=decision.prior_cost_usd or 0.0,
+            sampled=decision.judge_probability is not None,
         )
         return
     d = _sql.decisions
@@ -176,15 +177,17 @@ def join_decision(
     rule: RewardRule,
     now: float,
     prior_cost_usd: float | None = None,
+    sampled: bool = False,
 ) -> float | None:
     """Close the decision's window: store its reward (or mark it skipped) exactly once.
 
-    ``prior_cost_usd`` is the decision's, when the caller has read it already."""
+    ``prior_cost_usd`` and ``sampled`` (in the judge's sample) are the decision's, when the
+    caller has read them already."""
     if prior_cost_usd is None:
         joined = _join(connection, decision_id, rule)
     else:
         observations = _observations(connection, decision_id)
-        joined = join(rule, observations, prior_cost_usd=prior_cost_usd)
+        joined = join(rule, observations, prior_cost_usd=prior_cost_usd, sampled=sampled)
     status = SKIPPED if joined.reward is None else JOINED
     closed = connection.execute(
         update(_sql.decisions)
@@ -328,10 +331,16 @@ def _reward_row(
 def _join(connection: Connection, decision_id: str, rule: RewardRule) -> JoinedReward:
     """The decision's reward from its counting feedback and what was spent before it."""
     d = _sql.decisions
-    prior = (
-        connection.execute(select(d.c.prior_cost_usd).where(d.c.id == decision_id))
-    ).scalar_one_or_none()
-    return join(rule, _observations(connection, decision_id), prior_cost_usd=prior or 0.0)
+    decision = connection.execute(
+        select(d.c.prior_cost_usd, d.c.judge_probability).where(d.c.id == decision_id)
+    ).first()
+    prior = None if decision is None else decision.prior_cost_usd
+    return join(
+        rule,
+        _observations(connection, decision_id),
+        prior_cost_usd=prior or 0.0,
+        sampled=decision is not None and decision.judge_probability is not None,
+    )
 
 
 def _observations(connection: Connection, decision_id: str) -> list[Observation]:

@@ -122,6 +122,8 @@ class DecisionRow(SQLModel, table=True):
     window_closes_at: float | None = None
     #: Inclusion probability of the review sample; None: not sampled for review.
     review_probability: float | None = None
+    #: Inclusion probability of the judge's sample; None: the judge does not grade it.
+    judge_probability: float | None = None
     #: The model's answer as the application posted it; only for policies that store prompts.
     response: str | None = None
     response_at: float | None = None
@@ -171,6 +173,8 @@ class FeedbackRow(SQLModel, table=True):
     #: Tokens the call consumed and produced (observed output length, for cost estimates).
     input_tokens: int | None = None
     output_tokens: int | None = None
+    #: What producing this feedback cost (a judge's call), kept apart from the call's cost.
+    grading_cost_usd: float | None = None
 
 
 class RewardRow(SQLModel, table=True):

@@ -9,13 +9,20 @@ n calls of that exact name), ``fail-429-long`` (the first call: 429 with ``Retry
 ``dies`` (a stream that breaks off after two chunks). Anything after ``#`` is
 a tag, so that tests can keep counters apart. Every request body is recorded.
 
+Learning from a judge: ``graded=<name>`` answers ``[<name>] ...`` (one of ``HIDDEN_QUALITY``'s
+models, whose quality depends on the task named in the prompt as ``task=<task>``), and
+``judge`` grades such an answer 0-10 as a judge model would, from ``HIDDEN_QUALITY`` plus a
+little noise fixed by the text (the grade the router reads from its reply).
+
 ``python -m tests.proxy_fake --port 9999`` serves it on its own (for the latency benchmark).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import re
 import socket
 import threading
 import time
@@ -27,7 +34,34 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-__all__ = ["FakeProviders", "fake_providers"]
+__all__ = ["HIDDEN_QUALITY", "TASKS", "FakeProviders", "best_model", "fake_providers"]
+
+TASKS = ("code", "math", "chat")
+#: Each graded model's true quality (0-10) per task: each task has a different best model.
+HIDDEN_QUALITY: dict[str, dict[str, int]] = {
+    "alpha": {"code": 9, "math": 4, "chat": 5},
+    "beta": {"code": 4, "math": 9, "chat": 5},
+    "gamma": {"code": 5, "math": 4, "chat": 9},
+}
+_GRADED = re.compile(r"\[(\w+)\]")
+_TASK = re.compile(r"task=(\w+)")
+
+
+def best_model(task: str) -> str:
+    return max(HIDDEN_QUALITY, key=lambda model: HIDDEN_QUALITY[model][task])
+
+
+def _judge_reply(body: dict[str, Any]) -> str:
+    """A judge's grade of the answer in the grading request: its model's hidden quality on
+    the task, moved by -1, 0 or +1 by a hash of the text (a judge is not perfectly steady)."""
+    question = str((body.get("messages") or [{}])[-1].get("content", ""))
+    conversation, _, answer = question.partition("Answer:")
+    graded, task = _GRADED.search(answer), _TASK.search(conversation)
+    if graded is None or task is None or graded.group(1) not in HIDDEN_QUALITY:
+        return "I cannot grade this."
+    noise = int(hashlib.sha256(question.encode()).hexdigest(), 16) % 3 - 1
+    grade = HIDDEN_QUALITY[graded.group(1)][task.group(1)] + noise
+    return str(min(max(grade, 0), 10))
 
 
 @dataclass(slots=True)
@@ -132,6 +166,10 @@ class _Handler(BaseHTTPRequestHandler):
         if name == "slow":
             time.sleep(float(argument or 5))
         text = argument if name == "answer" else f"Answer from {model}."
+        if name == "graded":
+            text = f"[{argument}] Here is my answer."
+        elif name == "judge":
+            text = _judge_reply(body)
         anthropic = self.path.rstrip("/").endswith("/messages")
         if body.get("stream"):
             return self._stream(body, model, text, anthropic=anthropic, dies=name == "dies")

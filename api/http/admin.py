@@ -16,6 +16,7 @@ from api.http.convert import model_out, model_spec, policy_config, policy_out
 from api.http.examples import body_examples, path_example
 from api.service.admin import AdminService
 from api.service.catalog import Catalog
+from api.service.judging import JudgeService
 from api.service.learners import LearnerRegistry
 from api.service.model_health import ModelHealth
 from bandit.errors import ForbiddenError, InvalidInputError
@@ -86,6 +87,7 @@ class PolicyController(Controller):
         admin: NamedDependency[AdminService],
         learners: NamedDependency[LearnerRegistry],
         model_health: NamedDependency[ModelHealth],
+        judging: NamedDependency[JudgeService],
         caller: NamedDependency[ApiKey],
     ) -> Response[schemas.PolicyOut]:
         """Create or replace a policy; every call is a new revision (learner rebuilt from log)."""
@@ -94,7 +96,9 @@ class PolicyController(Controller):
             _identifier("policy", name), policy_config(data), actor=caller.id
         )
         status = HTTP_201_CREATED if record.revision == 1 else HTTP_200_OK
-        return Response(await _policy_out(record, learners, model_health), status_code=status)
+        return Response(
+            await _policy_out(record, learners, model_health, judging), status_code=status
+        )
 
     @get("/", **access("read"))
     async def list_policies(
@@ -102,11 +106,12 @@ class PolicyController(Controller):
         catalog: NamedDependency[Catalog],
         learners: NamedDependency[LearnerRegistry],
         model_health: NamedDependency[ModelHealth],
+        judging: NamedDependency[JudgeService],
         caller: NamedDependency[ApiKey],
     ) -> list[schemas.PolicyOut]:
         """The policies this key may see."""
         return [
-            await _policy_out(record, learners, model_health)
+            await _policy_out(record, learners, model_health, judging)
             for name, record in sorted(catalog.policies.items())
             if caller.may_use(name)
         ]
@@ -118,17 +123,26 @@ class PolicyController(Controller):
         catalog: NamedDependency[Catalog],
         learners: NamedDependency[LearnerRegistry],
         model_health: NamedDependency[ModelHealth],
+        judging: NamedDependency[JudgeService],
         caller: NamedDependency[ApiKey],
     ) -> schemas.PolicyOut:
         require_policy(caller, name)
-        return await _policy_out(catalog.policy(name), learners, model_health)
+        return await _policy_out(catalog.policy(name), learners, model_health, judging, fresh=True)
 
 
 async def _policy_out(
-    record: PolicyRecord, learners: LearnerRegistry, model_health: ModelHealth
+    record: PolicyRecord,
+    learners: LearnerRegistry,
+    model_health: ModelHealth,
+    judging: JudgeService,
+    *,
+    fresh: bool = False,
 ) -> schemas.PolicyOut:
     return policy_out(
-        record, await learners.status(record.name), model_health.cooldowns(record.name)
+        record,
+        await learners.status(record.name),
+        model_health.cooldowns(record.name),
+        await judging.quality(record.name, fresh=fresh),
     )
 
 

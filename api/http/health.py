@@ -10,7 +10,9 @@ from api.http.schemas import HealthOut, LangfuseStatusOut, StatusOut
 from api.integrations.langfuse_link import LangfuseLink
 from api.service.catalog import Catalog
 from api.service.health import ServiceHealth
+from api.service.judging import JudgeService
 from api.service.roles import RoleKeeper
+from domain import ApiKey
 
 __all__ = ["health", "status"]
 
@@ -29,6 +31,8 @@ async def status(
     catalog: NamedDependency[Catalog],
     langfuse: NamedDependency[LangfuseLink | None],
     roles: NamedDependency[RoleKeeper],
+    judging: NamedDependency[JudgeService],
+    caller: NamedDependency[ApiKey],
 ) -> StatusOut:
     """The service's health with its reasons, this process's role and what it learned, and
     what Langfuse export dropped."""
@@ -43,7 +47,18 @@ async def status(
         role=roles.role,
         learned_interactions=sum(learned.values()),
         learned_by_policy=learned,
+        warnings=await _warnings(catalog, judging, caller),
     )
+
+
+async def _warnings(catalog: Catalog, judging: JudgeService, caller: ApiKey) -> list[str]:
+    warnings: list[str] = []
+    for name in sorted(catalog.policies):
+        if caller.may_use(name):
+            quality = await judging.quality(name, fresh=True)
+            if quality.warning is not None:
+                warnings.append(f"Policy {name!r}: {quality.warning}")
+    return warnings
 
 
 def _langfuse_status(link: LangfuseLink) -> LangfuseStatusOut:

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from api.integrations.langfuse_link import LangfuseLink
 from api.service.catalog import Catalog
 from api.service.clock import Clock
+from api.service.judging import JudgeService
 from api.service.learners import LearnerRegistry
 from api.service.learning import LearningLoop
 from api.service.roles import RoleKeeper
@@ -36,6 +37,7 @@ class ServiceState:
         roles: RoleKeeper,
         clock: Clock,
         langfuse: LangfuseLink | None = None,
+        judging: JudgeService | None = None,
     ) -> None:
         self._engine = engine
         self._catalog = catalog
@@ -44,6 +46,7 @@ class ServiceState:
         self._roles = roles
         self._clock = clock
         self._langfuse = langfuse
+        self._judging = judging
         self._families: list[Metric] = []
 
     def collect(self) -> Iterable[Metric]:
@@ -105,7 +108,41 @@ class ServiceState:
             problems,
             *self._experiments(statuses),
             *self._exports(),
+            *await self._quality(),
         ]
+
+    async def _quality(self) -> list[Metric]:
+        """Decisions without a quality signal, and what each judge did (policies that
+        learn another's escalations have no traffic of their own and are left out)."""
+        if self._judging is None:
+            return []
+        without = _per_policy(
+            "bandit_router_decisions_without_quality_last_hour",
+            "Decisions of the last hour that got no score from any source (they are learned "
+            "only with a default_reward).",
+        )
+        grades = CounterMetricFamily(
+            "bandit_router_judge_grades",
+            "Answers sampled for the policy's judge in this process, by outcome: 'graded', "
+            "'failed' (no grade: no signal), 'shed' (queue full), 'over_cap' (hourly cap).",
+            labels=["policy", "outcome"],
+        )
+        spend = _per_policy(
+            "bandit_router_judge_spend_usd_last_hour",
+            "USD the policy's judge spent in the last hour (every process), apart from the "
+            "routed calls' cost.",
+        )
+        for name, record in sorted(self._catalog.policies.items()):
+            if record.config.escalation_for is not None:
+                continue
+            quality = await self._judging.quality(name)
+            without.add_metric([name], quality.without_quality)
+            if quality.judge is not None:
+                done = quality.judge
+                for outcome in ("graded", "failed", "shed", "over_cap"):
+                    grades.add_metric([name, outcome], getattr(done, outcome))
+                spend.add_metric([name], quality.judge_spend_usd_last_hour or 0.0)
+        return [without, grades, spend]
 
     def _experiments(self, statuses: dict[str, int]) -> list[Metric]:
         by_status = GaugeMetricFamily(

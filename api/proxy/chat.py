@@ -15,11 +15,30 @@ from api.http.schemas.common import FeatureValue
 from api.proxy.caller import caller_request
 from bandit.errors import InvalidInputError
 
-__all__ = ["MODEL_PREFIX", "ChatRequest", "answer_text", "chat_request", "completion_chunks"]
+__all__ = [
+    "MODEL_PREFIX",
+    "AnswerAssembler",
+    "ChatRequest",
+    "Turn",
+    "answer_text",
+    "chat_request",
+    "completion_chunks",
+    "shown_answer",
+    "transcript",
+]
 
 #: ``"model": "router/<policy>"`` names the policy that decides.
 MODEL_PREFIX = "router/"
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """One message of the conversation as a reviewer or a judge reads it: its role and text
+    (a tool call written out as ``[tool call] name(arguments)``)."""
+
+    role: str
+    text: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +54,8 @@ class ChatRequest:
     user: str | None
     #: The caller's features (``metadata``, the features header); None when none were sent.
     features: Mapping[str, FeatureValue] | None = None
+    #: The conversation with its roles.
+    turns: tuple[Turn, ...] = ()
 
 
 def chat_request(
@@ -88,7 +109,84 @@ def chat_request(
         include_usage=isinstance(options, dict) and options.get("include_usage") is True,
         user=user if isinstance(user, str) and user else None,
         features=caller.features,
+        turns=tuple(Turn(m["role"], _message_text(m)) for m in messages),
     )
+
+
+def _message_text(message: Mapping[str, Any]) -> str:
+    content = message.get("content")
+    parts = [content] if isinstance(content, str) else list(_part_texts(content))
+    parts += [_tool_call_text(call) for call in message.get("tool_calls") or ()]
+    return "\n".join(p for p in parts if p)
+
+
+def _part_texts(content: Any) -> Iterator[str]:
+    if isinstance(content, list):
+        for part in content:
+            if isinstance(part, dict) and isinstance(part.get("text"), str):
+                yield part["text"]
+
+
+def _tool_call_text(call: Any) -> str:
+    function = call.get("function") if isinstance(call, dict) else None
+    if not isinstance(function, dict):
+        return "[tool call]"
+    return f"[tool call] {function.get('name', '')}({function.get('arguments', '')})"
+
+
+def transcript(turns: tuple[Turn, ...]) -> str:
+    """The conversation as text with its roles, as a judge reads it.
+
+    >>> print(transcript((Turn("system", "Be brief."), Turn("user", "2+2?"))))
+    system: Be brief.
+    <BLANKLINE>
+    user: 2+2?
+    """
+    return "\n\n".join(f"{turn.role}: {turn.text}" for turn in turns)
+
+
+def shown_answer(completion: Mapping[str, Any]) -> str:
+    """The first choice's text and tool calls, as a reviewer or a judge reads the answer.
+
+    >>> shown_answer({"choices": [{"message": {"content": None, "tool_calls": [
+    ...     {"function": {"name": "add", "arguments": "{}"}}]}}]})
+    '[tool call] add({})'
+    """
+    choices = completion.get("choices") or [{}]
+    message = choices[0].get("message") if isinstance(choices[0], dict) else None
+    return _message_text(message) if isinstance(message, dict) else ""
+
+
+class AnswerAssembler:
+    """A streamed answer put back together from its ``chat.completion.chunk`` deltas (the
+    first choice's text and tool calls), for reviewers and the judge."""
+
+    def __init__(self) -> None:
+        self._text: list[str] = []
+        self._calls: dict[int, dict[str, str]] = {}
+
+    def add(self, chunk: Mapping[str, Any]) -> None:
+        for choice in chunk.get("choices") or ():
+            if not isinstance(choice, dict) or choice.get("index", 0) != 0:
+                continue
+            delta = choice.get("delta") or {}
+            if isinstance(delta.get("content"), str):
+                self._text.append(delta["content"])
+            for call in delta.get("tool_calls") or ():
+                self._add_call(call)
+
+    def _add_call(self, call: Any) -> None:
+        if not isinstance(call, dict):
+            return
+        slot = self._calls.setdefault(call.get("index", 0), {"name": "", "arguments": ""})
+        function = call.get("function") or {}
+        for key in ("name", "arguments"):
+            if isinstance(function.get(key), str):
+                slot[key] += function[key]
+
+    def text(self) -> str:
+        calls = [{"function": call} for call in self._calls.values()]
+        return _message_text({"content": "".join(self._text), "tool_calls": calls})
 
 
 def _texts(messages: list[dict[str, Any]]) -> Iterator[str]:

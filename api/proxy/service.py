@@ -20,25 +20,34 @@ from typing import Any
 import httpx
 
 from api.proxy.calls import ModelCalls, Started
-from api.proxy.chat import ChatRequest, answer_text, completion_chunks
+from api.proxy.chat import (
+    AnswerAssembler,
+    ChatRequest,
+    answer_text,
+    completion_chunks,
+    shown_answer,
+    transcript,
+)
+from api.proxy.cost import call_cost
 from api.proxy.errors import ProxyError
 from api.proxy.judge import judge_body, judge_score
 from api.proxy.provider import ProviderError, Usage
 from api.proxy.sse import DONE, encode
 from api.service.catalog import Catalog
+from api.service.judging import JudgeService
+from api.service.reviews import ReviewService
 from api.service.router import Escalation, RouteRequest, RouterService
 from api.settings import ProxySettings
 from bandit.cascade import ACCEPT
 from bandit.errors import InvalidInputError, NotFoundError
+from bandit.reward import PROXY_SOURCE
 from domain import (
     MAX_ANSWER_CHARS,
-    MAX_COST_USD,
     MAX_LATENCY_MS,
     MAX_TOKENS,
     ApiKey,
     DecisionRecord,
     FeedbackInput,
-    ModelSpec,
 )
 from features.signals import EscalationSignals
 
@@ -47,7 +56,7 @@ __all__ = ["FEEDBACK_SOURCE", "Answer", "ProxyService"]
 _log = logging.getLogger(__name__)
 
 #: The feedback source of what the proxy observed (latency, tokens, cost, errors; no score).
-FEEDBACK_SOURCE = "proxy"
+FEEDBACK_SOURCE = PROXY_SOURCE
 _MAX_ERROR = 1000
 
 
@@ -81,14 +90,20 @@ class ProxyService:
         calls: ModelCalls,
         settings: ProxySettings,
         *,
+        judging: JudgeService | None = None,
+        reviews: ReviewService | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         client: httpx.AsyncClient | None = None,
     ) -> None:
-        """``client``: the providers' connection pool, closed with the service."""
+        """``client``: the providers' connection pool, closed with the service. After each
+        answer, ``reviews`` keeps it (policies that store prompts) and ``judging`` grades it
+        (decisions in the judge's sample)."""
         self._router = router
         self._catalog = catalog
         self._calls = calls
         self._settings = settings
+        self._judging = judging
+        self._reviews = reviews
         self._monotonic = monotonic
         self._client = client
 
@@ -208,8 +223,10 @@ class ProxyService:
                 decision.id,
                 model.id,
                 completion=completion,
-                cost_usd=_cost(model, usage),
-                report=functools.partial(self._report, decision, latency_ms, usage),
+                cost_usd=call_cost(model, usage),
+                report=functools.partial(
+                    self._answered, decision, request, shown_answer(completion), latency_ms, usage
+                ),
             )
             if stream:  # asked for a stream, answered whole (a cascade's first answer)
                 chunks = completion_chunks(completion, include_usage=request.include_usage)
@@ -224,11 +241,14 @@ class ProxyService:
         stream, rest = started.stream, started.rest
         assert stream is not None
         assert rest is not None
+        assembled = AnswerAssembler()
         try:
             for chunk in started.first:
+                assembled.add(chunk)
                 if (shown := _shown(chunk, request.include_usage)) is not None:
                     yield encode(shown)
             async for chunk in rest:
+                assembled.add(chunk)
                 if (shown := _shown(chunk, request.include_usage)) is not None:
                     yield encode(shown)
         except ProviderError as error:
@@ -248,7 +268,9 @@ class ProxyService:
         finally:
             await stream.aclose()
         yield DONE
-        await self._report(decision, self._elapsed_ms(started.began), stream.usage)
+        await self._answered(
+            decision, request, assembled.text(), self._elapsed_ms(started.began), stream.usage
+        )
 
     async def _cascade(self, request: ChatRequest, caller: ApiKey, first: DecisionRecord) -> Answer:
         """First model answers (whole), a rule reads signals off that answer (and the probe's),
@@ -314,7 +336,7 @@ class ProxyService:
             _log.warning("cascade call to %s failed; its signal is skipped: %s", model_id, error)
             return None, None
         assert started.completion is not None
-        return answer_text(started.completion.body), _cost(model, started.completion.usage)
+        return answer_text(started.completion.body), call_cost(model, started.completion.usage)
 
     async def _report(
         self,
@@ -328,7 +350,7 @@ class ProxyService:
         """The call's feedback (source ``proxy``); returns its cost. The answer is already
         the client's, so a failure to store feedback is logged, not raised."""
         model = self._catalog.models.get(decision.chosen_model)
-        cost = None if model is None else _cost(model, usage)
+        cost = None if model is None else call_cost(model, usage)
         try:
             await self._router.feedback(
                 FeedbackInput(
@@ -346,6 +368,23 @@ class ProxyService:
         except Exception:
             _log.exception("could not record the proxy's feedback on decision %s", decision.id)
         return cost
+
+    async def _answered(
+        self,
+        decision: DecisionRecord,
+        request: ChatRequest,
+        answer: str,
+        latency_ms: float,
+        usage: Usage,
+    ) -> None:
+        """After an answer was sent: its feedback first (a judge's grade closes the reward
+        window, which must hold the call's cost by then), then the answer kept for review
+        and offered to the judge."""
+        await self._report(decision, latency_ms, usage)
+        if self._reviews is not None:
+            await self._reviews.keep_answer(decision, answer)
+        if self._judging is not None:
+            self._judging.offer(decision, transcript(request.turns), answer)
 
     def _elapsed_ms(self, began: float) -> float:
         return (self._monotonic() - began) * 1000.0
@@ -383,17 +422,6 @@ def _shown(chunk: dict[str, Any], include_usage: bool) -> dict[str, Any] | None:
     if "usage" in chunk:
         return {k: v for k, v in chunk.items() if k != "usage"}
     return chunk
-
-
-def _cost(model: ModelSpec, usage: Usage) -> float | None:
-    """USD of one call: tokens at the model's prices (None when the provider gave no usage)."""
-    if usage.input_tokens is None or usage.output_tokens is None:
-        return None
-    usd = (
-        usage.input_tokens * model.input_usd_per_mtok
-        + usage.output_tokens * model.output_usd_per_mtok
-    ) / 1e6
-    return min(usd, MAX_COST_USD)
 
 
 def _plus(total: float | None, cost: float | None) -> float | None:

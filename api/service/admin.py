@@ -158,6 +158,7 @@ class AdminService:
                 f"The cascade's judge {judge!r} is not a registered model: PUT /v1/models/{judge} "
                 "with an endpoint first."
             )
+        self._check_judge(config)
         record = await self._put_policy(name, config, actor=actor)
         if config.cascade is not None:
             await self._put_policy(
@@ -168,10 +169,30 @@ class AdminService:
                     cascade=None,
                     constraints=Constraints(),
                     escalation_for=name,
+                    judge=None,  # the judge grades the answer served, under the first decision
                 ),
                 actor=actor,
             )
         return record
+
+    def _check_judge(self, config: PolicyConfig) -> None:
+        """A policy's judge is a catalog model the proxy can call (it has an endpoint)."""
+        if config.judge is None:
+            return
+        model_id = config.judge.model
+        model = self._catalog.models.get(model_id)
+        if model is None:
+            raise InvalidInputError(
+                f"The judge {model_id!r} is not a registered model: PUT /v1/models/{model_id} "
+                "with an endpoint first."
+            )
+        if model.endpoint is None:
+            raise InvalidInputError(
+                f"The judge {model_id!r} has no endpoint, so the router cannot call it: give "
+                "the model an endpoint (PUT /v1/models/{id}) or choose another judge."
+            )
+        if model.status == "retired":
+            raise InvalidInputError(f"The judge {model_id!r} is retired.")
 
     async def _put_policy(self, name: str, config: PolicyConfig, *, actor: str) -> PolicyRecord:
         if not config.models:

@@ -21,6 +21,7 @@ from bandit.cascade import ACCEPT, ACCEPT_ARM, CascadeSpec, escalation_policy_na
 from bandit.decide import Candidate, Overlay, decide
 from bandit.eligibility import Constraints, ModelFacts
 from bandit.errors import ConflictError, InvalidInputError, LimitExceededError, NotFoundError
+from bandit.judge import JudgeSettings
 from bandit.types import Arm, Context
 from domain import (
     DecisionRecord,
@@ -177,6 +178,7 @@ class RouterService:
         observer: ModelObserver | None = None,
         leading: Callable[[], bool] = lambda: True,
         learn_soon: Callable[[], None] = lambda: None,
+        judge_open: Callable[[str, JudgeSettings], bool] = lambda policy, judge: True,
     ) -> None:
         """``telemetry`` receives every new decision and feedback; ``name_trace`` gives the
         trace id a decision names (Langfuse on) and is None when there is none."""
@@ -197,6 +199,8 @@ class RouterService:
         self._leading = leading
         #: Wakes the learning loop: new rewards may have been joined.
         self._learn_soon = learn_soon
+        #: Whether the policy's judge takes more work now (under its cap, queue not full).
+        self._judge_open = judge_open
 
     async def route(self, request: RouteRequest) -> DecisionRecord:
         """Choose a model and log the decision durably before returning it.
@@ -250,8 +254,13 @@ class RouterService:
             experiment_unit=self._keyed_hash(request.unit_id) if in_experiment else None,
             tried=tried,
             fallback_of=request.fallback_of,
+            judge_open=self._judging(policy),
         )
         return await self._log(record, fingerprint)
+
+    def _judging(self, policy: PolicyRecord) -> bool:
+        judge = policy.config.judge
+        return judge is not None and self._judge_open(policy.name, judge)
 
     async def _stored(self, request: RouteRequest, fingerprint: str) -> DecisionRecord | None:
         """The decision already logged under the client's ``decision_id`` (a retry), if any."""

@@ -10,6 +10,7 @@ import pytest
 
 from bandit.reward import (
     DEFAULT_REWARD_RANGE,
+    PROXY_SOURCE,
     Aggregation,
     JoinedReward,
     Observation,
@@ -221,13 +222,29 @@ def test_a_zero_weight_source_does_not_close_the_window() -> None:
     assert window_closed_by(rule, Observation("user", 0.0, 2, score=0.9))
 
 
-def test_an_error_without_a_score_is_learned_as_error_reward() -> None:
+def test_an_error_the_application_reported_is_learned_as_error_reward() -> None:
     rule = RewardRule(cost_weight=1.0, error_reward=-0.5)
     observations = [Observation("app", at=1.0, seq=1, error=True, cost_usd=0.25)]
 
     joined = join(rule, observations)
 
     assert joined == JoinedReward(reward=-0.75, quality=-0.5, cost_usd=0.25, latency_ms=None)
+
+
+def test_an_error_only_the_proxy_saw_is_learned_where_its_successes_are() -> None:
+    observed = [Observation(PROXY_SOURCE, at=1.0, seq=1, error=True, cost_usd=0.25)]
+    learned = JoinedReward(reward=-0.75, quality=-0.5, cost_usd=0.25, latency_ms=None)
+    with_default = RewardRule(cost_weight=1.0, error_reward=-0.5, default_reward=0.5)
+
+    assert join(with_default, observed) == learned
+    # No default_reward: the proxy's successes are not learned, so neither are its errors
+    # (learning only the failures would push every model's estimate down by its traffic) ...
+    without_default = RewardRule(cost_weight=1.0, error_reward=-0.5)
+    assert join(without_default, observed).reward is None
+    success = [Observation(PROXY_SOURCE, 1.0, 1, cost_usd=0.25)]
+    assert join(without_default, success).reward is None
+    # ... except in the judge's sample, whose successes are all graded.
+    assert join(without_default, observed, sampled=True) == learned
 
 
 def test_error_reward_defaults_to_the_worst_score_and_wins_over_default_reward() -> None:

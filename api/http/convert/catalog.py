@@ -7,11 +7,13 @@ import math
 from api.http import schemas
 from api.http.convert._derive import finite, to_domain, to_wire
 from api.http.convert.routing import constraints_in
+from api.service.judging import QualitySignal
 from api.service.learners import PolicyStatus
 from bandit.budget import Budget
 from bandit.cascade import CascadeSpec
 from bandit.errors import InvalidInputError
 from bandit.health import Cooldown, HealthSettings
+from bandit.judge import JudgeSettings
 from bandit.review import ReviewSettings
 from bandit.reward import RewardRule
 from bandit.settings import ExplorationSettings
@@ -77,6 +79,7 @@ def policy_config(body: schemas.PolicyIn) -> PolicyConfig:
             cascade=None if body.cascade is None else to_domain(body.cascade, CascadeSpec),
             health=to_domain(body.health, HealthSettings),
             budget=None if body.budget is None else to_domain(body.budget, Budget),
+            judge=None if body.judge is None else to_domain(body.judge, JudgeSettings),
         )
     except InvalidInputError:
         raise
@@ -85,7 +88,10 @@ def policy_config(body: schemas.PolicyIn) -> PolicyConfig:
 
 
 def policy_out(
-    record: PolicyRecord, status: PolicyStatus, cooldowns: list[Cooldown] | None = None
+    record: PolicyRecord,
+    status: PolicyStatus,
+    cooldowns: list[Cooldown] | None = None,
+    quality: QualitySignal | None = None,
 ) -> schemas.PolicyOut:
     config = record.config
     reward = config.reward
@@ -120,6 +126,41 @@ def policy_out(
             for c in cooldowns or ()
         ],
         budget=_budget_out(config, status),
+        judge=None if config.judge is None else to_wire(config.judge, schemas.JudgeIn),
+        quality_signal=None if quality is None else _quality_out(quality),
+        warnings=policy_warnings(config),
+    )
+
+
+def policy_warnings(config: PolicyConfig) -> list[str]:
+    """Settings that work but probably do not do what was meant."""
+    warnings: list[str] = []
+    judge = config.judge
+    if judge is not None and judge.model in config.models:
+        warnings.append(
+            f"The judge {judge.model!r} is also one of the policy's models: judges tend to "
+            "prefer their own answers, so its grades may favour it. A judge outside the "
+            "policy's models is fairer."
+        )
+    return warnings
+
+
+def _quality_out(quality: QualitySignal) -> schemas.QualitySignalOut:
+    activity = quality.judge
+    return schemas.QualitySignalOut(
+        decisions_last_hour=quality.decisions,
+        without_quality_last_hour=quality.without_quality,
+        warning=quality.warning,
+        judge=None
+        if activity is None
+        else schemas.JudgeActivityOut(
+            graded=activity.graded,
+            failed=activity.failed,
+            shed=activity.shed,
+            over_cap=activity.over_cap,
+            spend_usd=activity.spend_usd,
+            spend_usd_last_hour=quality.judge_spend_usd_last_hour or 0.0,
+        ),
     )
 
 

@@ -38,6 +38,7 @@ def decision_out(decision: DecisionRecord) -> schemas.DecisionOut:
         feedback=[feedback_out(f) for f in decision.feedback],
         reward=None if reward is None else to_wire(reward, schemas.RewardOut),
         review_probability=decision.review_probability,
+        judge_probability=decision.judge_probability,
         response=decision.response,
         routing=None if decision.routing is None else _routing_out(decision.routing),
         fallback_of=decision.fallback_of,

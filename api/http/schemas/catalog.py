@@ -18,7 +18,13 @@ from api.http.schemas.common import (
     RewardValue,
 )
 from bandit.health import MAX_COOLDOWN_SECONDS, MAX_MIN_CALLS, MAX_WINDOW_SECONDS, HealthSettings
-from bandit.limits import MAX_COST_SHARE, MAX_USD_PER_REQUEST
+from bandit.judge import JudgeSettings
+from bandit.limits import (
+    MAX_COST_SHARE,
+    MAX_JUDGE_INSTRUCTIONS,
+    MAX_JUDGE_USD_PER_HOUR,
+    MAX_USD_PER_REQUEST,
+)
 from bandit.review import MAX_PER_MODEL, Design
 from bandit.reward import (
     DEFAULT_REWARD_RANGE,
@@ -40,12 +46,15 @@ __all__ = [
     "EndpointOut",
     "ExplorationIn",
     "FeaturesIn",
+    "JudgeActivityOut",
+    "JudgeIn",
     "LearnerOut",
     "ModelHealthIn",
     "ModelIn",
     "ModelOut",
     "PolicyIn",
     "PolicyOut",
+    "QualitySignalOut",
     "ReviewIn",
     "RewardIn",
     "SourceIn",
@@ -54,6 +63,7 @@ __all__ = [
 _EXPLORATION = ExplorationSettings()
 
 _HEALTH = HealthSettings()
+_JUDGE = JudgeSettings(model="judge")
 
 
 class CascadeIn(Struct, forbid_unknown_fields=True):
@@ -230,6 +240,48 @@ class BudgetOut(Struct):
     mean_spend_usd: float | None
 
 
+class JudgeIn(Struct, forbid_unknown_fields=True):
+    """A catalog model with an endpoint that grades ``sample_rate`` of the policy's answers
+    (0-10, recorded as feedback with source ``judge``) after they are sent, spending at most
+    ``max_usd_per_hour`` on it. ``instructions``: the rubric (default: correctness and
+    completeness)."""
+
+    model: Annotated[str, Meta(min_length=1, max_length=128)]
+    sample_rate: Rate = _JUDGE.sample_rate
+    max_usd_per_hour: Annotated[float, Meta(ge=0.0, le=MAX_JUDGE_USD_PER_HOUR)] = (
+        _JUDGE.max_usd_per_hour
+    )
+    instructions: Annotated[str, Meta(min_length=1, max_length=MAX_JUDGE_INSTRUCTIONS)] | None = (
+        None
+    )
+
+
+class JudgeActivityOut(Struct):
+    """What this process's judge did for the policy since it started."""
+
+    graded: int
+    #: Judge calls that failed or answered no grade (nothing recorded: no signal).
+    failed: int
+    #: Sampled answers dropped because the judge's queue was full.
+    shed: int
+    #: Sampled answers left ungraded because the hour's judge spend had reached the cap.
+    over_cap: int
+    #: USD this process's judge spent (apart from the routed calls' cost).
+    spend_usd: float
+    #: USD every process's judge spent on the policy in the last hour (the cap's measure).
+    spend_usd_last_hour: float
+
+
+class QualitySignalOut(Struct):
+    """The policy's last hour: decisions, and those that got no score from any source."""
+
+    decisions_last_hour: int
+    without_quality_last_hour: int
+    #: Set when the policy has no quality source at all: it learns nothing from its traffic.
+    warning: str | None
+    judge: JudgeActivityOut | None
+
+
 class PolicyIn(Struct, forbid_unknown_fields=True):
     models: list[str]
     reward: RewardIn = msgspec.field(default_factory=RewardIn)
@@ -244,6 +296,7 @@ class PolicyIn(Struct, forbid_unknown_fields=True):
     health: ModelHealthIn = msgspec.field(default_factory=ModelHealthIn)
     #: Instead of ``reward.cost_weight`` (which must then be 0).
     budget: BudgetIn | None = None
+    judge: JudgeIn | None = None
 
 
 class LearnerOut(Struct):
@@ -287,3 +340,8 @@ class PolicyOut(Struct):
     #: The models cooling down now (left out of routing), with why and until when.
     cooldowns: list[CooldownOut] = msgspec.field(default_factory=list)
     budget: BudgetOut | None = None
+    judge: JudgeIn | None = None
+    #: Whether the policy's traffic gets a quality signal (null when not computed).
+    quality_signal: QualitySignalOut | None = None
+    #: Settings that work but probably do not do what was meant, as sentences.
+    warnings: list[str] = msgspec.field(default_factory=list)

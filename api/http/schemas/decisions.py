@@ -47,6 +47,8 @@ class DecisionOut(Struct):
     reward: RewardOut | None
     #: Inclusion probability when the decision was sampled for review; null: not sampled.
     review_probability: float | None = None
+    #: The inclusion probability when the decision is in the judge's sample.
+    judge_probability: float | None = None
     #: The model's answer, when the application posted it and the policy stores prompts.
     response: str | None = None
     #: Null for decisions logged before routing rules existed.

@@ -53,6 +53,8 @@ class FeedbackOut(Struct):
     comment: str | None = None
     input_tokens: int | None = None
     output_tokens: int | None = None
+    #: What producing this feedback cost (a judge's own call), never part of the reward.
+    grading_cost_usd: float | None = None
 
 
 class RewardOut(Struct):

@@ -57,3 +57,6 @@ class StatusOut(Struct):
     #: Interactions this process's learners hold (their live revisions), in all and per policy.
     learned_interactions: int = 0
     learned_by_policy: dict[str, int] = msgspec.field(default_factory=dict)
+    #: What works but learns less than it could, per policy the key may use: a policy whose
+    #: traffic has no quality signal at all, say.
+    warnings: list[str] = msgspec.field(default_factory=list)
