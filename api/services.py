@@ -47,6 +47,7 @@ from api.service.retention import RetentionJob
 from api.service.reviews import ReviewService
 from api.service.roles import RoleKeeper
 from api.service.router import RouterService
+from api.service.sessions import SessionKeeper
 from api.service.undo import UndoService
 from api.settings import ProxySettings, Settings
 from api.telemetry.metrics import MetricsSink, RouterMetrics
@@ -99,6 +100,8 @@ class Services:
     proxy: ProxyService
     #: Grades a sample of live answers with each policy's judge.
     judging: JudgeService
+    #: Conversations kept on one model (and forgotten after their time to live).
+    sessions: SessionKeeper
     #: Langfuse export and score import; None when Langfuse is not configured.
     langfuse: LangfuseLink | None = None
 
@@ -168,6 +171,7 @@ def _long_lived(services: Services) -> list[Lifecycle]:
         services.learning,
         services.retention,
         services.keyring,
+        services.sessions,
     ]
     link = services.langfuse
     if link is not None:
@@ -217,21 +221,10 @@ async def _build(
     model_health = ModelHealth(engine, catalog, clock, seconds=settings.model_health_seconds)
     await model_health.refresh()
     client, exporter, name_trace = _langfuse_export(settings)
-    ledger = JudgeLedger(engine, clock, queue_size=settings.proxy.judge_queue_size)
-    router = await _router(
-        base, learning, model_health, _telemetry(metrics, exporter), name_trace, ledger
+    routing = await _routing(
+        base, learning, model_health, _telemetry(metrics, exporter), name_trace
     )
-    pool, calls = _provider_calls(settings.proxy)
-    judging = JudgeService(
-        engine,
-        catalog,
-        ledger,
-        router.feedback,
-        clock,
-        grader=ProviderGrader(catalog, calls),
-        workers=settings.proxy.judge_workers,
-    )
-    reviews = ReviewService(engine, committer, catalog, clock, judging=judging)
+    router = routing.router
     keys = await _keys(base, catalog, keyring)
     catalog_sync = CatalogSync(
         engine, catalog, learners, learning.experiments, seconds=settings.catalog_sync_seconds
@@ -253,7 +246,7 @@ async def _build(
         keyring=keyring,
         keys=keys,
         heavy_jobs=heavy_jobs,
-        reviews=reviews,
+        reviews=routing.reviews,
         model_health=model_health,
         roles=roles,
         catalog_sync=catalog_sync,
@@ -261,18 +254,58 @@ async def _build(
             engine, catalog, learners, learning.loop, model_health, roles, catalog_sync
         ),
         export=ExportService(engine, catalog),
-        proxy=ProxyService(
-            router,
-            catalog,
-            calls,
-            settings.proxy,
-            judging=judging,
-            reviews=reviews,
-            client=pool,
-        ),
-        judging=judging,
+        proxy=routing.proxy,
+        judging=routing.judging,
+        sessions=routing.sessions,
         langfuse=_langfuse_link(base, client, exporter, router, catalog),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _Routing:
+    """Routing and what serves its answers: sessions, the proxy, the judge, reviews."""
+
+    router: RouterService
+    sessions: SessionKeeper
+    judging: JudgeService
+    reviews: ReviewService
+    proxy: ProxyService
+
+
+async def _routing(
+    base: _Base,
+    learning: _Learning,
+    model_health: ModelHealth,
+    telemetry: TelemetrySink,
+    name_trace: Callable[[str], str] | None,
+) -> _Routing:
+    settings, engine, clock = base.settings, base.engine, base.clock
+    catalog = learning.catalog
+    ledger = JudgeLedger(engine, clock, queue_size=settings.proxy.judge_queue_size)
+    sessions = SessionKeeper(
+        engine,
+        base.committer,
+        clock,
+        key=await _prompt_key(engine),
+        ttl_seconds=settings.session_ttl_seconds,
+        leading=base.roles.is_learner,
+    )
+    router = await _router(base, learning, model_health, telemetry, name_trace, ledger, sessions)
+    pool, calls = _provider_calls(settings.proxy)
+    judging = JudgeService(
+        engine,
+        catalog,
+        ledger,
+        router.feedback,
+        clock,
+        grader=ProviderGrader(catalog, calls),
+        workers=settings.proxy.judge_workers,
+    )
+    reviews = ReviewService(engine, base.committer, catalog, clock, judging=judging)
+    proxy = ProxyService(
+        router, catalog, calls, settings.proxy, judging=judging, reviews=reviews, client=pool
+    )
+    return _Routing(router, sessions, judging, reviews, proxy)
 
 
 async def _router(
@@ -282,6 +315,7 @@ async def _router(
     telemetry: TelemetrySink,
     name_trace: Callable[[str], str] | None,
     ledger: JudgeLedger,
+    sessions: SessionKeeper,
 ) -> RouterService:
     return RouterService(
         base.engine,
@@ -298,6 +332,7 @@ async def _router(
         leading=base.roles.is_learner,
         learn_soon=learning.loop.notify,
         judge_open=ledger.is_open,
+        sessions=sessions,
     )
 
 

@@ -35,6 +35,8 @@ ENV_PROXY_RETRY_AFTER_MAX_SECONDS = "BANDIT_ROUTER_PROXY_RETRY_AFTER_MAX_SECONDS
 ENV_PROXY_FIRST_BYTE_SECONDS = "BANDIT_ROUTER_PROXY_FIRST_BYTE_SECONDS"
 ENV_PROXY_READ_SECONDS = "BANDIT_ROUTER_PROXY_READ_SECONDS"
 ENV_PROXY_MAX_FALLBACKS = "BANDIT_ROUTER_PROXY_MAX_FALLBACKS"
+#: Seconds a session (a conversation kept on one model) lives after its last turn.
+ENV_SESSION_TTL_SECONDS = "BANDIT_ROUTER_SESSION_TTL_SECONDS"
 ENV_PROXY_JUDGE_QUEUE_SIZE = "BANDIT_ROUTER_PROXY_JUDGE_QUEUE_SIZE"
 ENV_PROXY_JUDGE_WORKERS = "BANDIT_ROUTER_PROXY_JUDGE_WORKERS"
 
@@ -126,6 +128,9 @@ class Settings:
     max_wait_seconds: float | None = 0.01
     #: How often a server asks for (or checks it still holds) the learner role.
     role_seconds: float = 1.0
+    #: A session (a conversation kept on one model) is forgotten this long after its last
+    #: turn (``BANDIT_ROUTER_SESSION_TTL_SECONDS``): a day.
+    session_ttl_seconds: float = 86_400.0
     #: How often a server checks the database for catalog changes made through another one.
     catalog_sync_seconds: float = 0.5
     #: How often model health (which models cool down) is read from the database.
@@ -190,7 +195,8 @@ class Settings:
         ``BANDIT_ROUTER_LANGFUSE_REVIEW_SECONDS`` how often review queues are fed.
         ``BANDIT_ROUTER_PROVIDER_KEY_ENVS`` and ``BANDIT_ROUTER_PROXY_*`` configure the
         proxy (see ``proxy_settings``).
-        ``BANDIT_ROUTER_METRICS_PUBLIC`` and ``BANDIT_ROUTER_ACCESS_LOG`` (on/off) open
+        ``BANDIT_ROUTER_SESSION_TTL_SECONDS`` sets how long a session outlives its last
+        turn. ``BANDIT_ROUTER_METRICS_PUBLIC`` and ``BANDIT_ROUTER_ACCESS_LOG`` (on/off) open
         ``/metrics`` to scrapers without a key and turn the access log on or off."""
         url = database_url or environ.get(ENV_DATABASE_URL) or default_sqlite_url(Path("var"))
         admin_key = environ.get(ENV_ADMIN_KEY, "").strip() or None
@@ -207,24 +213,11 @@ class Settings:
             metrics_public=_switch(environ, ENV_METRICS_PUBLIC, default=False),
             access_log=_switch(environ, ENV_ACCESS_LOG, default=True),
             learn_in_child=_switch(environ, ENV_LEARN_IN_CHILD, default=True),
+            session_ttl_seconds=float(
+                _whole(environ, ENV_SESSION_TTL_SECONDS, 86_400, 30 * 86_400, low=1)
+            ),
         )
-        in_flight = environ.get(ENV_MAX_IN_FLIGHT)
-        if in_flight is not None:
-            if not in_flight.isdigit() or not 1 <= int(in_flight) <= 1_000_000:
-                raise ValueError(
-                    f"{ENV_MAX_IN_FLIGHT} must be a whole number from 1 to 1000000, "
-                    f"got {in_flight!r}."
-                )
-            settings = dataclasses.replace(settings, max_in_flight=int(in_flight))
-        max_wait = environ.get(ENV_MAX_WAIT_MS)
-        if max_wait is not None:
-            if not max_wait.isdigit() or int(max_wait) > 60_000:
-                raise ValueError(
-                    f"{ENV_MAX_WAIT_MS} must be a whole number of milliseconds from 0 (off) to "
-                    f"60000, got {max_wait!r}."
-                )
-            seconds = int(max_wait) / 1000 or None
-            settings = dataclasses.replace(settings, max_wait_seconds=seconds)
+        settings = _admission(environ, settings)
         max_policies = environ.get(ENV_MAX_POLICIES)
         if max_policies is None:
             return settings
@@ -233,6 +226,27 @@ class Settings:
                 f"{ENV_MAX_POLICIES} must be a positive whole number, got {max_policies!r}."
             )
         return dataclasses.replace(settings, max_policies=int(max_policies))
+
+
+def _admission(environ: Mapping[str, str], settings: Settings) -> Settings:
+    """``BANDIT_ROUTER_MAX_IN_FLIGHT`` and ``BANDIT_ROUTER_MAX_WAIT_MS``: load shedding."""
+    in_flight = environ.get(ENV_MAX_IN_FLIGHT)
+    if in_flight is not None:
+        if not in_flight.isdigit() or not 1 <= int(in_flight) <= 1_000_000:
+            raise ValueError(
+                f"{ENV_MAX_IN_FLIGHT} must be a whole number from 1 to 1000000, got {in_flight!r}."
+            )
+        settings = dataclasses.replace(settings, max_in_flight=int(in_flight))
+    max_wait = environ.get(ENV_MAX_WAIT_MS)
+    if max_wait is not None:
+        if not max_wait.isdigit() or int(max_wait) > 60_000:
+            raise ValueError(
+                f"{ENV_MAX_WAIT_MS} must be a whole number of milliseconds from 0 (off) to "
+                f"60000, got {max_wait!r}."
+            )
+        seconds = int(max_wait) / 1000 or None
+        settings = dataclasses.replace(settings, max_wait_seconds=seconds)
+    return settings
 
 
 _ON = frozenset({"1", "true", "yes", "on"})

@@ -29,6 +29,7 @@ from domain.log import (
     JOINED,
     OPEN,
     SKIPPED,
+    ChatTurn,
     DecisionRecord,
     ExperimentArm,
     ExperimentAssignment,
@@ -36,6 +37,7 @@ from domain.log import (
     FeedbackRecord,
     JoinStatus,
     RewardRecord,
+    Session,
 )
 
 __all__ = [
@@ -52,6 +54,7 @@ __all__ = [
     "SCOPES",
     "SKIPPED",
     "ApiKey",
+    "ChatTurn",
     "DecisionRecord",
     "EndpointApi",
     "ExperimentArm",
@@ -70,6 +73,7 @@ __all__ = [
     "PolicyRecord",
     "RewardRecord",
     "Scope",
+    "Session",
     "hash_secret",
     "new_decision",
     "secret_matches",

@@ -11,6 +11,7 @@ from bandit.budget import Budget
 from bandit.cascade import CascadeSpec
 from bandit.eligibility import Constraints
 from bandit.health import HealthSettings
+from bandit.implicit import ImplicitSignals
 from bandit.judge import JudgeSettings
 from bandit.limits import MAX_USD_PER_MTOK
 from bandit.review import ReviewSettings
@@ -90,6 +91,8 @@ class PolicyConfig:
     budget_usd: float | None = None
     #: A model that grades a sample of live answers (source ``judge``); None: no judge.
     judge: JudgeSettings | None = None
+    #: Signals read from callers' behaviour (a regeneration); off by default.
+    implicit: ImplicitSignals = field(default_factory=ImplicitSignals)
 
     def __post_init__(self) -> None:
         if self.budget is not None:
@@ -119,6 +122,12 @@ class PolicyConfig:
             raise ValueError(
                 f"retention_days must be null or a whole number of days from {low} to {high}, "
                 f"got {days!r}."
+            )
+        if self.implicit.enabled and self.reward.default_reward is None:
+            raise ValueError(
+                "implicit signals need reward.default_reward: a regeneration only ever says "
+                "an answer was bad, so the answers not regenerated must be learned too (with "
+                "the default reward), or every model is pushed down by its traffic."
             )
         if self.constraints.allowed_models is not None:
             raise ValueError("A policy limits its models with `models`, not allowed_models.")

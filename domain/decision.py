@@ -16,7 +16,7 @@ from bandit.judge import sample_for_judge
 from bandit.review import sample_for_review
 from bandit.types import Context
 from domain.catalog import FeatureValue, PolicyRecord
-from domain.log import OPEN, DecisionRecord, ExperimentAssignment
+from domain.log import OPEN, SKIPPED, ChatTurn, DecisionRecord, ExperimentAssignment
 
 __all__ = ["LearnerState", "new_decision"]
 
@@ -53,11 +53,17 @@ def new_decision(
     escalation_of: str | None = None,
     prior_cost_usd: float | None = None,
     judge_open: bool = True,
+    conversation: tuple[ChatTurn, ...] | None = None,
+    session_key: str | None = None,
+    continues: str | None = None,
 ) -> DecisionRecord:
     """The decision ``routed`` makes for ``policy``, open for feedback from ``now``.
 
-    ``prompt`` is kept only when the policy stores prompts; ``hidden_fallbacks`` are arms that
-    are not models (a cascade's "accept") and so are never offered as fallbacks.
+    ``prompt`` and ``conversation`` are kept only when the policy stores prompts;
+    ``hidden_fallbacks`` are arms that are not models (a cascade's "accept") and so are never
+    offered as fallbacks.
+    ``continues``: the session's first decision, when this is a later turn kept on its model
+    (not learned, and not sampled for the judge: the session's first answer is).
     ``judge_open`` False (the judge is over its hourly cap or behind) samples nothing for the
     judge: a decision left out then is left out whatever its answer, so the sample stays
     representative.
@@ -77,15 +83,19 @@ def new_decision(
         caller_features=dict(caller_features),
         prompt_hash=prompt_hash,
         prompt=prompt if policy.config.store_prompts else None,
+        conversation=conversation if policy.config.store_prompts else None,
+        session_key=session_key,
+        continues=continues,
         experiment=experiment,
         created_at=now,
-        join_status=OPEN,
-        window_closes_at=now + wait if wait > 0 else None,
+        # A continuation is never learned: its model was the session's, not the bandit's.
+        join_status=OPEN if continues is None else SKIPPED,
+        window_closes_at=now + wait if wait > 0 and continues is None else None,
         experiment_unit=experiment_unit,
         # Stratified by the model actually served, so each model's reviews weigh by its rate.
         review_probability=sample_for_review(policy.config.review, decision_id, routed.model),
         judge_probability=sample_for_judge(policy.config.judge, decision_id)
-        if judge_open
+        if judge_open and continues is None
         else None,
         trace_id=trace_id,
         routing=RoutingNotes(

@@ -14,6 +14,7 @@ __all__ = [
     "JOINED",
     "OPEN",
     "SKIPPED",
+    "ChatTurn",
     "DecisionRecord",
     "ExperimentArm",
     "ExperimentAssignment",
@@ -21,6 +22,7 @@ __all__ = [
     "FeedbackRecord",
     "JoinStatus",
     "RewardRecord",
+    "Session",
 ]
 
 #: Where a decision's reward window stands: still taking feedback, joined into a reward, or
@@ -31,6 +33,28 @@ JOINED: Final = "joined"
 SKIPPED: Final = "skipped"
 
 ExperimentArm = Literal["candidate", "control"]
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """A conversation kept on one model. ``key`` is a keyed hash of the caller's session id or
+    of the conversation so far; ``decision_id`` its first decision (the bandit's choice, which
+    feedback on any later turn reaches); ``model`` the model that answers it now."""
+
+    key: str
+    policy: str
+    decision_id: str
+    model: str
+    updated_at: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class ChatTurn:
+    """One message of a chat conversation as reviewers and judges read it: its role and its
+    text (a tool call written out as ``[tool call] name(arguments)``)."""
+
+    role: str
+    text: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +172,14 @@ class DecisionRecord:
     escalation_of: str | None = None
     #: USD spent on the request before this decision; added to its reported cost.
     prior_cost_usd: float | None = None
+    #: The chat conversation with its roles (proxied requests of policies that store
+    #: prompts); ``prompt`` holds its text.
+    conversation: tuple[ChatTurn, ...] | None = None
+    #: Keyed hash of the session this decision started or continues.
+    session_key: str | None = None
+    #: The session's first decision, when this one is a later turn kept on the session's model
+    #: (a continuation: one arm with probability 1, logged but never learned).
+    continues: str | None = None
 
     @property
     def chosen_model(self) -> str:

@@ -25,6 +25,7 @@ models: Table = SQLModel.metadata.tables["models"]
 policies: Table = SQLModel.metadata.tables["policies"]
 quarantine: Table = SQLModel.metadata.tables["quarantine"]
 rewards: Table = SQLModel.metadata.tables["rewards"]
+sessions: Table = SQLModel.metadata.tables["sessions"]
 snapshots: Table = SQLModel.metadata.tables["policy_snapshots"]
 
 

@@ -9,7 +9,7 @@ from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bandit.errors import NotFoundError
-from domain import DecisionRecord, ExperimentAssignment, FeedbackRecord, RewardRecord
+from domain import ChatTurn, DecisionRecord, ExperimentAssignment, FeedbackRecord, RewardRecord
 from storage import _sql
 from storage.codec import (
     arms_from_json,
@@ -22,6 +22,9 @@ from storage.codec import (
     to_stored,
 )
 from storage.writer import GroupCommitter
+
+#: How a stored conversation is read back.
+_Turns = tuple[ChatTurn, ...]
 
 __all__ = [
     "decision_policy",
@@ -53,7 +56,7 @@ def _plain_columns(table: Table, kind: type[object]) -> tuple[str, ...]:
 
 #: The decision's fields that are not plain columns: stored in a compact or derived form.
 _DECISION_ENCODED = frozenset(
-    {"context", "arms", "pmf", "caller_features", "experiment", "routing"}
+    {"context", "arms", "pmf", "caller_features", "experiment", "routing", "conversation"}
 )
 _DECISION_PLAIN = tuple(
     name for name in _plain_columns(_sql.decisions, DecisionRecord) if name not in _DECISION_ENCODED
@@ -78,6 +81,7 @@ def decision_row(decision: DecisionRecord) -> dict[str, Any]:
         experiment_arm=None if experiment is None else experiment.arm,
         experiment_stage=None if experiment is None else experiment.stage,
         routing=None if decision.routing is None else routing_to_json(decision.routing),
+        conversation=None if decision.conversation is None else to_stored(decision.conversation),
     )
     return row
 
@@ -139,6 +143,7 @@ def decision_from_row(
         if row.experiment is None
         else from_stored(row.experiment, ExperimentAssignment),
         routing=None if row.routing is None else routing_from_json(row.routing),
+        conversation=None if row.conversation is None else from_stored(row.conversation, _Turns),
         feedback=feedback,
         reward=reward,
     )

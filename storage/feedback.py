@@ -18,7 +18,14 @@ from sqlalchemy import Connection, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bandit.errors import ConflictError, NotFoundError
-from bandit.reward import JoinedReward, Observation, RewardRule, join, window_closed_by
+from bandit.reward import (
+    PROXY_SOURCE,
+    JoinedReward,
+    Observation,
+    RewardRule,
+    join,
+    window_closed_by,
+)
 from domain import JOINED, OPEN, SKIPPED, FeedbackInput, FeedbackRecord
 from storage import _sql
 from storage.decisions import feedback_from_row
@@ -73,6 +80,9 @@ def record_feedback(
 ) -> FeedbackRecord:
     """Store ``feedback``; join the decision's reward when this feedback closes its window.
 
+    Feedback on a continuation (a later turn of a session) is stored on the session's first
+    decision, except the proxy's own report of the turn's call (its cost, latency, error).
+
     With ``join_now=False`` (a process that is not the learner) a closing feedback only marks
     the window due now, and the learner joins it: one process assigns the join order.
 
@@ -87,6 +97,8 @@ def record_feedback(
     )
     if decision is None:
         raise NotFoundError(f"Decision {feedback.decision_id!r} does not exist.")
+    if existing is None:
+        feedback, decision = _to_session(connection, feedback, decision)
     if existing is not None:
         return dataclasses.replace(
             feedback_from_row(existing, created=False),
@@ -116,12 +128,27 @@ def record_feedback(
     )
 
 
+def _to_session(
+    connection: Connection, feedback: FeedbackInput, decision: Any
+) -> tuple[FeedbackInput, Any]:
+    """Feedback on a later turn of a session is about the session, whose first decision the
+    bandit made: it goes there. What the proxy observed of the turn's call stays with it."""
+    if decision.continues is None or feedback.source == PROXY_SOURCE:
+        return feedback, decision
+    session = _decision_of(connection, decision.continues)
+    if session is None:  # deleted by retention: the turn keeps it
+        return feedback, decision
+    return dataclasses.replace(feedback, decision_id=decision.continues), session
+
+
 def _decision_of(connection: Connection, decision_id: str) -> Any:
     """What feedback needs of its decision: policy, model, window, prior cost."""
     d = _sql.decisions
     columns = (d.c.policy, d.c.chosen_model, d.c.join_status, d.c.window_closes_at)
     return connection.execute(
-        select(*columns, d.c.prior_cost_usd, d.c.judge_probability).where(d.c.id == decision_id)
+        select(*columns, d.c.prior_cost_usd, d.c.judge_probability, d.c.continues).where(
+            d.c.id == decision_id
+        )
     ).first()
 
 

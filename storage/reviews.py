@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Exists, and_, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bandit.errors import ConflictError, NotFoundError
+from bandit.judge import JUDGE_SOURCE
 from bandit.review import REVIEWER_SOURCE
 from domain import DecisionRecord
 from storage import _sql
 from storage.decisions import decision_from_row
 
-__all__ = ["ReviewItem", "ReviewerScore", "review_queue", "reviewer_scores", "store_response"]
+__all__ = [
+    "ReviewItem",
+    "ReviewerScore",
+    "judge_scores_of_reviewed",
+    "review_queue",
+    "reviewer_scores",
+    "store_response",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,3 +151,25 @@ async def reviewer_scores(
         )
         for row in await connection.execute(query)
     ]
+
+
+async def judge_scores_of_reviewed(
+    connection: AsyncConnection, *, decision_ids: Sequence[str]
+) -> dict[str, float]:
+    """The judge's grade of each of ``decision_ids`` it graded (its earliest unvoided one)."""
+    f = _sql.feedback
+    grades: dict[str, float] = {}
+    for start in range(0, len(decision_ids), 500):  # bounded IN lists
+        rows = await connection.execute(
+            select(f.c.decision_id, f.c.score)
+            .where(
+                f.c.decision_id.in_(decision_ids[start : start + 500]),
+                f.c.source == JUDGE_SOURCE,
+                f.c.score.is_not(None),
+                f.c.voided_at.is_(None),
+            )
+            .order_by(f.c.seq)
+        )
+        for decision_id, score in rows:
+            grades.setdefault(decision_id, float(score))
+    return grades

@@ -24,6 +24,7 @@ __all__ = [
     "PolicyRow",
     "QuarantineRow",
     "RewardRow",
+    "SessionRow",
     "SnapshotRow",
 ]
 
@@ -140,6 +141,31 @@ class DecisionRow(SQLModel, table=True):
     #: USD spent on the request before this decision (a cascade's first calls): the join
     #: adds it to the reported cost.
     prior_cost_usd: float | None = None
+    #: ``[{"role", "text"}, ...]``: the chat conversation of a proxied request, where the
+    #: policy stores prompts.
+    conversation: list[Any] | None = _json_column(nullable=True)
+    #: Keyed hash of the session this decision started or continues (``sessions.key``).
+    session_key: str | None = Field(default=None, max_length=64)
+    #: The session's first decision, when this one is a later turn kept on its model (a
+    #: continuation: one arm, probability 1, never learned).
+    continues: str | None = Field(default=None, max_length=128, index=True)
+
+
+class SessionRow(SQLModel, table=True):
+    """A conversation kept on one model: found by a keyed hash of the caller's session id,
+    or of the conversation so far (one row per answered turn). No text is stored."""
+
+    __tablename__ = "sessions"
+    __table_args__ = (Index("ix_sessions_updated", "updated_at"),)
+    key: str = Field(primary_key=True, max_length=64)
+    policy: str = Field(max_length=128)
+    #: The session's first decision: feedback on any later turn reaches it.
+    decision_id: str = Field(max_length=128)
+    #: The model that answers the session now (its first model, or the fallback that took
+    #: over when that one failed).
+    model: str = Field(max_length=128)
+    created_at: float
+    updated_at: float
 
 
 class FeedbackRow(SQLModel, table=True):

@@ -9,6 +9,10 @@ n calls of that exact name), ``fail-429-long`` (the first call: 429 with ``Retry
 ``dies`` (a stream that breaks off after two chunks). Anything after ``#`` is
 a tag, so that tests can keep counters apart. Every request body is recorded.
 
+Agents: ``agent=<name>`` answers a request that offers ``tools`` and ends with a user message
+with a call of its first tool, and anything else (a tool's result) with ``[<name>] done``.
+``fail-after=<n>`` answers the first n calls of that exact name and fails (500) after.
+
 Learning from a judge: ``graded=<name>`` answers ``[<name>] ...`` (one of ``HIDDEN_QUALITY``'s
 models, whose quality depends on the task named in the prompt as ``task=<task>``), and
 ``judge`` grades such an answer 0-10 as a judge model would, from ``HIDDEN_QUALITY`` plus a
@@ -45,6 +49,48 @@ HIDDEN_QUALITY: dict[str, dict[str, int]] = {
 }
 _GRADED = re.compile(r"\[(\w+)\]")
 _TASK = re.compile(r"task=(\w+)")
+
+
+def _wants_tool(body: dict[str, Any]) -> bool:
+    messages = body.get("messages") or [{}]
+    return bool(body.get("tools")) and messages[-1].get("role") == "user"
+
+
+def _tool_call_completion(body: dict[str, Any], model: str) -> dict[str, Any]:
+    """A ``chat.completion`` whose message calls the request's first tool."""
+    tool = body["tools"][0]["function"]["name"]
+    turn = len(body.get("messages") or ())
+    return {
+        "id": f"chatcmpl-{uuid.uuid4().hex[:12]}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "system_fingerprint": None,
+        "choices": [
+            {
+                "index": 0,
+                "message": {
+                    "role": "assistant",
+                    "content": None,
+                    "refusal": None,
+                    "tool_calls": [
+                        {
+                            "id": f"call_{uuid.uuid4().hex[:12]}",
+                            "type": "function",
+                            "function": {"name": tool, "arguments": json.dumps({"turn": turn})},
+                        }
+                    ],
+                },
+                "logprobs": None,
+                "finish_reason": "tool_calls",
+            }
+        ],
+        "usage": {
+            "prompt_tokens": _words(body),
+            "completion_tokens": 8,
+            "total_tokens": _words(body) + 8,
+        },
+    }
 
 
 def best_model(task: str) -> str:
@@ -141,7 +187,7 @@ class _Handler(BaseHTTPRequestHandler):
                 },
                 {"retry-after": "0"},
             )
-        if name == "fail-500":
+        if name == "fail-500" or (name == "fail-after" and calls > int(argument or 0)):
             return self._json(
                 500,
                 {
@@ -166,6 +212,10 @@ class _Handler(BaseHTTPRequestHandler):
         if name == "slow":
             time.sleep(float(argument or 5))
         text = argument if name == "answer" else f"Answer from {model}."
+        if name == "agent" and _wants_tool(body):
+            return self._json(200, _tool_call_completion(body, model))
+        if name == "agent":
+            text = f"[{argument}] done"
         if name == "graded":
             text = f"[{argument}] Here is my answer."
         elif name == "judge":

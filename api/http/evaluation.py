@@ -11,7 +11,12 @@ from litestar.params import FromPath, FromQuery
 from api.http import schemas
 from api.http.access import access, require_policy
 from api.http.disconnect import unless_disconnected
-from api.service.evaluation import EvaluationReport, EvaluationService, ReviewReport
+from api.service.evaluation import (
+    EvaluationReport,
+    EvaluationService,
+    ReviewAgreement,
+    ReviewReport,
+)
 from bandit.errors import InvalidInputError
 from bandit.ope import Estimate
 from bandit.review import ModelQuality
@@ -38,14 +43,18 @@ def _quality(quality: ModelQuality) -> schemas.ReviewQualityOut:
 
 
 def _reviews(reviews: ReviewReport) -> schemas.ReviewsOut:
-    agreement = reviews.agreement
     return schemas.ReviewsOut(
         reviewed_decisions=reviews.reviewed_decisions,
         quality=None if reviews.quality is None else _quality(reviews.quality),
         models={model: _quality(q) for model, q in reviews.models.items()},
-        agreement=schemas.ReviewAgreementOut(
-            alpha=agreement.alpha, decisions=agreement.decisions, reviewers=agreement.reviewers
-        ),
+        agreement=_agreement(reviews.agreement),
+        judge_agreement=_agreement(reviews.judge_agreement),
+    )
+
+
+def _agreement(agreement: ReviewAgreement) -> schemas.ReviewAgreementOut:
+    return schemas.ReviewAgreementOut(
+        alpha=agreement.alpha, decisions=agreement.decisions, reviewers=agreement.reviewers
     )
 
 

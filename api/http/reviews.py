@@ -12,6 +12,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from api.http import schemas
 from api.http.access import access, require_policy
+from api.http.convert import conversation_out
 from api.http.examples import path_example
 from api.service.reviews import ReviewItem, ReviewService
 from bandit.errors import InvalidInputError, NotFoundError
@@ -100,4 +101,5 @@ def _item(item: ReviewItem) -> schemas.ReviewItemOut:
         prompt=decision.prompt,
         response=decision.response,
         reviews=item.reviews,
+        conversation=conversation_out(decision.conversation),
     )

@@ -69,6 +69,7 @@ class RoutingController(Controller):
                 allowed_models=caller.models,
                 fallback_of=data.fallback_of,
                 escalate=None if data.escalate is None else escalation_in(data.escalate),
+                session_id=data.session_id,
             )
         )
         note_decision(request, decision_id=decision.id, policy=decision.policy)

@@ -6,6 +6,7 @@ provider); only ``model`` and ``messages`` are checked here, with a 422 naming t
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -14,13 +15,16 @@ from typing import Any
 from api.http.schemas.common import FeatureValue
 from api.proxy.caller import caller_request
 from bandit.errors import InvalidInputError
+from domain import ChatTurn
 
 __all__ = [
+    "MAX_SESSION_ID",
     "MODEL_PREFIX",
+    "SESSION_HEADER",
     "AnswerAssembler",
     "ChatRequest",
-    "Turn",
     "answer_text",
+    "canonical",
     "chat_request",
     "completion_chunks",
     "shown_answer",
@@ -29,16 +33,11 @@ __all__ = [
 
 #: ``"model": "router/<policy>"`` names the policy that decides.
 MODEL_PREFIX = "router/"
+#: Keeps a conversation on the model its first turn was routed to.
+SESSION_HEADER = "x-bandit-router-session"
+#: The longest session id accepted.
+MAX_SESSION_ID = 256
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
-
-
-@dataclass(frozen=True, slots=True)
-class Turn:
-    """One message of the conversation as a reviewer or a judge reads it: its role and text
-    (a tool call written out as ``[tool call] name(arguments)``)."""
-
-    role: str
-    text: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,11 +54,24 @@ class ChatRequest:
     #: The caller's features (``metadata``, the features header); None when none were sent.
     features: Mapping[str, FeatureValue] | None = None
     #: The conversation with its roles.
-    turns: tuple[Turn, ...] = ()
+    turns: tuple[ChatTurn, ...] = ()
+    #: The caller's session (``x-bandit-router-session``): its turns stay on one model.
+    session_id: str | None = None
+
+    @property
+    def continues_conversation(self) -> str | None:
+        """The conversation through its last assistant turn (canonical text), when it has
+        one: if the router answered that turn, this request goes to the same model."""
+        last = max((i for i, t in enumerate(self.turns) if t.role == "assistant"), default=None)
+        return None if last is None else canonical(self.turns[: last + 1])
 
 
 def chat_request(
-    body: Any, *, features_header: str | None = None, forward_metadata: str | None = None
+    body: Any,
+    *,
+    features_header: str | None = None,
+    forward_metadata: str | None = None,
+    session_header: str | None = None,
 ) -> ChatRequest:
     """Check ``model`` and ``messages``, and read the caller's features (``api.proxy.caller``);
     everything else is the provider's to judge.
@@ -109,8 +121,25 @@ def chat_request(
         include_usage=isinstance(options, dict) and options.get("include_usage") is True,
         user=user if isinstance(user, str) and user else None,
         features=caller.features,
-        turns=tuple(Turn(m["role"], _message_text(m)) for m in messages),
+        turns=tuple(ChatTurn(m["role"], _message_text(m)) for m in messages),
+        session_id=_session_id(session_header),
     )
+
+
+def _session_id(header: str | None) -> str | None:
+    if header is None:
+        return None
+    if not 1 <= len(header) <= MAX_SESSION_ID or not header.isprintable():
+        raise InvalidInputError(
+            f"The {SESSION_HEADER} header must be 1-{MAX_SESSION_ID} printable characters, "
+            f"got {len(header)} characters."
+        )
+    return header
+
+
+def canonical(turns: tuple[ChatTurn, ...]) -> str:
+    """A conversation as one text, roles included, to hash (the session's key)."""
+    return json.dumps([[t.role, t.text] for t in turns], ensure_ascii=False, separators=(",", ":"))
 
 
 def _message_text(message: Mapping[str, Any]) -> str:
@@ -134,10 +163,10 @@ def _tool_call_text(call: Any) -> str:
     return f"[tool call] {function.get('name', '')}({function.get('arguments', '')})"
 
 
-def transcript(turns: tuple[Turn, ...]) -> str:
+def transcript(turns: tuple[ChatTurn, ...]) -> str:
     """The conversation as text with its roles, as a judge reads it.
 
-    >>> print(transcript((Turn("system", "Be brief."), Turn("user", "2+2?"))))
+    >>> print(transcript((ChatTurn("system", "Be brief."), ChatTurn("user", "2+2?"))))
     system: Be brief.
     <BLANKLINE>
     user: 2+2?

@@ -15,7 +15,7 @@ from api.http.access import access, require_policy
 from api.http.errors import status_for
 from api.http.schemas import ChatCompletionOut, ErrorOut
 from api.proxy.caller import FEATURES_HEADER, FORWARD_METADATA_HEADER
-from api.proxy.chat import chat_request
+from api.proxy.chat import SESSION_HEADER, chat_request
 from api.proxy.errors import ProxyError
 from api.proxy.service import Answer, ProxyService
 from bandit.errors import RouterError
@@ -31,6 +31,41 @@ MODEL_HEADER = "x-bandit-router-model"
 ESCALATION_HEADER = "x-bandit-router-escalation-id"
 #: Chat requests carry whole conversations (and images): far more than a route body.
 MAX_CHAT_BODY = 16 * 1024 * 1024
+
+
+_FeaturesHeader = FromHeader[
+    Annotated[
+        str | None,
+        HeaderParameter(
+            name=FEATURES_HEADER,
+            description="The caller's features as a JSON object, as the route API's "
+            '`features` (e.g. {"task": "code", "tier": 2}); OpenAI `metadata` is read '
+            "too (its values as categories). Checked as the route API checks them.",
+        ),
+    ]
+]
+_ForwardMetadataHeader = FromHeader[
+    Annotated[
+        str | None,
+        HeaderParameter(
+            name=FORWARD_METADATA_HEADER,
+            description="true: send the request's `metadata` on to the provider "
+            "(by default the router takes it out).",
+        ),
+    ]
+]
+_SessionHeader = FromHeader[
+    Annotated[
+        str | None,
+        HeaderParameter(
+            name=SESSION_HEADER,
+            description="The conversation's id (1-256 printable characters): its "
+            "turns stay on the model its first turn was routed to until that model "
+            "fails. Without it, a request that continues a conversation the router "
+            "answered goes to the model that answered it.",
+        ),
+    ]
+]
 
 
 class ChatController(Controller):
@@ -66,33 +101,18 @@ class ChatController(Controller):
         data: JSONBody[dict[str, Any]],
         proxy: NamedDependency[ProxyService],
         caller: NamedDependency[ApiKey],
-        features: FromHeader[
-            Annotated[
-                str | None,
-                HeaderParameter(
-                    name=FEATURES_HEADER,
-                    description="The caller's features as a JSON object, as the route API's "
-                    '`features` (e.g. {"task": "code", "tier": 2}); OpenAI `metadata` is read '
-                    "too (its values as categories). Checked as the route API checks them.",
-                ),
-            ]
-        ] = None,
-        forward_metadata: FromHeader[
-            Annotated[
-                str | None,
-                HeaderParameter(
-                    name=FORWARD_METADATA_HEADER,
-                    description="true: send the request's `metadata` on to the provider "
-                    "(by default the router takes it out).",
-                ),
-            ]
-        ] = None,
+        features: _FeaturesHeader = None,
+        forward_metadata: _ForwardMetadataHeader = None,
+        session: _SessionHeader = None,
     ) -> Response[Any]:
         """An OpenAI chat completion (streamed or not) from the model the policy named in
         ``"model": "router/<policy>"`` chooses; other parameters go on to the provider."""
         try:
             request = chat_request(
-                data, features_header=features, forward_metadata=forward_metadata
+                data,
+                features_header=features,
+                forward_metadata=forward_metadata,
+                session_header=session,
             )
             require_policy(caller, request.policy)
             answer = await proxy.complete(request, caller)

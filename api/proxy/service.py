@@ -24,6 +24,7 @@ from api.proxy.chat import (
     AnswerAssembler,
     ChatRequest,
     answer_text,
+    canonical,
     completion_chunks,
     shown_answer,
     transcript,
@@ -40,12 +41,14 @@ from api.service.router import Escalation, RouteRequest, RouterService
 from api.settings import ProxySettings
 from bandit.cascade import ACCEPT
 from bandit.errors import InvalidInputError, NotFoundError
+from bandit.implicit import ImplicitSignals
 from bandit.reward import PROXY_SOURCE
 from domain import (
     MAX_ANSWER_CHARS,
     MAX_LATENCY_MS,
     MAX_TOKENS,
     ApiKey,
+    ChatTurn,
     DecisionRecord,
     FeedbackInput,
 )
@@ -118,10 +121,24 @@ class ProxyService:
     async def complete(self, request: ChatRequest, caller: ApiKey) -> Answer:
         """Answer ``request`` through the model its policy chooses (or its fallbacks)."""
         policy = self._catalog.policy(request.policy)
-        first = await self._router.route(self._route_request(request, caller))
-        if policy.config.cascade is None:
-            return await self._serve(request, caller, first, stream=request.stream)
-        return await self._cascade(request, caller, first)
+        if policy.config.cascade is not None:
+            # A cascade routes every request afresh: its turns are not kept on one model.
+            first = await self._router.route(self._route_request(request, caller))
+            return await self._cascade(request, caller, first)
+        first = await self._router.route(self._route_request(request, caller, session=True))
+        if policy.config.implicit.enabled:
+            await self._note_regeneration(first, request, policy.config.implicit)
+        return await self._serve(request, caller, first, stream=request.stream)
+
+    async def _note_regeneration(
+        self, decision: DecisionRecord, request: ChatRequest, implicit: ImplicitSignals
+    ) -> None:
+        try:
+            await self._router.note_regeneration(
+                decision, canonical(request.turns), within=implicit.regeneration_seconds
+            )
+        except Exception:  # a signal lost is no reason to fail the request
+            _log.exception("could not record the regeneration answered by %s", decision.id)
 
     def _route_request(
         self,
@@ -130,7 +147,9 @@ class ProxyService:
         *,
         candidates: tuple[str, ...] | None = None,
         fallback_of: str | None = None,
+        session: bool = False,
     ) -> RouteRequest:
+        """``session``: the request may continue a session (its first route only)."""
         return RouteRequest(
             policy=request.policy,
             prompt=request.prompt,
@@ -140,12 +159,16 @@ class ProxyService:
             allowed_models=caller.models,
             fallback_of=fallback_of,
             callable_only=True,
+            conversation=request.turns,
+            session_id=request.session_id if session else None,
+            continues_conversation=request.continues_conversation if session else None,
         )
 
     async def _serve(
         self, request: ChatRequest, caller: ApiKey, decision: DecisionRecord, *, stream: bool
     ) -> Answer:
         """Call ``decision``'s model; when it fails, fall back down its ``fallbacks``."""
+        session_of = decision.continues or decision.id
         fallbacks = list(() if decision.routing is None else decision.routing.fallbacks)
         failures: list[str] = []
         while True:
@@ -177,7 +200,9 @@ class ProxyService:
                     ) from error
                 decision = following
                 continue
-            return await self._answer(decision, started, request, stream=stream)
+            return await self._answer(
+                decision, started, request, stream=stream, session_of=session_of
+            )
 
     async def _fallback(
         self,
@@ -212,30 +237,46 @@ class ProxyService:
             raise _AttemptFailedError(error, self._elapsed_ms(began)) from error
 
     async def _answer(
-        self, decision: DecisionRecord, started: Started, request: ChatRequest, *, stream: bool
+        self,
+        decision: DecisionRecord,
+        started: Started,
+        request: ChatRequest,
+        *,
+        stream: bool,
+        session_of: str | None = None,
     ) -> Answer:
+        """``session_of``: the first decision of the session this answer carries on (None:
+        the answer starts no session, a cascade's)."""
         model = started.model
         if started.completion is not None:
             usage = started.completion.usage
             latency_ms = self._elapsed_ms(started.began)
             completion = started.completion.body
+            shown = shown_answer(completion)
+            await self._remember(decision, request, shown, session_of)
             answer = Answer(
                 decision.id,
                 model.id,
                 completion=completion,
                 cost_usd=call_cost(model, usage),
                 report=functools.partial(
-                    self._answered, decision, request, shown_answer(completion), latency_ms, usage
+                    self._answered, decision, request, shown, latency_ms, usage
                 ),
             )
             if stream:  # asked for a stream, answered whole (a cascade's first answer)
                 chunks = completion_chunks(completion, include_usage=request.include_usage)
                 answer.events = _replay(chunks)
             return answer
-        return Answer(decision.id, model.id, events=self._relay(decision, started, request))
+        events = self._relay(decision, started, request, session_of=session_of)
+        return Answer(decision.id, model.id, events=events)
 
     async def _relay(
-        self, decision: DecisionRecord, started: Started, request: ChatRequest
+        self,
+        decision: DecisionRecord,
+        started: Started,
+        request: ChatRequest,
+        *,
+        session_of: str | None,
     ) -> AsyncIterator[bytes]:
         """The stream to the client; a provider failing mid-stream becomes an error event."""
         stream, rest = started.stream, started.rest
@@ -267,10 +308,10 @@ class ProxyService:
             return
         finally:
             await stream.aclose()
+        latency_ms = self._elapsed_ms(started.began)
+        await self._remember(decision, request, assembled.text(), session_of)
         yield DONE
-        await self._answered(
-            decision, request, assembled.text(), self._elapsed_ms(started.began), stream.usage
-        )
+        await self._answered(decision, request, assembled.text(), latency_ms, stream.usage)
 
     async def _cascade(self, request: ChatRequest, caller: ApiKey, first: DecisionRecord) -> Answer:
         """First model answers (whole), a rule reads signals off that answer (and the probe's),
@@ -385,6 +426,21 @@ class ProxyService:
             await self._reviews.keep_answer(decision, answer)
         if self._judging is not None:
             self._judging.offer(decision, transcript(request.turns), answer)
+
+    async def _remember(
+        self, decision: DecisionRecord, request: ChatRequest, answer: str, session_of: str | None
+    ) -> None:
+        """The conversation with this answer leads to ``decision``'s model: stored before the
+        client has the answer, since an agent sends its next turn at once."""
+        if session_of is None:
+            return
+        after = (*request.turns, ChatTurn("assistant", answer))
+        try:
+            await self._router.remember_turn(
+                decision, canonical(after), session_decision=session_of
+            )
+        except Exception:  # the answer still goes out; the next turn is routed afresh
+            _log.exception("could not remember the conversation of decision %s", decision.id)
 
     def _elapsed_ms(self, began: float) -> float:
         return (self._monotonic() - began) * 1000.0

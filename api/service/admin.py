@@ -13,6 +13,7 @@ from api.service.learners import LearnerRegistry
 from bandit.cascade import escalation_policy_name
 from bandit.eligibility import Constraints
 from bandit.errors import ConflictError, InvalidInputError
+from bandit.implicit import ImplicitSignals
 from domain import ModelSpec, PolicyConfig, PolicyRecord
 from features import FeatureError, arm_for_model
 from storage.audit import record_audit
@@ -170,6 +171,7 @@ class AdminService:
                     constraints=Constraints(),
                     escalation_for=name,
                     judge=None,  # the judge grades the answer served, under the first decision
+                    implicit=ImplicitSignals(),
                 ),
                 actor=actor,
             )

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import statistics
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
@@ -33,7 +34,7 @@ from domain import PolicyConfig
 from features import ARM_NAMESPACES, context_namespaces
 from storage.engine import create_engine
 from storage.evaluation import RewardedDecision, rewarded_decisions
-from storage.reviews import ReviewerScore, reviewer_scores
+from storage.reviews import ReviewerScore, judge_scores_of_reviewed, reviewer_scores
 
 __all__ = [
     "EvaluationReport",
@@ -80,6 +81,9 @@ class ReviewReport:
     quality: ModelQuality | None
     models: dict[str, ModelQuality]
     agreement: ReviewAgreement
+    #: The policy's judge against the reviewers, over the decisions both scored (the
+    #: reviewers' mean as one rater, the judge as the other); ``reviewers`` counts the judge.
+    judge_agreement: ReviewAgreement = ReviewAgreement(None, 0, 0)
 
 
 _NO_REVIEWS = ReviewReport(0, None, {}, ReviewAgreement(None, 0, 0))
@@ -141,19 +145,19 @@ def evaluate_log(
     counterfactual: bool,
 ) -> EvaluationReport:
     """The whole evaluation, synchronous: read the log through a new engine, then estimate."""
-    rows, scores = asyncio.run(_read(database_url, policy, since, until))
+    rows, scores, judged = asyncio.run(_read(database_url, policy, since, until))
     if len(rows) < 2:
         raise InvalidInputError(
             f"Policy {policy!r} has {len(rows)} rewarded decisions in that range; "
             "an evaluation needs at least 2."
         )
     report = _evaluate(policy, config, rows, resamples, seed, counterfactual)
-    return replace(report, reviews=review_report(scores))
+    return replace(report, reviews=review_report(scores, judged))
 
 
 async def _read(
     database_url: str, policy: str, since: float | None, until: float | None
-) -> tuple[list[RewardedDecision], list[ReviewerScore]]:
+) -> tuple[list[RewardedDecision], list[ReviewerScore], dict[str, float]]:
     engine = create_engine(database_url)
     try:
         async with engine.connect() as connection:
@@ -163,13 +167,19 @@ async def _read(
             scores = await reviewer_scores(
                 connection, policy=policy, since=since, until=until, limit=MAX_REVIEW_SCORES
             )
-            return rows, scores
+            reviewed = sorted({score.decision_id for score in scores})
+            judged = await judge_scores_of_reviewed(connection, decision_ids=reviewed)
+            return rows, scores, judged
     finally:
         await engine.dispose()
 
 
-def review_report(scores: Sequence[ReviewerScore]) -> ReviewReport:
-    """Reviewer quality and agreement from every reviewer score of the sampled decisions.
+def review_report(
+    scores: Sequence[ReviewerScore], judged: Mapping[str, float] | None = None
+) -> ReviewReport:
+    """Reviewer quality and agreement from every reviewer score of the sampled decisions,
+    and the judge's agreement with the reviewers where ``judged`` (decision id -> the
+    judge's grade) has a grade of a reviewed decision.
 
     A reviewer who scored a decision twice counts with their latest score. Scores sent
     without a reviewer name count for quality, each on its own, but not for agreement:
@@ -195,11 +205,19 @@ def review_report(scores: Sequence[ReviewerScore]) -> ReviewReport:
     overall, per_model = reviewed_quality(reviewed)
     units = [list(by.values()) for by in named.values() if len(by) >= 2]
     reviewers = {name for by in named.values() if len(by) >= 2 for name in by}
+    with_judge = [
+        [statistics.fmean(r.scores), judged[r_id]]
+        for r_id, r in zip(about, reviewed, strict=True)
+        if judged and r_id in judged
+    ]
     return ReviewReport(
         reviewed_decisions=len(reviewed),
         quality=overall,
         models=per_model,
         agreement=ReviewAgreement(krippendorff_alpha(units), len(units), len(reviewers)),
+        judge_agreement=ReviewAgreement(
+            krippendorff_alpha(with_judge), len(with_judge), 2 if with_judge else 0
+        ),
     )
 
 

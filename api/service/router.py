@@ -16,14 +16,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from api.service.catalog import Catalog
 from api.service.clock import Clock, new_id
 from api.service.live_learner import PolicyLearner
+from api.service.sessions import SessionKeeper
 from api.telemetry.sink import DecisionTraced, FeedbackScored, NullSink, TelemetrySink
 from bandit.cascade import ACCEPT, ACCEPT_ARM, CascadeSpec, escalation_policy_name
-from bandit.decide import Candidate, Overlay, decide
+from bandit.decide import Candidate, Overlay, Routed, decide
 from bandit.eligibility import Constraints, ModelFacts
 from bandit.errors import ConflictError, InvalidInputError, LimitExceededError, NotFoundError
+from bandit.implicit import IMPLICIT_SOURCE
 from bandit.judge import JudgeSettings
 from bandit.types import Arm, Context
 from domain import (
+    ChatTurn,
     DecisionRecord,
     ExperimentAssignment,
     FeatureValue,
@@ -31,6 +34,7 @@ from domain import (
     FeedbackRecord,
     ModelSpec,
     PolicyRecord,
+    Session,
     new_decision,
 )
 from experiments import assign_candidate
@@ -132,6 +136,14 @@ class RouteRequest:
     escalate: Escalation | None = None
     #: Only models with an ``endpoint`` may be chosen (the proxy calls the model itself).
     callable_only: bool = False
+    #: The chat conversation with its roles (the proxy's requests), kept for reviewers where
+    #: the policy stores prompts; ``prompt`` is its text.
+    conversation: tuple[ChatTurn, ...] | None = None
+    #: The caller's session: its turns stay on the model its first turn was routed to.
+    session_id: str | None = None
+    #: The conversation through its last assistant turn, as canonical text (the proxy's
+    #: requests): when the router answered that turn, this one goes to the same model.
+    continues_conversation: str | None = None
 
     def fingerprint(self, key: bytes) -> str:
         """A hash of what was asked, to tell a retry from a different request with the same id.
@@ -153,6 +165,8 @@ class RouteRequest:
                 "fallback_of": self.fallback_of,
                 "escalate": None if self.escalate is None else self.escalate.canonical(),
                 "callable_only": self.callable_only,
+                # Only when set: a retry of a decision logged before sessions hashes the same.
+                **({} if self.session_id is None else {"session_id": self.session_id}),
             },
             sort_keys=True,
             separators=(",", ":"),
@@ -179,6 +193,7 @@ class RouterService:
         leading: Callable[[], bool] = lambda: True,
         learn_soon: Callable[[], None] = lambda: None,
         judge_open: Callable[[str, JudgeSettings], bool] = lambda policy, judge: True,
+        sessions: SessionKeeper | None = None,
     ) -> None:
         """``telemetry`` receives every new decision and feedback; ``name_trace`` gives the
         trace id a decision names (Langfuse on) and is None when there is none."""
@@ -201,6 +216,8 @@ class RouterService:
         self._learn_soon = learn_soon
         #: Whether the policy's judge takes more work now (under its cap, queue not full).
         self._judge_open = judge_open
+        #: Conversations kept on one model; None: every request is routed afresh.
+        self._sessions = sessions
 
     async def route(self, request: RouteRequest) -> DecisionRecord:
         """Choose a model and log the decision durably before returning it.
@@ -215,7 +232,27 @@ class RouterService:
         if request.escalate is not None:
             return await self._escalate(policy, request, request.escalate, fingerprint)
         _refuse_escalation_policy(policy)
-        tried = await self._tried(request)
+        session = await self._session_of(policy, request)
+        if session is not None:
+            continued = await self._continue(policy, request, session, fingerprint)
+            if continued is not None:
+                return continued
+        failed = await self._failed(request)
+        record = self._fresh_decision(policy, request, fingerprint, failed)
+        logged = await self._log(record, fingerprint)
+        await self._keep_session(policy, request, failed, logged)
+        return logged
+
+    def _fresh_decision(
+        self,
+        policy: PolicyRecord,
+        request: RouteRequest,
+        fingerprint: str,
+        failed: DecisionRecord | None,
+    ) -> DecisionRecord:
+        """The bandit's decision for ``request`` (``failed``: the decision whose model
+        failed, when this is its fallback)."""
+        tried = _tried_models(failed)
         constraints = _constraints(policy.config.constraints, request)
         context = self._context(policy, request)
         observed = self._observer.observations(policy.name)
@@ -236,7 +273,7 @@ class RouterService:
             overlay=None if split is None else split.overlay,
         )
         in_experiment = split is not None and routed.split
-        record = new_decision(
+        return new_decision(
             decision_id=decision_id,
             policy=policy,
             learner=live.state,
@@ -255,8 +292,136 @@ class RouterService:
             tried=tried,
             fallback_of=request.fallback_of,
             judge_open=self._judging(policy),
+            conversation=request.conversation,
+            session_key=self._new_session_key(policy, request, failed),
         )
-        return await self._log(record, fingerprint)
+
+    def _new_session_key(
+        self, policy: PolicyRecord, request: RouteRequest, failed: DecisionRecord | None
+    ) -> str | None:
+        """The session a new decision starts (the caller's session id) or carries on (a
+        fallback of a decision in a session)."""
+        if failed is not None:
+            return failed.session_key
+        if request.session_id is None or self._sessions is None:
+            return None
+        return self._sessions.session_key(policy.name, request.session_id)
+
+    async def _session_of(self, policy: PolicyRecord, request: RouteRequest) -> Session | None:
+        """The session ``request`` continues, if any: by the caller's session id, or by the
+        conversation so far (the proxy's requests). A fallback or a request that names its
+        candidates has left the session's model on purpose."""
+        keeper = self._sessions
+        if keeper is None or request.fallback_of is not None or request.candidates is not None:
+            return None
+        if policy.config.cascade is not None:
+            return None  # every request starts at the first stage
+        if request.session_id is not None:
+            key = keeper.session_key(policy.name, request.session_id)
+        elif request.continues_conversation is not None:
+            key = keeper.conversation_key(policy.name, request.continues_conversation)
+        else:
+            return None
+        found = await keeper.find(key)
+        return found if found is not None and found.policy == policy.name else None
+
+    async def _continue(
+        self, policy: PolicyRecord, request: RouteRequest, session: Session, fingerprint: str
+    ) -> DecisionRecord | None:
+        """A later turn of ``session``, on its model: logged as a continuation (one arm,
+        probability 1, never learned). None when that model can no longer answer here (then
+        the turn is routed afresh)."""
+        model = self._catalog.models.get(session.model)
+        if model is None or not _may_answer(model, policy, request):
+            return None
+        others = [
+            m.id
+            for m in self._models(policy, None)
+            if m.id != model.id and _may_answer(m, policy, request)
+        ]
+        decision_id = request.decision_id or new_id()
+        prompt_tokens = 0.0 if request.prompt is None else estimate_tokens(request.prompt)
+        explicit = request.session_id is not None
+        record = new_decision(
+            decision_id=decision_id,
+            policy=policy,
+            learner=self._learners.learner(policy.name).state,
+            routed=Routed(arms=(self._arm(model),), pmf=(1.0,), chosen=0, fallbacks=tuple(others)),
+            context=self._context(policy, request),
+            constraints=Constraints(),
+            request_hash=fingerprint,
+            now=self._clock(),
+            caller_features=request.features or {},
+            prompt=request.prompt,
+            prompt_hash=self._keyed_hash(request.prompt),
+            prompt_tokens=prompt_tokens,
+            trace_id=self._trace_id(decision_id),
+            conversation=request.conversation,
+            session_key=session.key if explicit else None,
+            continues=session.decision_id,
+        )
+        logged = await self._log(record, fingerprint)
+        if explicit and self._sessions is not None:
+            await self._sessions.keep(session)  # used now: its time to live starts again
+        return logged
+
+    async def _keep_session(
+        self,
+        policy: PolicyRecord,
+        request: RouteRequest,
+        failed: DecisionRecord | None,
+        logged: DecisionRecord,
+    ) -> None:
+        """Start the caller's session on ``logged``'s model, or move a session whose model
+        failed to the fallback that now answers it."""
+        keeper = self._sessions
+        if keeper is None:
+            return
+        if failed is not None:
+            if failed.session_key is not None:
+                await keeper.move(failed.session_key, logged.chosen_model)
+            return
+        if logged.session_key is not None:
+            await keeper.keep(
+                Session(logged.session_key, policy.name, logged.id, logged.chosen_model)
+            )
+
+    async def note_regeneration(
+        self, decision: DecisionRecord, conversation: str, *, within: float
+    ) -> str | None:
+        """Implicit signals: when the conversation ``decision`` answers (canonical text) was
+        sent within ``within`` seconds before, the user asked for another answer, and the
+        earlier decision gets a score of 0 from source ``implicit``. Returns its id."""
+        keeper = self._sessions
+        if keeper is None:
+            return None
+        key = keeper.request_key(decision.policy, conversation)
+        earlier = await keeper.find(key, within=within)
+        await keeper.keep(Session(key, decision.policy, decision.id, decision.chosen_model))
+        if earlier is None or earlier.decision_id == decision.id:
+            return None
+        await self.feedback(
+            FeedbackInput(
+                decision_id=earlier.decision_id,
+                source=IMPLICIT_SOURCE,
+                score=0.0,
+                idempotency_key=f"{IMPLICIT_SOURCE}:{earlier.decision_id}",
+                comment=f"Regenerated: the same conversation was sent again ({decision.id}).",
+            )
+        )
+        return earlier.decision_id
+
+    async def remember_turn(
+        self, answered: DecisionRecord, conversation: str, *, session_decision: str
+    ) -> None:
+        """After ``answered`` answered, the conversation including that answer (canonical
+        text) leads to its model: the next turn, which carries it, continues the session
+        whose first decision is ``session_decision``."""
+        if self._sessions is None:
+            return
+        key = self._sessions.conversation_key(answered.policy, conversation)
+        session = Session(key, answered.policy, session_decision, answered.chosen_model)
+        await self._sessions.keep(session)
 
     def _judging(self, policy: PolicyRecord) -> bool:
         judge = policy.config.judge
@@ -513,10 +678,10 @@ class RouterService:
             ),
         )
 
-    async def _tried(self, request: RouteRequest) -> tuple[str, ...]:
-        """The models a fallback chain already tried, oldest first (empty for a first try)."""
+    async def _failed(self, request: RouteRequest) -> DecisionRecord | None:
+        """The decision whose model failed, when ``request`` is its fallback (checked)."""
         if request.fallback_of is None:
-            return ()
+            return None
         async with self._engine.connect() as connection:
             failed = await find_decision(connection, decision_id=request.fallback_of)
         if failed is None:
@@ -532,7 +697,7 @@ class RouterService:
                 f"Decision {request.fallback_of!r} ends a chain of {len(earlier) + 1} attempts; "
                 f"at most {MAX_FALLBACK_CHAIN} fallbacks are allowed for one request."
             )
-        return (*earlier, failed.chosen_model)
+        return failed
 
     def _arm(self, model: ModelSpec) -> Arm:
         """The model's arm, built once per catalog entry: a PUT replaces the entry, and the
@@ -609,6 +774,25 @@ def _constraints(policy: Constraints, request: RouteRequest) -> Constraints:
     """The policy's limits, tightened by the request's and then by the caller's key."""
     return policy.tightened(request.constraints).tightened(
         Constraints(allowed_models=request.allowed_models), by="API key"
+    )
+
+
+def _tried_models(failed: DecisionRecord | None) -> tuple[str, ...]:
+    """The models a fallback chain already tried, oldest first (empty for a first try)."""
+    if failed is None:
+        return ()
+    earlier = () if failed.routing is None else failed.routing.tried
+    return (*earlier, failed.chosen_model)
+
+
+def _may_answer(model: ModelSpec, policy: PolicyRecord, request: RouteRequest) -> bool:
+    """Whether a session's turn may stay on (or fall back to) ``model``: still a model of the
+    policy, not retired, allowed to the caller's key, callable when the proxy calls it."""
+    return (
+        model.id in policy.config.models
+        and model.status != "retired"
+        and (request.allowed_models is None or model.id in request.allowed_models)
+        and not (request.callable_only and model.endpoint is None)
     )
 
 

@@ -13,6 +13,7 @@ from bandit.budget import Budget
 from bandit.cascade import CascadeSpec
 from bandit.errors import InvalidInputError
 from bandit.health import Cooldown, HealthSettings
+from bandit.implicit import ImplicitSignals
 from bandit.judge import JudgeSettings
 from bandit.review import ReviewSettings
 from bandit.reward import RewardRule
@@ -80,6 +81,7 @@ def policy_config(body: schemas.PolicyIn) -> PolicyConfig:
             health=to_domain(body.health, HealthSettings),
             budget=None if body.budget is None else to_domain(body.budget, Budget),
             judge=None if body.judge is None else to_domain(body.judge, JudgeSettings),
+            implicit=to_domain(body.implicit, ImplicitSignals),
         )
     except InvalidInputError:
         raise
@@ -127,6 +129,7 @@ def policy_out(
         ],
         budget=_budget_out(config, status),
         judge=None if config.judge is None else to_wire(config.judge, schemas.JudgeIn),
+        implicit=to_wire(config.implicit, schemas.ImplicitIn),
         quality_signal=None if quality is None else _quality_out(quality),
         warnings=policy_warnings(config),
     )

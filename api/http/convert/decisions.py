@@ -9,11 +9,9 @@ from api.http.convert._derive import to_wire
 from api.http.convert.feedback import feedback_out
 from api.http.convert.routing import assignment_out, ranking_out
 from bandit.decide import RoutingNotes
-from domain import (
-    DecisionRecord,
-)
+from domain import ChatTurn, DecisionRecord
 
-__all__ = ["decision_out"]
+__all__ = ["conversation_out", "decision_out"]
 
 
 def decision_out(decision: DecisionRecord) -> schemas.DecisionOut:
@@ -40,6 +38,8 @@ def decision_out(decision: DecisionRecord) -> schemas.DecisionOut:
         review_probability=decision.review_probability,
         judge_probability=decision.judge_probability,
         response=decision.response,
+        conversation=conversation_out(decision.conversation),
+        continues=decision.continues,
         routing=None if decision.routing is None else _routing_out(decision.routing),
         fallback_of=decision.fallback_of,
         escalation_of=decision.escalation_of,
@@ -55,3 +55,7 @@ def _routing_out(notes: RoutingNotes) -> schemas.RoutingOut:
         cooldowns_ignored=notes.cooldowns_ignored,
         tried=list(notes.tried),
     )
+
+
+def conversation_out(turns: tuple[ChatTurn, ...] | None) -> list[schemas.ChatTurnOut] | None:
+    return None if turns is None else [to_wire(turn, schemas.ChatTurnOut) for turn in turns]

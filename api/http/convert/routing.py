@@ -47,6 +47,7 @@ def route_out(decision: DecisionRecord, step: CascadeStep | None = None) -> sche
         fallbacks=[] if decision.routing is None else list(decision.routing.fallbacks),
         excluded={} if decision.routing is None else dict(decision.routing.excluded),
         fallback_of=decision.fallback_of,
+        continues=decision.continues,
         cascade=None
         if step is None
         else schemas.CascadeStepOut(

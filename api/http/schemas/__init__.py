@@ -12,6 +12,7 @@ from api.http.schemas.catalog import (
     EndpointOut,
     ExplorationIn,
     FeaturesIn,
+    ImplicitIn,
     JudgeActivityOut,
     JudgeIn,
     LearnerOut,
@@ -35,6 +36,7 @@ from api.http.schemas.chat import (
 )
 from api.http.schemas.common import (
     AnswerText,
+    ChatTurnOut,
     CostUsd,
     ErrorOut,
     Features,
@@ -118,6 +120,7 @@ __all__ = [
     "ChatFunctionCallOut",
     "ChatMessageOut",
     "ChatToolCallOut",
+    "ChatTurnOut",
     "ChatUsageOut",
     "ConstraintsIn",
     "CooldownOut",
@@ -153,6 +156,7 @@ __all__ = [
     "GuardrailsOut",
     "HealthOut",
     "Identifier",
+    "ImplicitIn",
     "JudgeActivityOut",
     "JudgeIn",
     "KeyIn",

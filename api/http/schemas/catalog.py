@@ -18,6 +18,7 @@ from api.http.schemas.common import (
     RewardValue,
 )
 from bandit.health import MAX_COOLDOWN_SECONDS, MAX_MIN_CALLS, MAX_WINDOW_SECONDS, HealthSettings
+from bandit.implicit import MAX_REGENERATION_SECONDS
 from bandit.judge import JudgeSettings
 from bandit.limits import (
     MAX_COST_SHARE,
@@ -46,6 +47,7 @@ __all__ = [
     "EndpointOut",
     "ExplorationIn",
     "FeaturesIn",
+    "ImplicitIn",
     "JudgeActivityOut",
     "JudgeIn",
     "LearnerOut",
@@ -282,6 +284,14 @@ class QualitySignalOut(Struct):
     judge: JudgeActivityOut | None
 
 
+class ImplicitIn(Struct, forbid_unknown_fields=True):
+    """Signals read from callers' behaviour, off by default. ``regeneration_seconds``: the
+    same conversation sent again within this many seconds scores the earlier answer 0
+    (source ``implicit``); needs ``reward.default_reward``."""
+
+    regeneration_seconds: Annotated[float, Meta(ge=0.0, le=MAX_REGENERATION_SECONDS)] = 0.0
+
+
 class PolicyIn(Struct, forbid_unknown_fields=True):
     models: list[str]
     reward: RewardIn = msgspec.field(default_factory=RewardIn)
@@ -297,6 +307,7 @@ class PolicyIn(Struct, forbid_unknown_fields=True):
     #: Instead of ``reward.cost_weight`` (which must then be 0).
     budget: BudgetIn | None = None
     judge: JudgeIn | None = None
+    implicit: ImplicitIn = msgspec.field(default_factory=ImplicitIn)
 
 
 class LearnerOut(Struct):
@@ -341,6 +352,7 @@ class PolicyOut(Struct):
     cooldowns: list[CooldownOut] = msgspec.field(default_factory=list)
     budget: BudgetOut | None = None
     judge: JudgeIn | None = None
+    implicit: ImplicitIn = msgspec.field(default_factory=ImplicitIn)
     #: Whether the policy's traffic gets a quality signal (null when not computed).
     quality_signal: QualitySignalOut | None = None
     #: Settings that work but probably do not do what was meant, as sentences.

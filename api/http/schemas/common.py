@@ -20,6 +20,7 @@ from bandit.reward import (
 
 __all__ = [
     "AnswerText",
+    "ChatTurnOut",
     "CostUsd",
     "ErrorOut",
     "FeatureValue",
@@ -126,3 +127,11 @@ class ErrorOut(Struct):
 Rate = Annotated[float, Meta(ge=0.0, le=1.0)]
 
 Positive = Annotated[float, Meta(gt=0.0)]
+
+
+class ChatTurnOut(Struct):
+    """One message of a chat conversation: its role (system, user, assistant, tool, ...) and
+    its text (a tool call written out as ``[tool call] name(arguments)``)."""
+
+    role: str
+    text: str

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from msgspec import Struct
 
-from api.http.schemas.common import FeatureValue
+from api.http.schemas.common import ChatTurnOut, FeatureValue
 from api.http.schemas.feedback import FeedbackOut, RewardOut
 from api.http.schemas.routing import ExperimentAssignmentOut, RankedModel
 
@@ -51,6 +51,11 @@ class DecisionOut(Struct):
     judge_probability: float | None = None
     #: The model's answer, when the application posted it and the policy stores prompts.
     response: str | None = None
+    #: The chat conversation with its roles (proxied requests of policies that store
+    #: prompts).
+    conversation: list[ChatTurnOut] | None = None
+    #: The session's first decision, when this one is a later turn kept on its model.
+    continues: str | None = None
     #: Null for decisions logged before routing rules existed.
     routing: RoutingOut | None = None
     fallback_of: str | None = None

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from msgspec import Meta, Struct
 
-from api.http.schemas.common import FeatureValue
+from api.http.schemas.common import ChatTurnOut, FeatureValue
 
 __all__ = [
     "MAX_RESPONSE_CHARS",
@@ -53,6 +53,8 @@ class ReviewItemOut(Struct):
     response: str | None
     #: Reviewer scores the decision already has (from other reviewers).
     reviews: int
+    #: The chat conversation with its roles (proxied requests); null otherwise.
+    conversation: list[ChatTurnOut] | None = None
 
 
 class ReviewQueueOut(Struct):
@@ -85,3 +87,6 @@ class ReviewsOut(Struct):
     quality: ReviewQualityOut | None
     models: dict[str, ReviewQualityOut]
     agreement: ReviewAgreementOut
+    #: The policy's judge against the reviewers (their mean score) on the decisions both
+    #: scored; alpha null with fewer than two such decisions.
+    judge_agreement: ReviewAgreementOut | None = None

@@ -86,6 +86,9 @@ class RouteIn(Struct, forbid_unknown_fields=True):
     #: Ask the policy's cascade whether to keep a first answer or escalate: the answer's
     #: ``model`` is ``"accept"`` or a stronger model.
     escalate: EscalateIn | None = None
+    #: A conversation's id: its later turns get the model of its first turn (until that model
+    #: fails and a fallback takes over), logged as continuations of the first decision.
+    session_id: Annotated[str, Meta(min_length=1, max_length=256)] | None = None
 
 
 class RankedModel(Struct):
@@ -112,6 +115,9 @@ class RouteOut(Struct):
     fallback_of: str | None = None
     #: Null unless the policy defines a cascade.
     cascade: CascadeStepOut | None = None
+    #: The session's first decision, when this is a later turn kept on its model (probability
+    #: 1, not learned; feedback sent to this decision reaches that one).
+    continues: str | None = None
 
 
 class ExperimentAssignmentOut(Struct):

@@ -152,6 +152,17 @@ def test_evaluation_weighs_reviews_by_inclusion_probability(client: httpx.Client
                     },
                 )
                 assert sent.status_code == 201, sent.text
+            # A judge that agrees with the reviewers on every other reviewed decision.
+            judged = {"rv-a": 0.75, "rv-b": 0.25} if reviewed[model] % 2 else {}
+            if model in judged:
+                client.post(
+                    "/v1/feedback",
+                    json={
+                        "decision_id": routed["decision_id"],
+                        "score": judged[model],
+                        "source": "judge",
+                    },
+                ).raise_for_status()
     report = client.get(
         "/v1/policies/rv-eval/evaluation", params={"resamples": 5, "counterfactual": False}
     )
@@ -172,6 +183,9 @@ def test_evaluation_weighs_reviews_by_inclusion_probability(client: httpx.Client
     assert abs(overall["estimate"] - 0.5) < 0.1 < overall["naive_mean"] - 0.5
     # Two reviewers who always agree, over decisions of different quality.
     assert reviews["agreement"] == {"alpha": 1.0, "decisions": n_a + n_b, "reviewers": 2}
+    # The judge against the reviewers, where both scored: the judge's grades only.
+    judged_count = (n_a + 1) // 2 + (n_b + 1) // 2
+    assert reviews["judge_agreement"] == {"alpha": 1.0, "decisions": judged_count, "reviewers": 2}
 
 
 def test_export_carries_review_probability_reviewer_and_comment(client: httpx.Client) -> None:

@@ -4,14 +4,17 @@ a reviewer with a ``review`` key rates sampled decisions from the keyboard."""
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import openai
 import pytest
 from playwright.sync_api import Page
 
 from tests.browser import chromium_page
+from tests.proxy_fake import fake_providers
 from tests.server import RunningServer, start_server
 
 
@@ -123,7 +126,8 @@ def test_reviewer_rates_from_the_keyboard(server: RunningServer, tmp_path: Path)
         page.keyboard.press("2")
         page.wait_for_function("document.querySelectorAll('#queue li').length === 1")
         # The last one has no answer yet; a 0..1 score through s and Enter.
-        assert "not posted" in page.locator("#answer").inner_text()
+        assert "no answer was stored" in page.locator("#answer").inner_text()
+        assert page.locator("#queue li.unanswered").count() == 1
         page.keyboard.press("s")
         page.keyboard.type("0.3")
         page.keyboard.press("Enter")
@@ -162,3 +166,90 @@ def test_reviewer_rates_from_the_keyboard(server: RunningServer, tmp_path: Path)
             {"score": 0.3, "reviewer": "ana", "comment": None}
         ]
         assert _reviewer_feedback(client, hidden) == []
+
+
+def test_a_proxied_answer_is_reviewed_blind_with_its_conversation(tmp_path: Path) -> None:
+    """Issue 20: the proxy keeps the answer and the conversation with its roles; the page
+    shows them with the model hidden, and a key press records the reviewer's score."""
+    answer = "The capital of Australia is Canberra."
+    with fake_providers() as fake:
+        server = start_server(
+            f"sqlite:///{tmp_path / 'router.db'}",
+            tmp_path,
+            env={"BANDIT_ROUTER_PROVIDER_KEY_ENVS": "FAKE_KEY", "FAKE_KEY": "sk-fake"},
+        )
+        try:
+            with server.client(timeout=60) as client:
+                for model in ("secret-model-a", "secret-model-b"):
+                    client.put(
+                        f"/v1/models/{model}",
+                        json={
+                            "input_usd_per_mtok": 1,
+                            "output_usd_per_mtok": 2,
+                            "endpoint": {
+                                "api": "openai",
+                                "base_url": fake.openai_base_url,
+                                "model": f"answer={answer}",
+                                "api_key_env": "FAKE_KEY",
+                            },
+                        },
+                    ).raise_for_status()
+                client.put(
+                    "/v1/policies/proxied",
+                    json={
+                        "models": ["secret-model-a", "secret-model-b"],
+                        "store_prompts": True,
+                        "review": {"rate": 1},
+                    },
+                ).raise_for_status()
+                with openai.OpenAI(base_url=f"{server.url}/v1", api_key=server.admin_key) as sdk:
+                    raw = sdk.chat.completions.with_raw_response.create(
+                        model="router/proxied",
+                        messages=[
+                            {"role": "system", "content": "Answer in one sentence."},
+                            {"role": "user", "content": "What is the capital of Australia?"},
+                        ],
+                    )
+                decision_id = raw.headers["x-bandit-router-decision-id"]
+                model = raw.headers["x-bandit-router-model"]
+                _wait_for_answer(client, decision_id)
+                key = client.post("/v1/keys", json={"name": "blind", "scopes": ["review"]})
+                review_key = key.raise_for_status().json()["key"]
+
+            with chromium_page(width=1200, height=760) as (page, seen):
+                page.goto(f"{server.url}/review")
+                page.wait_for_selector("#key-message", timeout=60_000)
+                page.fill("#key", review_key)
+                page.click("#key-form button[type=submit]")
+                page.fill("#reviewer", "bo")
+                _load(page, "proxied")
+                roles = page.locator("#conversation .turn").evaluate_all(
+                    "turns => turns.map(t => t.dataset.role)"
+                )
+                assert roles == ["system", "user"]
+                assert "capital of Australia" in page.locator("#queue li").inner_text()
+                assert page.locator("#answer").inner_text() == answer
+                # Blind: the model's name is nowhere on the page until asked for.
+                assert model not in page.locator("body").inner_text()
+                assert "hidden" in page.locator("#model").inner_text()
+                page.keyboard.press("m")
+                assert model in page.locator("#model").inner_text()
+                page.keyboard.press("m")
+                assert model not in page.locator("body").inner_text()
+                page.keyboard.press("5")
+                page.wait_for_selector("#empty")
+            assert seen.errors == []
+            with server.client() as client:
+                assert _reviewer_feedback(client, decision_id) == [
+                    {"score": 1.0, "reviewer": "bo", "comment": None}
+                ]
+        finally:
+            server.stop()
+
+
+def _wait_for_answer(client: httpx.Client, decision_id: str) -> None:
+    """The proxy keeps the answer once it is sent (after the response)."""
+    deadline = time.monotonic() + 30
+    while client.get(f"/v1/decisions/{decision_id}").json()["response"] is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
