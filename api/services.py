@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from api.integrations.langfuse_link import LangfuseLink, open_client
 from api.integrations.state_metrics import ServiceState
 from api.proxy import AnthropicProvider, ModelCalls, OpenAIProvider, ProxyService
+from api.proxy.egress import EgressGuard
 from api.proxy.judge import ProviderGrader
 from api.runtime.periodic import Lifecycle
 from api.service.admin import AdminService
@@ -359,6 +360,7 @@ async def _learning(base: _Base) -> _Learning:
         clock,
         max_policies=settings.max_policies,
         provider_key_envs=settings.proxy.key_envs,
+        allow_private_endpoints=settings.proxy.allow_private_endpoints,
     )
     if settings.bootstrap and base.roles.is_learner():
         await admin.bootstrap()
@@ -495,9 +497,14 @@ def _langfuse_link(
 def _provider_calls(settings: ProxySettings) -> tuple[httpx.AsyncClient, ModelCalls]:
     """One connection pool for every provider call (the proxy's and the judge's); the proxy
     closes it after the last request."""
+    transport: httpx.AsyncBaseTransport = httpx.AsyncHTTPTransport(
+        limits=httpx.Limits(max_connections=1000, max_keepalive_connections=100)
+    )
+    if not settings.allow_private_endpoints:
+        transport = EgressGuard(transport)
     client = httpx.AsyncClient(
         timeout=httpx.Timeout(settings.read_seconds, connect=settings.first_byte_seconds),
-        limits=httpx.Limits(max_connections=1000, max_keepalive_connections=100),
+        transport=transport,
     )
     calls = ModelCalls(
         {"openai": OpenAIProvider(client), "anthropic": AnthropicProvider(client)},

@@ -37,6 +37,7 @@ ENV_PROXY_READ_SECONDS = "BANDIT_ROUTER_PROXY_READ_SECONDS"
 ENV_PROXY_MAX_FALLBACKS = "BANDIT_ROUTER_PROXY_MAX_FALLBACKS"
 #: Seconds a session (a conversation kept on one model) lives after its last turn.
 ENV_SESSION_TTL_SECONDS = "BANDIT_ROUTER_SESSION_TTL_SECONDS"
+ENV_PROXY_ALLOW_PRIVATE = "BANDIT_ROUTER_PROXY_ALLOW_PRIVATE_ENDPOINTS"
 ENV_PROXY_JUDGE_QUEUE_SIZE = "BANDIT_ROUTER_PROXY_JUDGE_QUEUE_SIZE"
 ENV_PROXY_JUDGE_WORKERS = "BANDIT_ROUTER_PROXY_JUDGE_WORKERS"
 
@@ -105,6 +106,9 @@ class ProxySettings:
     judge_queue_size: int = 1000
     #: Judge calls in flight at once, per process.
     judge_workers: int = 4
+    #: Endpoints may be loopback, private or link-local addresses (a local vLLM or Ollama);
+    #: off, the router calls public addresses only.
+    allow_private_endpoints: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -323,6 +327,7 @@ def proxy_settings(environ: Mapping[str, str]) -> ProxySettings:
             environ, ENV_PROXY_JUDGE_QUEUE_SIZE, default.judge_queue_size, 1_000_000, low=1
         ),
         judge_workers=_whole(environ, ENV_PROXY_JUDGE_WORKERS, default.judge_workers, 64, low=1),
+        allow_private_endpoints=_switch(environ, ENV_PROXY_ALLOW_PRIVATE, default=False),
         # A backoff or cap of 0 means "no wait"; a timeout of 0 would fail every call.
         backoff_seconds=_span(environ, ENV_PROXY_BACKOFF_SECONDS, default.backoff_seconds, 60.0),
         retry_after_max_seconds=_span(

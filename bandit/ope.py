@@ -97,8 +97,10 @@ class Estimate:
     """
 
     value: float
-    lower: float
-    upper: float
+    #: None when no resample defines the estimate (each left out every row the target
+    #: weighs, as happens on a small or one-sided log).
+    lower: float | None
+    upper: float | None
     effective_sample_size: float
     n: int
     method: Method
@@ -256,7 +258,7 @@ def _bootstrap_indices(n: int, resamples: int, seed: int) -> list[npt.NDArray[np
 
 def _bootstrap_mean(
     terms: Vector, confidence: float, resamples: int, seed: int
-) -> tuple[float, float]:
+) -> tuple[float | None, float | None]:
     """Percentile interval of ``mean(terms)``; ``terms`` has shape ``(n,)``."""
     means = np.concatenate(
         [terms[idx].mean(axis=1) for idx in _bootstrap_indices(terms.size, resamples, seed)]
@@ -266,7 +268,7 @@ def _bootstrap_mean(
 
 def _bootstrap_ratio(
     numerators: Vector, denominators: Vector, confidence: float, resamples: int, seed: int
-) -> tuple[float, float]:
+) -> tuple[float | None, float | None]:
     """Percentile interval of ``sum(numerators) / sum(denominators)``, both of shape ``(n,)``.
 
     Resamples whose denominator is zero have no ratio and are left out.
@@ -280,7 +282,10 @@ def _bootstrap_ratio(
     return _percentiles(np.concatenate(ratios), confidence)
 
 
-def _percentiles(statistics: Vector, confidence: float) -> tuple[float, float]:
+def _percentiles(statistics: Vector, confidence: float) -> tuple[float | None, float | None]:
+    """The percentile interval; (None, None) when no resample gave a statistic."""
+    if statistics.size == 0:
+        return None, None
     tail = 50.0 * (1.0 - confidence)
     lower, upper = np.percentile(statistics, [tail, 100.0 - tail])
     return float(lower), float(upper)

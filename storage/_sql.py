@@ -29,6 +29,18 @@ sessions: Table = SQLModel.metadata.tables["sessions"]
 snapshots: Table = SQLModel.metadata.tables["policy_snapshots"]
 
 
+#: Above any reward a policy's ``reward_range`` allows, below float infinity: a stored reward
+#: outside it is non-finite (written by an older version), and no report may read it.
+_FINITE = 1e300
+
+
+def usable_reward() -> ColumnElement[bool]:
+    """A condition on ``rewards``: the one rule every report and the learner follow. A
+    reward is read when it was not set aside and is a finite number (NaN and infinities fail
+    the range test on both databases; SQLite stores NaN as NULL)."""
+    return not_quarantined() & rewards.c.reward.between(-_FINITE, _FINITE)
+
+
 def not_quarantined() -> ColumnElement[bool]:
     """A condition on ``rewards``: the reward was not set aside by the learner.
 

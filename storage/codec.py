@@ -9,6 +9,7 @@ earlier version.
 
 from __future__ import annotations
 
+import logging
 from typing import Any, TypeVar
 
 import msgspec
@@ -47,6 +48,8 @@ __all__ = [
     "upgrade_config",
 ]
 
+_log = logging.getLogger(__name__)
+
 _T = TypeVar("_T")
 
 
@@ -67,7 +70,16 @@ def endpoint_to_json(endpoint: ModelEndpoint | None) -> dict[str, Any] | None:
 
 
 def endpoint_from_json(data: dict[str, Any] | None) -> ModelEndpoint | None:
-    return None if data is None else from_stored(data, ModelEndpoint)
+    """The stored endpoint; None (the model cannot be called until it is put again) when an
+    earlier version stored one that is refused now (a URL with credentials, CR/LF, no
+    host): it is neither called nor shown."""
+    if data is None:
+        return None
+    try:
+        return from_stored(data, ModelEndpoint)
+    except (msgspec.ValidationError, ValueError):
+        _log.warning("a stored endpoint is not valid any more and is ignored; put its model again")
+        return None
 
 
 def _namespaces_to_json(namespaces: tuple[Namespace, ...]) -> list[Any]:

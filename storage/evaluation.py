@@ -49,7 +49,7 @@ async def rewarded_decisions(
             r.c.cost_usd,
         )
         .join(r, r.c.decision_id == d.c.id)
-        .where(d.c.policy == policy, _sql.not_quarantined())
+        .where(d.c.policy == policy, _sql.usable_reward())
         .order_by(d.c.created_at, d.c.id)
         .limit(limit)
     )

@@ -181,7 +181,7 @@ async def experiment_observations(
         )
         .join(r, r.c.decision_id == d.c.id)
         .outerjoin(errored, errored.c.decision_id == d.c.id)
-        .where(d.c.experiment_id == experiment.id, _sql.not_quarantined())
+        .where(d.c.experiment_id == experiment.id, _sql.usable_reward())
         .order_by(r.c.seq)
     )
     arms = {"candidate": ArmAccumulator(), "control": ArmAccumulator()}

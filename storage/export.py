@@ -121,7 +121,9 @@ async def iter_decisions(
                 ):
                     feedback.setdefault(row.decision_id, []).append(feedback_from_row(row))
                 for row in await connection.execute(
-                    select(_sql.rewards).where(_sql.rewards.c.decision_id.in_(ids))
+                    select(_sql.rewards).where(
+                        _sql.rewards.c.decision_id.in_(ids), _sql.usable_reward()
+                    )
                 ):
                     rewards[row.decision_id] = reward_from_row(row)
         for row in rows:
@@ -205,6 +207,8 @@ def jsonl_line(decision: DecisionRecord) -> str:
             "experiment": to_stored(decision.experiment),
             "join_status": decision.join_status,
             "review_probability": decision.review_probability,
+            "judge_probability": decision.judge_probability,
+            "continues": decision.continues,
             "routing": None if decision.routing is None else routing_to_json(decision.routing),
             "fallback_of": decision.fallback_of,
             "escalation_of": decision.escalation_of,

@@ -11,6 +11,7 @@ a tag, so that tests can keep counters apart. Every request body is recorded.
 
 Agents: ``agent=<name>`` answers a request that offers ``tools`` and ends with a user message
 with a call of its first tool, and anything else (a tool's result) with ``[<name>] done``.
+``echo-key`` answers 401 quoting the key it was sent.
 ``fail-after=<n>`` answers the first n calls of that exact name and fails (500) after.
 
 Learning from a judge: ``graded=<name>`` answers ``[<name>] ...`` (one of ``HIDDEN_QUALITY``'s
@@ -186,6 +187,13 @@ class _Handler(BaseHTTPRequestHandler):
                     }
                 },
                 {"retry-after": "0"},
+            )
+        if name == "echo-key":
+            # A provider that quotes the credentials it got back in its error (some do).
+            shown = self.headers.get("authorization") or self.headers.get("x-api-key") or ""
+            return self._json(
+                401,
+                {"error": {"message": f"Incorrect API key provided: {shown}.", "type": "auth"}},
             )
         if name == "fail-500" or (name == "fail-after" and calls > int(argument or 0)):
             return self._json(

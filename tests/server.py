@@ -77,6 +77,9 @@ def start_server(
         **os.environ,
         "PYTHONUNBUFFERED": "1",
         "BANDIT_ROUTER_ADMIN_KEY": admin_key,
+        # The fake providers listen on loopback (a test that checks the egress rule says
+        # "false" in ``env``).
+        "BANDIT_ROUTER_PROXY_ALLOW_PRIVATE_ENDPOINTS": "true",
         **(env or {}),
     }
     log_path = workdir / f"server-{uuid.uuid4().hex[:8]}.log"

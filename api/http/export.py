@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 from litestar import Controller, get
@@ -66,7 +67,18 @@ class ExportController(Controller):
             until=None if until is None else parse_time("until", until),
         )
         lines = export.lines(name, fmt=format, window=window, unlabeled=unlabeled)
-        return Stream(lines, media_type=NDJSON)
+        # The first page is read before the 200 goes out, so a failure there is an error
+        # status; one later aborts the stream (no final chunk), never a 200 with an error.
+        first = await anext(lines, None)
+        return Stream(_after(first, lines), media_type=NDJSON)
+
+
+async def _after(first: str | None, rest: AsyncIterator[str]) -> AsyncIterator[str]:
+    if first is None:
+        return
+    yield first
+    async for line in rest:
+        yield line
 
 
 def parse_time(name: str, text: str) -> float:

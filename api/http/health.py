@@ -37,11 +37,16 @@ async def status(
     """The service's health with its reasons, this process's role and what it learned, and
     what Langfuse export dropped."""
     problems = await service_health.all_problems()
-    learned = service_health.learned_by_policy()
+    # A key limited to some policies sees theirs only: not even the others' names.
+    learned = {
+        name: count
+        for name, count in service_health.learned_by_policy().items()
+        if caller.may_use(name)
+    }
     return StatusOut(
         status="degraded" if problems else "ok",
         database=service_health.database,
-        policies=len(catalog.policies),
+        policies=sum(1 for name in catalog.policies if caller.may_use(name)),
         problems=problems,
         langfuse=None if langfuse is None else _langfuse_status(langfuse),
         role=roles.role,

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from api.proxy.provider import ChunkStream, Completion, Provider, ProviderCall, ProviderError
+from api.proxy.redact import redact
 from api.settings import ProxySettings
 from domain import ModelSpec
 
@@ -59,14 +60,17 @@ class ModelCalls:
         prepared = self._prepared(model, body, stream=stream)
         provider = self._providers[prepared.endpoint.api]
         retries = self._settings.retries
-        for attempt in range(retries):
-            try:
-                return await self._start(provider, prepared, model, began)
-            except ProviderError as error:
-                if error.kind != "retry":
-                    raise
-                await self._sleep(self.backoff(seed, attempt, error.retry_after))
-        return await self._start(provider, prepared, model, began)
+        try:
+            for attempt in range(retries):
+                try:
+                    return _redacting(await self._start(provider, prepared, model, began), prepared)
+                except ProviderError as error:
+                    if error.kind != "retry":
+                        raise
+                    await self._sleep(self.backoff(seed, attempt, error.retry_after))
+            return _redacting(await self._start(provider, prepared, model, began), prepared)
+        except ProviderError as error:
+            raise _redacted(error, prepared) from None
 
     def backoff(self, seed: str, attempt: int, retry_after: float | None) -> float:
         """Doubling from ``backoff_seconds`` with up to 10% jitter (derived from ``seed``, so
@@ -130,3 +134,30 @@ class ModelCalls:
                 f"within {limit:g} s.",
                 kind="retry",
             ) from error
+
+
+def _redacted(error: ProviderError, call: ProviderCall) -> ProviderError:
+    """``error`` with the call's key and anything secret-shaped taken out of its text."""
+    return ProviderError(
+        redact(str(error), [call.api_key]),
+        kind=error.kind,
+        status=error.status,
+        retry_after=error.retry_after,
+    )
+
+
+def _redacting(started: Started, call: ProviderCall) -> Started:
+    """A stream whose failure mid-way is redacted too."""
+    if started.rest is not None:
+        started.rest = _redacted_stream(started.rest, call)
+    return started
+
+
+async def _redacted_stream(
+    chunks: AsyncIterator[dict[str, Any]], call: ProviderCall
+) -> AsyncIterator[dict[str, Any]]:
+    try:
+        async for chunk in chunks:
+            yield chunk
+    except ProviderError as error:
+        raise _redacted(error, call) from None

@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 
+from api.proxy.egress import EgressRefusedError
 from api.proxy.provider import ProviderError, error_for_status
 
 __all__ = ["open_post", "read_json"]
@@ -18,14 +19,22 @@ async def open_post(
 ) -> httpx.Response:
     """The provider's response, headers read and body not yet: the caller reads or streams it
     and must close it. An error status is read, closed and raised."""
-    request = client.build_request("POST", url, headers=dict(headers), json=dict(body))
+    try:
+        request = client.build_request("POST", url, headers=dict(headers), json=dict(body))
+    except (httpx.InvalidURL, httpx.UnsupportedProtocol) as error:
+        # An endpoint stored before URLs were checked: this model cannot be called.
+        raise ProviderError(
+            f"The endpoint's URL is not usable: {error}.", kind="fallback"
+        ) from error
     try:
         response = await client.send(request, stream=True)
+    except EgressRefusedError as error:
+        raise ProviderError(str(error), kind="fallback") from error
     except httpx.TimeoutException as error:
         raise ProviderError(
             f"The provider did not answer in time ({type(error).__name__}).", kind="retry"
         ) from error
-    except httpx.HTTPError as error:
+    except (httpx.HTTPError, httpx.InvalidURL) as error:
         raise ProviderError(
             f"The provider could not be reached ({type(error).__name__}: {error}).", kind="retry"
         ) from error

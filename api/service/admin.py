@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -15,6 +16,7 @@ from bandit.eligibility import Constraints
 from bandit.errors import ConflictError, InvalidInputError
 from bandit.implicit import ImplicitSignals
 from domain import ModelSpec, PolicyConfig, PolicyRecord
+from domain.endpoint import private_target
 from features import FeatureError, arm_for_model
 from storage.audit import record_audit
 from storage.catalog import get_model, put_model, put_policy
@@ -67,11 +69,14 @@ class AdminService:
         *,
         max_policies: int | None = None,
         provider_key_envs: frozenset[str] = frozenset(),
+        allow_private_endpoints: bool = False,
     ) -> None:
         """``provider_key_envs``: the variables a model's ``endpoint.api_key_env`` may name
-        (``BANDIT_ROUTER_PROVIDER_KEY_ENVS``)."""
+        (``BANDIT_ROUTER_PROVIDER_KEY_ENVS``); ``allow_private_endpoints``: endpoints may be
+        loopback, private or link-local addresses (``..._ALLOW_PRIVATE_ENDPOINTS``)."""
         self._max_policies = max_policies
         self._provider_key_envs = provider_key_envs
+        self._allow_private_endpoints = allow_private_endpoints
         self._committer = committer
         self._catalog = catalog
         self._learners = learners
@@ -92,6 +97,7 @@ class AdminService:
         except FeatureError as error:
             raise InvalidInputError(str(error)) from error
         self._check_key_env(model)
+        self._check_egress(model)
         now = self._clock()
         before = self._catalog.models.get(model.id)
 
@@ -111,6 +117,20 @@ class AdminService:
         created = await self._committer.run(store)
         self._catalog.set_model(model)
         return created
+
+    def _check_egress(self, model: ModelSpec) -> None:
+        """An endpoint at a loopback, private or link-local address only where the operator
+        allows it (the proxy checks names again after DNS, on every call)."""
+        if model.endpoint is None or self._allow_private_endpoints:
+            return
+        host = urlsplit(model.endpoint.base_url).hostname or ""
+        why = private_target(host)
+        if why is not None:
+            raise InvalidInputError(
+                f"endpoint.base_url of model {model.id!r} points at {host}, {why}: the router "
+                "calls public addresses only, unless the operator sets "
+                "BANDIT_ROUTER_PROXY_ALLOW_PRIVATE_ENDPOINTS=true (a local vLLM or Ollama)."
+            )
 
     def _check_key_env(self, model: ModelSpec) -> None:
         """Only variables the operator listed may be named: otherwise anyone allowed to edit

@@ -384,6 +384,19 @@ def _snips_of(
         return None
 
 
+def _bounds(estimate: Estimate) -> tuple[float, float] | None:
+    if estimate.lower is None or estimate.upper is None:
+        return None
+    return estimate.lower, estimate.upper
+
+
+def _interval(estimate: Estimate) -> str:
+    bounds = _bounds(estimate)
+    if bounds is None:
+        return f"{estimate.value:.4f} [interval undefined]"
+    return f"{estimate.value:.4f} [{bounds[0]:.4f}, {bounds[1]:.4f}]"
+
+
 def _verdict(logging: TargetReport, singles: Sequence[TargetReport]) -> tuple[str, bool | None]:
     if not singles:
         return "No single model appears in the log, so there is nothing to compare with.", None
@@ -391,13 +404,15 @@ def _verdict(logging: TargetReport, singles: Sequence[TargetReport]) -> tuple[st
     router = logging.reward["doubly_robust"]
     single = best.reward["doubly_robust"]
     summary = (
-        f"the router's mean reward is {router.value:.4f} [{router.lower:.4f}, {router.upper:.4f}] "
-        f"and the best single model ({best.name.removeprefix('only ')}) would get "
-        f"{single.value:.4f} [{single.lower:.4f}, {single.upper:.4f}] (doubly robust, "
+        f"the router's mean reward is {_interval(router)} and the best single model "
+        f"({best.name.removeprefix('only ')}) would get {_interval(single)} (doubly robust, "
         f"{len(singles)} models compared)"
     )
-    if router.lower > single.upper:
+    ours, theirs = _bounds(router), _bounds(single)
+    if ours is None or theirs is None:
+        return f"Not clear yet, an interval is undefined on this log: {summary}.", None
+    if ours[0] > theirs[1]:
         return f"Yes, the router pays off: {summary}.", True
-    if router.upper < single.lower:
+    if ours[1] < theirs[0]:
         return f"No, routing everything to the best single model would do better: {summary}.", False
     return f"Not clear yet, the intervals overlap: {summary}.", None

@@ -684,12 +684,12 @@ class RouterService:
             return None
         async with self._engine.connect() as connection:
             failed = await find_decision(connection, decision_id=request.fallback_of)
-        if failed is None:
-            raise NotFoundError(f"Decision {request.fallback_of!r} (fallback_of) does not exist.")
-        if failed.policy != request.policy:
-            raise InvalidInputError(
-                f"Decision {request.fallback_of!r} (fallback_of) belongs to policy "
-                f"{failed.policy!r}, not {request.policy!r}."
+        if failed is None or failed.policy != request.policy:
+            # Another policy's decision reads as a missing one: its policy (perhaps another
+            # tenant's) is not named, nor is its existence told.
+            raise NotFoundError(
+                f"Decision {request.fallback_of!r} (fallback_of) does not exist in policy "
+                f"{request.policy!r}."
             )
         earlier = () if failed.routing is None else failed.routing.tried
         if len(earlier) >= MAX_FALLBACK_CHAIN:

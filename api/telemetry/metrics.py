@@ -167,11 +167,37 @@ class RouterMetrics:
 
         return stop
 
-    async def scrape(self) -> bytes:
-        """The registry in the Prometheus text format, state collectors refreshed first."""
+    async def scrape(self, visible: Callable[[str], bool] | None = None) -> bytes:
+        """The registry in the Prometheus text format, state collectors refreshed first.
+        ``visible``: only the series of policies it allows (a tenant's key), and every
+        series without a policy label."""
         for collector in list(self._watched):
             await collector.refresh()
-        return generate_latest(self.registry)
+        if visible is None:
+            return generate_latest(self.registry)
+        return generate_latest(_PolicyFilter(self.registry, visible))
+
+
+class _PolicyFilter:
+    """A registry's families with the samples of policies ``visible`` does not allow left
+    out (the one rule a tenant's scrape follows)."""
+
+    def __init__(self, registry: CollectorRegistry, visible: Callable[[str], bool]) -> None:
+        self._registry = registry
+        self._visible = visible
+
+    def collect(self) -> Iterable[Metric]:
+        for family in self._registry.collect():
+            kept = [
+                sample
+                for sample in family.samples
+                if "policy" not in sample.labels or self._visible(sample.labels["policy"])
+            ]
+            if len(kept) != len(family.samples):
+                filtered = Metric(family.name, family.documentation, family.type, family.unit)
+                filtered.samples = kept
+                family = filtered
+            yield family
 
 
 class MetricsSink:

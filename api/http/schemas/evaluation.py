@@ -11,8 +11,10 @@ __all__ = ["EstimateOut", "EvaluationOut", "TargetOut"]
 
 class EstimateOut(Struct):
     value: float
-    lower: float
-    upper: float
+    #: The bootstrap interval; null when no resample defines the estimate (a small or
+    #: one-sided log: every resample left out the rows the target weighs).
+    lower: float | None
+    upper: float | None
     effective_sample_size: float
 
 

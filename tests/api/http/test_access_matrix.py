@@ -6,6 +6,7 @@ is part of every endpoint's definition, not an afterthought.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -300,3 +301,41 @@ def test_open_paths_need_no_key(server: RunningServer) -> None:
     assert httpx.get(server.url + "/schema/openapi.json", timeout=10).status_code == 200
     assert httpx.get(server.url + "/dashboard", timeout=10).status_code == 200
     assert httpx.get(server.url + "/review", timeout=10).status_code == 200
+
+
+def test_a_tenant_sees_no_other_policy_in_status_and_metrics(
+    server: RunningServer, keys: dict[tuple[Scope, bool], str]
+) -> None:
+    """Issue 21: a key limited to OWN read every policy's name and learned count in
+    /v1/status and per-policy, per-model traffic in /metrics."""
+    tenant, everyone = keys["read", True], keys["read", False]
+    status = _call(server, "GET", "/v1/status", None, tenant).json()
+    assert set(status["learned_by_policy"]) == {OWN}
+    assert status["policies"] == 1
+    assert OTHER not in json.dumps(status)
+    metrics = _call(server, "GET", "/metrics", None, tenant).text
+    assert f'policy="{OWN}"' in metrics
+    assert OTHER not in metrics
+    # An unlimited key still sees every policy.
+    assert f'policy="{OTHER}"' in _call(server, "GET", "/metrics", None, everyone).text
+
+
+def test_fallback_of_another_tenants_decision_reads_as_a_missing_one(
+    server: RunningServer, world: World, keys: dict[tuple[Scope, bool], str]
+) -> None:
+    tenant = keys["route", True]
+    theirs = _call(
+        server,
+        "POST",
+        "/v1/route",
+        {"policy": OWN, "fallback_of": world.decision[OTHER]},
+        tenant,
+    )
+    missing = _call(
+        server, "POST", "/v1/route", {"policy": OWN, "fallback_of": "no-such-decision"}, tenant
+    )
+    assert theirs.status_code == missing.status_code == 404
+    assert OTHER not in theirs.text
+    assert theirs.json()["detail"].replace(world.decision[OTHER], "X") == missing.json()[
+        "detail"
+    ].replace("no-such-decision", "X")

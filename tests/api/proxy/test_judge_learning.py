@@ -182,3 +182,38 @@ def test_with_no_quality_source_failures_alone_teach_nothing(setup: Setup) -> No
     after = setup.http.post("/v1/route", json={"policy": "unbiased", "prompt": "x"}).json()
     assert after["ranking"] == before["ranking"]
     assert after["policy_version"] == before["policy_version"]
+
+
+def test_route_api_answers_posted_back_are_judged_too(setup: Setup) -> None:
+    setup.http.put(
+        "/v1/policies/route-judged",
+        json={
+            "models": ["alpha"],
+            "store_prompts": True,
+            "judge": {"model": "judge", "sample_rate": 1.0},
+        },
+    ).raise_for_status()
+    routed = setup.http.post(
+        "/v1/route", json={"policy": "route-judged", "prompt": "task=code sort a list"}
+    ).json()
+    decision_id = routed["decision_id"]
+
+    posted = setup.http.post(
+        f"/v1/decisions/{decision_id}/response", json={"text": "[alpha] sorted(xs)"}
+    )
+    assert posted.status_code == 201, posted.text
+
+    deadline = time.monotonic() + 10
+    while True:
+        decision = setup.http.get(f"/v1/decisions/{decision_id}").json()
+        judged = [f for f in decision["feedback"] if f["source"] == "judge"]
+        if judged or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert decision["judge_probability"] == 1.0
+    # alpha's hidden quality on code is 9 (the fake judge moves it by at most 1).
+    assert [f["score"] for f in judged] in ([0.8], [0.9], [1.0])
+    assert judged[0]["reviewer"] == "judge"
+    assert judged[0]["cost_usd"] is None
+    assert judged[0]["grading_cost_usd"] > 0
+    assert decision["reward"]["quality"] == judged[0]["score"]

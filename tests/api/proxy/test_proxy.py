@@ -543,3 +543,27 @@ def test_a_cascade_runs_end_to_end_with_rule_and_judge_signals(setup: Setup) -> 
     escalated = setup.decision(answered)
     assert escalated["model"] == f"strong-{tag}"
     assert escalated["feedback"][0]["output_tokens"] == 3
+
+
+@pytest.mark.parametrize("api", ["openai", "anthropic"])
+def test_a_provider_that_echoes_the_key_never_shows_it(setup: Setup, api: str) -> None:
+    """Issue 21: provider error text reached the caller and feedback.error verbatim, key
+    included. It is redacted before it is returned, logged or stored."""
+    tag = _tag()
+    setup.model(f"echo-{tag}", f"echo-key#{tag}", api=api)
+    setup.policy(f"echo-{tag}", [f"echo-{tag}"])
+
+    with pytest.raises(openai.APIStatusError) as failed:
+        setup.sdk.chat.completions.create(model=f"router/echo-{tag}", messages=_ask())
+
+    key = OPENAI_KEY if api == "openai" else ANTHROPIC_KEY
+    detail = failed.value.response.text
+    assert failed.value.status_code == 502
+    assert "Incorrect API key provided" in detail
+    assert key not in detail
+    assert "[redacted]" in detail
+    # What the router stored of the failure (feedback.error) is redacted too.
+    exported = setup.http.get(f"/v1/policies/echo-{tag}/export", params={"format": "jsonl"}).text
+    assert "Incorrect API key provided" in exported
+    assert key not in exported
+    assert key not in setup.server.log()

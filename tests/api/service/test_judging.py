@@ -19,7 +19,8 @@ from bandit.reward import PROXY_SOURCE
 from domain import DecisionRecord, FeedbackInput, ModelEndpoint, ModelSpec, PolicyConfig
 from tests.clock import FakeClock
 
-ENDPOINT = ModelEndpoint("openai", "http://127.0.0.1:9/v1", "fake")
+# Never called: a fake grader stands in for the provider layer.
+ENDPOINT = ModelEndpoint("openai", "https://judge.example/v1", "fake")
 MODELS = (
     ModelSpec("small", 0.1, 0.4, endpoint=ENDPOINT),
     ModelSpec("large", 5.0, 15.0, endpoint=ENDPOINT),

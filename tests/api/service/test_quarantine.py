@@ -7,6 +7,7 @@ it is written here directly into the database, as that version would have left i
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -275,6 +276,7 @@ def test_a_poisoned_row_over_http_restart_and_learning(server_url: str, tmp_path
                 assert http.post("/v1/feedback", json=feedback).status_code == 201
             _wait_until_learned(http, "poison", 1)
             _wait_until_learned(http, "default", 1)
+            _assert_reports_leave_it_out(http, "poison", decision)
     finally:
         server.stop()
     _assert_clean_shutdown(server.log())
@@ -287,6 +289,24 @@ def test_a_poisoned_row_over_http_restart_and_learning(server_url: str, tmp_path
     finally:
         server.stop()
     _assert_clean_shutdown(server.log())
+
+
+def _assert_reports_leave_it_out(http: httpx.Client, policy: str, poisoned: str) -> None:
+    """Issue 21: drift answered 500 (-inf + inf) and the exports a 200 whose body was an error
+    object. The non-finite reward is left out of every report by one rule."""
+    drift = http.get(f"/v1/policies/{policy}/drift")
+    assert drift.status_code == 200, drift.text
+    for fmt in ("jsonl", "dsjson"):
+        exported = http.get(
+            f"/v1/policies/{policy}/export", params={"format": fmt, "unlabeled": "include"}
+        )
+        assert exported.status_code == 200, exported.text
+        lines = [json.loads(line) for line in exported.text.splitlines()]
+        assert len(lines) == 2
+        assert not any("detail" in line or "error" in line for line in lines)
+    jsonl = http.get(f"/v1/policies/{policy}/export", params={"format": "jsonl"}).text
+    by_id = {line["id"]: line for line in map(json.loads, jsonl.splitlines())}
+    assert by_id[poisoned]["reward"] is None
 
 
 def test_the_number_of_policies_has_a_ceiling(server_url: str, tmp_path: Path) -> None:
