@@ -44,6 +44,7 @@ from api.service.learners import LearnerRegistry
 from api.service.learning import LearningLoop
 from api.service.model_health import ModelHealth
 from api.service.offload import HeavyJobs, JobRunner, ProcessRunner, ThreadRunner
+from api.service.prompt_key import PromptKey, open_prompt_key
 from api.service.retention import RetentionJob
 from api.service.reviews import ReviewService
 from api.service.roles import RoleKeeper
@@ -55,7 +56,6 @@ from api.telemetry.metrics import MetricsSink, RouterMetrics
 from api.telemetry.sink import FanOut, TelemetrySink
 from storage.engine import create_engine, create_writer_engine, sqlite_directory
 from storage.leader import lease_for
-from storage.meta import prompt_hash_key
 from storage.migrate import upgrade
 from storage.writer import GroupCommitter
 
@@ -103,6 +103,8 @@ class Services:
     judging: JudgeService
     #: Conversations kept on one model (and forgotten after their time to live).
     sessions: SessionKeeper
+    #: The key of prompt, word and session hashes, and where it is kept.
+    prompt_key: PromptKey
     #: Langfuse export and score import; None when Langfuse is not configured.
     langfuse: LangfuseLink | None = None
 
@@ -192,6 +194,7 @@ class _Base:
     engine: AsyncEngine
     committer: GroupCommitter
     roles: RoleKeeper
+    prompt_key: PromptKey
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,7 +219,10 @@ async def _build(
 ) -> Services:
     keyring = KeyRing(engine, clock, env_admin_secret=settings.admin_key)
     await keyring.refresh()
-    base = _Base(settings, clock, engine, committer, roles)
+    prompt_key = await open_prompt_key(
+        engine, value=settings.prompt_key, file=settings.prompt_key_path()
+    )
+    base = _Base(settings, clock, engine, committer, roles, prompt_key)
     learning = await _learning(base)
     catalog, learners = learning.catalog, learning.learners
     model_health = ModelHealth(engine, catalog, clock, seconds=settings.model_health_seconds)
@@ -258,6 +264,7 @@ async def _build(
         proxy=routing.proxy,
         judging=routing.judging,
         sessions=routing.sessions,
+        prompt_key=prompt_key,
         langfuse=_langfuse_link(base, client, exporter, router, catalog),
     )
 
@@ -287,7 +294,7 @@ async def _routing(
         engine,
         base.committer,
         clock,
-        key=await _prompt_key(engine),
+        key=base.prompt_key.key,
         ttl_seconds=settings.session_ttl_seconds,
         leading=base.roles.is_learner,
     )
@@ -324,7 +331,7 @@ async def _router(
         learning.catalog,
         learning.learners,
         base.clock,
-        prompt_key=await _prompt_key(base.engine),
+        prompt_key=base.prompt_key.key,
         max_candidates=base.settings.max_candidates,
         embedder=_embedder(learning.catalog),
         telemetry=telemetry,
@@ -403,11 +410,6 @@ def _heavy_jobs(
         else:
             runner = ThreadRunner()
     return HeavyJobs(runner, max_jobs=settings.max_heavy_jobs), processes
-
-
-async def _prompt_key(engine: AsyncEngine) -> bytes:
-    async with engine.begin() as connection:
-        return await prompt_hash_key(connection)
 
 
 def _embedder(catalog: Catalog) -> LazyEmbedder:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from storage.engine import default_sqlite_url, sqlite_directory
@@ -37,6 +37,7 @@ ENV_PROXY_READ_SECONDS = "BANDIT_ROUTER_PROXY_READ_SECONDS"
 ENV_PROXY_MAX_FALLBACKS = "BANDIT_ROUTER_PROXY_MAX_FALLBACKS"
 #: Seconds a session (a conversation kept on one model) lives after its last turn.
 ENV_SESSION_TTL_SECONDS = "BANDIT_ROUTER_SESSION_TTL_SECONDS"
+ENV_PROMPT_KEY = "BANDIT_ROUTER_PROMPT_KEY"
 ENV_PROXY_ALLOW_PRIVATE = "BANDIT_ROUTER_PROXY_ALLOW_PRIVATE_ENDPOINTS"
 ENV_PROXY_JUDGE_QUEUE_SIZE = "BANDIT_ROUTER_PROXY_JUDGE_QUEUE_SIZE"
 ENV_PROXY_JUDGE_WORKERS = "BANDIT_ROUTER_PROXY_JUDGE_WORKERS"
@@ -162,6 +163,8 @@ class Settings:
     #: Where ``serve`` writes the admin key it creates on a database without keys (when no
     #: ``admin_key`` is set); ``None``: beside the SQLite file, else ``./var/admin.key``.
     admin_key_file: Path | None = None
+    #: ``BANDIT_ROUTER_PROMPT_KEY``: the key of prompt and word hashes (64 hex digits).
+    prompt_key: str | None = field(default=None, repr=False)
     #: Langfuse traces out and scores in; None: off.
     langfuse: LangfuseSettings | None = None
     #: The OpenAI-compatible proxy's provider calls.
@@ -175,6 +178,12 @@ class Settings:
     #: Tune the garbage collector for a long-running server once started (``serve`` does;
     #: a process that builds many apps, such as a test run, keeps CPython's defaults).
     tune_gc: bool = False
+
+    def prompt_key_path(self) -> Path | None:
+        """Where the prompt key is kept beside a SQLite file; None elsewhere (PostgreSQL
+        servers share it through ``BANDIT_ROUTER_PROMPT_KEY``)."""
+        directory = sqlite_directory(self.database_url)
+        return None if directory is None else directory / "prompt.key"
 
     def bootstrap_key_path(self) -> Path:
         if self.admin_key_file is not None:
@@ -204,11 +213,13 @@ class Settings:
         ``/metrics`` to scrapers without a key and turn the access log on or off."""
         url = database_url or environ.get(ENV_DATABASE_URL) or default_sqlite_url(Path("var"))
         admin_key = environ.get(ENV_ADMIN_KEY, "").strip() or None
+        prompt_key = environ.get(ENV_PROMPT_KEY, "").strip() or None
         settings = cls(
             database_url=url,
             host=host,
             port=port,
             admin_key=admin_key,
+            prompt_key=prompt_key,
             langfuse=langfuse_settings(environ),
             proxy=proxy_settings(environ),
         )

@@ -11,6 +11,7 @@ from api.integrations.langfuse_link import LangfuseLink
 from api.service.catalog import Catalog
 from api.service.health import ServiceHealth
 from api.service.judging import JudgeService
+from api.service.prompt_key import PromptKey
 from api.service.roles import RoleKeeper
 from domain import ApiKey
 
@@ -33,6 +34,7 @@ async def status(
     roles: NamedDependency[RoleKeeper],
     judging: NamedDependency[JudgeService],
     caller: NamedDependency[ApiKey],
+    prompt_key: NamedDependency[PromptKey],
 ) -> StatusOut:
     """The service's health with its reasons, this process's role and what it learned, and
     what Langfuse export dropped."""
@@ -52,12 +54,14 @@ async def status(
         role=roles.role,
         learned_interactions=sum(learned.values()),
         learned_by_policy=learned,
-        warnings=await _warnings(catalog, judging, caller),
+        warnings=await _warnings(catalog, judging, caller, prompt_key),
     )
 
 
-async def _warnings(catalog: Catalog, judging: JudgeService, caller: ApiKey) -> list[str]:
-    warnings: list[str] = []
+async def _warnings(
+    catalog: Catalog, judging: JudgeService, caller: ApiKey, prompt_key: PromptKey
+) -> list[str]:
+    warnings = [] if prompt_key.warning is None else [prompt_key.warning]
     for name in sorted(catalog.policies):
         if caller.may_use(name):
             quality = await judging.quality(name, fresh=True)
