@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from bandit.errors import InvalidInputError
 from bandit.policy import Policy
+from bandit.reward import for_learner
 from bandit.sampling import sample_index, seed_for
 from bandit.types import Arm, Context, Decision, Interaction
 
@@ -46,6 +49,12 @@ class Learner:
         return Decision(decision_id=decision_id, context=context, arms=arms, pmf=pmf, chosen=chosen)
 
     def learn(self, interaction: Interaction) -> None:
+        """Learn ``interaction``, its reward clipped into the learner's fixed range
+        (``bandit.reward.LEARNER_RANGE``), so no policy's ``reward_range`` changes how fast
+        it learns."""
+        reward = for_learner(interaction.reward)
+        if reward != interaction.reward:
+            interaction = dataclasses.replace(interaction, reward=reward)
         self._policy.learn(interaction)
         self._learned += 1
 

@@ -24,6 +24,7 @@ __all__ = [
     "AGGREGATIONS",
     "DEFAULT_REWARD_RANGE",
     "ERROR_REWARD_RANGE",
+    "LEARNER_RANGE",
     "MAX_COST_WEIGHT",
     "MAX_LATENCY_WEIGHT",
     "MAX_REWARD_MAGNITUDE",
@@ -35,6 +36,7 @@ __all__ = [
     "Observation",
     "RewardRule",
     "SourceRule",
+    "for_learner",
     "join",
     "window_closed_by",
 ]
@@ -204,6 +206,26 @@ class JoinedReward:
     quality: float | None
     cost_usd: float | None
     latency_ms: float | None
+
+
+#: What every learner learns from, whatever a policy's ``reward_range``: wider ranges are kept
+#: for what is stored and reported, but a reward of a million taught the regression so much
+#: that a thousand ordinary rewards later could not move it (issue 21). Within this range a
+#: policy learns as fast as with the default, whichever range it states.
+LEARNER_RANGE: tuple[float, float] = DEFAULT_REWARD_RANGE
+
+
+def for_learner(reward: float) -> float:
+    """``reward`` as the learner sees it: clipped into ``LEARNER_RANGE``. A non-finite one
+    is passed on as it is: the learner refuses it and the row is set aside (quarantined).
+
+    >>> for_learner(-1e6), for_learner(0.5)
+    (-10.0, 0.5)
+    """
+    if not math.isfinite(reward):
+        return reward
+    low, high = LEARNER_RANGE
+    return min(max(reward, low), high)
 
 
 def window_closed_by(rule: RewardRule, observation: Observation) -> bool:
