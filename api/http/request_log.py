@@ -54,6 +54,10 @@ def note_decision(
     connection.state[_NOTE] = (decision_id, policy)
 
 
+#: Routes whose ``{name}`` path parameter is a policy.
+_POLICY_ROUTES = ("/v1/policies/{name",)
+
+
 class RequestLog:
     """ASGI wrapper: times every HTTP request, counts it, writes its access line.
 
@@ -99,6 +103,11 @@ class RequestLog:
             note: tuple[str, str | None] | None = state.get(_NOTE)
             if note is None and answered_decision is not None:
                 note = (answered_decision.decode("latin-1"), None)
+            policy = note[1] if note is not None else None
+            if policy is None and route.startswith(_POLICY_ROUTES):
+                # A policy's own endpoints name it in the path.
+                name = (scope.get("path_params") or {}).get("name")
+                policy = name if isinstance(name, str) else None
             metrics = self._metrics
             metrics.answered(method if method in _METHODS else "other", route, status)
             if route == _ROUTE and note is not None and note[1] is not None and status < 400:
@@ -118,7 +127,7 @@ class RequestLog:
                         "duration_ms": round(seconds * 1000, 3),
                         "request_id": request_id.decode("ascii"),
                         "key_id": None if key is None else key.id,
-                        "policy": None if note is None else note[1],
+                        "policy": policy,
                         "decision_id": None if note is None else note[0],
                     }
                 ).decode()

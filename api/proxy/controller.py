@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from litestar import Controller, Response, post
+from litestar import Controller, Request, Response, post
 from litestar.background_tasks import BackgroundTask
 from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
@@ -13,6 +13,7 @@ from litestar.response import Stream
 
 from api.http.access import access, require_policy
 from api.http.errors import status_for
+from api.http.request_log import note_decision
 from api.http.schemas import ChatCompletionOut, ErrorOut
 from api.proxy.caller import FEATURES_HEADER, FORWARD_METADATA_HEADER
 from api.proxy.chat import SESSION_HEADER, chat_request
@@ -104,22 +105,25 @@ class ChatController(Controller):
         features: _FeaturesHeader = None,
         forward_metadata: _ForwardMetadataHeader = None,
         session: _SessionHeader = None,
+        *,
+        request: Request[Any, Any, Any],
     ) -> Response[Any]:
         """An OpenAI chat completion (streamed or not) from the model the policy named in
         ``"model": "router/<policy>"`` chooses; other parameters go on to the provider."""
         try:
-            request = chat_request(
+            chat = chat_request(
                 data,
                 features_header=features,
                 forward_metadata=forward_metadata,
                 session_header=session,
             )
-            require_policy(caller, request.policy)
-            answer = await proxy.complete(request, caller)
+            require_policy(caller, chat.policy)
+            answer = await proxy.complete(chat, caller)
         except ProxyError as error:
             return _error(error.status, error.detail, error.code)
         except RouterError as error:
             return _error(status_for(error), str(error), "invalid_request_error")
+        note_decision(request, decision_id=answer.decision_id, policy=chat.policy)
         headers = _headers(answer)
         # The call's feedback is stored after the answer is sent: it is not the client's wait.
         after = None if answer.report is None else BackgroundTask(answer.report)

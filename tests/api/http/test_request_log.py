@@ -275,3 +275,18 @@ def test_feedback_from_langfuse_is_counted_but_not_sent_back() -> None:
     assert _samples(metrics)["bandit_router_feedback_total"] == [
         ({"policy": "p", "model": "m"}, 2.0)
     ]
+
+
+async def test_a_policy_read_is_logged_with_its_policy() -> None:
+    """Issue 21: policy reads were logged with ``policy: null``."""
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        scope["path_template"] = "/v1/policies/{name:str}"
+        scope["path_params"] = {"name": "support"}
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}", "more_body": False})
+
+    logger, stream = _logger()
+    await _run(RequestLog(app, metrics=RouterMetrics(), log=logger), _scope())
+    [line] = stream.getvalue().splitlines()
+    assert json.loads(line)["policy"] == "support"
