@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Controller, Response, get, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.params import FromPath, FromQuery, JSONBody, PathParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from api.http import schemas
@@ -127,6 +127,10 @@ def _report(report: ExperimentReport) -> schemas.ExperimentReportOut:
     )
 
 
+#: What an operator may do to an experiment by hand.
+_ACTIONS = ("promote", "rollback", "pause", "resume")
+
+
 class ExperimentController(Controller):
     path = "/v1/experiments"
     tags = ["experiments"]  # noqa: RUF012
@@ -175,15 +179,13 @@ class ExperimentController(Controller):
     async def act(
         self,
         experiment_id: FromPath[str],
-        action: FromPath[str],
+        action: FromPath[Annotated[str, PathParameter(enum=list(_ACTIONS))]],
         experiments: NamedDependency[ExperimentService],
         caller: NamedDependency[ApiKey],
     ) -> schemas.ExperimentReportOut:
         """promote, rollback, pause or resume by hand (stored with the transitions)."""
-        if action not in ("promote", "rollback", "pause", "resume"):
-            raise InvalidInputError(
-                f"Action {action!r} is not one of promote, rollback, pause, resume."
-            )
+        if action not in _ACTIONS:
+            raise InvalidInputError(f"Action {action!r} is not one of {', '.join(_ACTIONS)}.")
         report = await experiments.report(experiment_id)
         _require_experiment(caller, experiment_id, report.record.spec.policy)
         await experiments.act(experiment_id, action, actor=caller.id)  # type: ignore[arg-type]

@@ -23,7 +23,7 @@ from api.http.convert import (
 from api.http.examples import body_examples, path_example
 from api.http.request_log import note_decision
 from api.service.router import RouteRequest, RouterService
-from bandit.errors import NotFoundError
+from bandit.errors import InvalidInputError, NotFoundError
 from domain import ApiKey
 
 __all__ = ["RoutingController"]
@@ -57,6 +57,7 @@ class RoutingController(Controller):
         # group, which cost about a sixth of a route's handling.
         caller = caller_key(request)
         require_policy(caller, data.policy)
+        _require_own_id(caller, data.policy, data.decision_id)
         decision = await router.route(
             RouteRequest(
                 policy=data.policy,
@@ -126,3 +127,16 @@ def _require_decision(caller: ApiKey, decision_id: str, policy: str) -> None:
     """Another tenant's decision answers exactly like one that does not exist."""
     if not caller.may_use(policy):
         raise NotFoundError(f"Decision {decision_id!r} does not exist.")
+
+
+def _require_own_id(caller: ApiKey, policy: str, decision_id: str | None) -> None:
+    """A key limited to some policies chooses decision ids in its policy's own namespace
+    (``<policy>:...``): an id is global, and answering 409 for one another tenant already
+    used would tell that it exists."""
+    if decision_id is None or caller.policies is None or decision_id.startswith(f"{policy}:"):
+        return
+    raise InvalidInputError(
+        f"A key limited to some policies chooses decision ids that start with '{policy}:' "
+        f"(for example '{policy}:{decision_id}'), or lets the router choose; got "
+        f"{decision_id!r}."
+    )

@@ -339,3 +339,24 @@ def test_fallback_of_another_tenants_decision_reads_as_a_missing_one(
     assert theirs.json()["detail"].replace(world.decision[OTHER], "X") == missing.json()[
         "detail"
     ].replace("no-such-decision", "X")
+
+
+def test_a_tenant_chooses_decision_ids_in_its_own_namespace_only(
+    server: RunningServer, world: World, keys: dict[tuple[Scope, bool], str]
+) -> None:
+    """Issue 21: a client-chosen decision_id already used by another tenant answered 409
+    (an unused one 200), telling that it exists. A limited key's ids start with its
+    policy's name, so another tenant's ids are out of its reach and every answer is the same."""
+    tenant = keys["route", True]
+
+    def route(decision_id: str) -> httpx.Response:
+        body = {"policy": OWN, "decision_id": decision_id}
+        return _call(server, "POST", "/v1/route", body, tenant)
+
+    taken, unused = route(world.decision[OTHER]), route("never-used-anywhere")
+    assert taken.status_code == unused.status_code == 422
+    assert f"'{OWN}:" in taken.json()["detail"]
+    own = route(f"{OWN}:mine-1")
+    assert own.status_code == 200, own.text
+    assert own.json()["decision_id"] == f"{OWN}:mine-1"
+    assert route(f"{OWN}:mine-1").json()["decision_id"] == f"{OWN}:mine-1"  # a retry
