@@ -4,7 +4,7 @@ Checked in this order at every look (any number of looks is fine: every interval
 always-valid confidence sequence at level ``spec.alpha``, see :mod:`experiments.statistics`):
 
 1. **Pause** when the units routed in the current stage fail the sample-ratio-mismatch test
-   (chi-squared p < 0.001): the split is broken, so no comparison can be trusted. Assignment is
+   (an always-valid p < 0.001, however often it is looked at): the split is broken, so no comparison can be trusted. Assignment is
    per unit (a caller's ``unit_id``; a decision without one is its own unit), so the test
    counts distinct units: one busy user sends all their decisions to one arm, and counting
    decisions would see a broken split in a healthy one.

@@ -34,6 +34,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 __all__ = [
+    "SRM_CONCENTRATION",
     "ArmAccumulator",
     "ArmStats",
     "ConfidenceSequence",
@@ -322,10 +323,25 @@ def quantile_bounds(
     return low, high
 
 
-def sample_ratio_mismatch(n_candidate: int, n_control: int, share: float) -> float:
-    """Chi-squared p-value that the decisions were split ``share : 1 - share``.
+#: Prior weight of the Dirichlet mixture behind the sequential SRM test, in pseudo-units
+#: spread as the expected split: large enough that a handful of units proves nothing, small
+#: enough that a real mismatch of a few points shows within a stage of a few thousand units.
+SRM_CONCENTRATION = 100.0
 
-    >>> round(sample_ratio_mismatch(100, 900, 0.10), 3)
+
+def sample_ratio_mismatch(n_candidate: int, n_control: int, share: float) -> float:
+    """An always-valid p-value that the units were split ``share : 1 - share``.
+
+    The stage rule looks at the split after every learning round, hundreds of times a stage;
+    a fixed-sample test (chi-squared) repeated that often pauses a healthy experiment now and
+    then (1.9-4.8% of healthy stages at p < 0.001, with looks every 1-50 units). This is the
+    sequential test of Lindon and Malek (2020, "Anytime-valid inference for multinomial count
+    data"): the Bayes factor of a Dirichlet(``SRM_CONCENTRATION`` x split) mixture against
+    the expected split is a test martingale under a correct split, so by Ville's inequality
+    the chance that ``1 / BF`` ever falls below ``alpha``, however often it is looked at, is
+    at most ``alpha``.
+
+    >>> sample_ratio_mismatch(100, 900, 0.10)
     1.0
     >>> sample_ratio_mismatch(260, 1740, 0.10) < 0.001
     True
@@ -334,18 +350,22 @@ def sample_ratio_mismatch(n_candidate: int, n_control: int, share: float) -> flo
         raise ValueError(f"Decision counts {n_candidate} and {n_control} must not be negative.")
     if not 0.0 <= share <= 1.0:
         raise ValueError(f"Traffic share {share!r} must be in [0, 1].")
-    total = n_candidate + n_control
-    if total == 0:
+    if n_candidate + n_control == 0:
         return 1.0
     # At share 0 or 1 one arm expects nothing: any decision there is a broken split.
     if share == 1.0:
         return 1.0 if n_control == 0 else 0.0
     if share == 0.0:
         return 1.0 if n_candidate == 0 else 0.0
-    expected_candidate, expected_control = total * share, total * (1.0 - share)
-    statistic = (n_candidate - expected_candidate) ** 2 / expected_candidate + (
-        n_control - expected_control
-    ) ** 2 / expected_control
-    # Two cells: one degree of freedom, whose chi-squared survival function is
-    # erfc(sqrt(x / 2)) exactly. No scipy here: it took 0.65 s of every server's start-up.
-    return math.erfc(math.sqrt(statistic / 2.0))
+    prior_candidate, prior_control = SRM_CONCENTRATION * share, SRM_CONCENTRATION * (1 - share)
+    log_bayes_factor = (
+        _log_beta(prior_candidate + n_candidate, prior_control + n_control)
+        - _log_beta(prior_candidate, prior_control)
+        - n_candidate * math.log(share)
+        - n_control * math.log(1.0 - share)
+    )
+    return 1.0 if log_bayes_factor <= 0.0 else math.exp(-log_bayes_factor)
+
+
+def _log_beta(a: float, b: float) -> float:
+    return math.lgamma(a) + math.lgamma(b) - math.lgamma(a + b)
