@@ -4,10 +4,11 @@ Checked in this order at every look (any number of looks is fine: every interval
 always-valid confidence sequence at level ``spec.alpha``, see :mod:`experiments.statistics`):
 
 1. **Pause** when the units routed in the current stage fail the sample-ratio-mismatch test
-   (an always-valid p < 0.001, however often it is looked at): the split is broken, so no comparison can be trusted. Assignment is
-   per unit (a caller's ``unit_id``; a decision without one is its own unit), so the test
-   counts distinct units: one busy user sends all their decisions to one arm, and counting
-   decisions would see a broken split in a healthy one.
+   (an always-valid p < 0.001, however often it is looked at): the split is broken, so no
+   comparison can be trusted. Assignment is per unit (a caller's ``unit_id``; a decision
+   without one is its own unit), so the test counts distinct units: one busy user sends all
+   their decisions to one arm, and counting decisions would see a broken split in a healthy
+   one.
 2. **Continue** while either arm has fewer than ``MIN_TEST_FEEDBACK`` observations in all: the
    plug-in variances of the asymptotic sequences need a burn-in.
 3. **Roll back** when a guardrail is breached with confidence, or when the reward sequence lies

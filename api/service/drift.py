@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -34,6 +34,7 @@ from api.service.offload import HeavyJobs
 from bandit.drift import presence_psi, quantile, reward_drop, total_variation
 from bandit.errors import InvalidInputError
 from bandit.factory import make_policy
+from bandit.flags import FlagKind
 from bandit.settings import ExplorationSettings
 from bandit.types import Arm, Context
 from domain import DecisionRecord
@@ -66,6 +67,13 @@ MAX_SNAPSHOTS = 5
 DROP_ALPHA = 0.01
 DROP_MIN = 0.05
 NO_GROUP = "(none)"
+
+#: The reference window is the first buckets that together hold at least this many
+#: decisions (a first bucket of 5 decisions made every later one look shifted).
+REFERENCE_MIN_DECISIONS = 200
+#: Feature namespaces that are flagged when they shift. Hashed prompt words (``words``) are
+#: left out: ``words^ef21ac7e`` means nothing to a person, and a new topic shifts hundreds.
+FLAGGED_NAMESPACES = ("caller", "markers", "language", "size")
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +166,7 @@ class Kpis:
 
 @dataclass(frozen=True, slots=True)
 class Flag:
-    kind: str  # "reward_drop" or "feature_shift"
+    kind: FlagKind
     bucket_start: float
     subject: str  # the model or the feature
     message: str
@@ -416,24 +424,30 @@ def _report(
     indices = sorted(by_bucket)
     buckets: list[Bucket] = []
     flags: list[Flag] = []
-    reference = indices[0] if indices else 0
+    reference = _reference_buckets(indices, by_bucket)
+    reference_rows = [row for index in reference for row in by_bucket[index]]
+    reference_features: Counter[str] = Counter()
+    for index in reference:
+        reference_features.update(read.features[index])
     origin = read.origin or 0.0
     for index in indices:
         members = by_bucket[index]
         start = origin + index * query.bucket_seconds
         models = _by(members, lambda row: row.model)
         shift = _feature_shift(
-            read.features[reference],
-            len(by_bucket[reference]),
+            reference_features,
+            len(reference_rows),
             read.features[index],
             len(members),
-            query.psi_threshold,
+            # A bucket of the reference window is not flagged against itself.
+            math.inf if index in reference else query.psi_threshold,
         )
         buckets.append(_bucket(start, query, members, models, shift))
-        if index == reference:
+        if index in reference:
             continue
         flags += _shift_flags(start, shift, query.psi_threshold)
-        flags += _reward_drops(by_bucket[reference], models, start)
+        flags += _reward_drops(reference_rows, models, start)
+        flags += _quality_drops(reference_rows, members, start, query.group_by)
     groups = _by(rows, lambda row: row.group)
     return DriftReport(
         policy=policy,
@@ -469,6 +483,50 @@ def _by(rows: Iterable[_Row], key: Callable[[_Row], _K]) -> dict[_K, list[_Row]]
     return grouped
 
 
+def _reference_buckets(indices: Sequence[int], by_bucket: Mapping[int, list[_Row]]) -> set[int]:
+    """The first buckets that hold ``REFERENCE_MIN_DECISIONS`` together (all but the last
+    when the range holds fewer: something is left to compare)."""
+    chosen: set[int] = set()
+    held = 0
+    for index in indices[:-1] if len(indices) > 1 else indices:
+        chosen.add(index)
+        held += len(by_bucket[index])
+        if held >= REFERENCE_MIN_DECISIONS:
+            break
+    return chosen
+
+
+def _quality_drops(
+    reference: Sequence[_Row], members: Sequence[_Row], start: float, group_by: str | None
+) -> list[Flag]:
+    """A model whose quality on one task (the ``group_by`` feature) fell: what a provider's
+    silent change looks like, and what a policy-wide mean hides."""
+    flags = []
+    before = _by(reference, lambda row: (row.model, row.group))
+    now = _by(members, lambda row: (row.model, row.group))
+    for model, group in sorted(now):
+        test = reward_drop(
+            [r.quality for r in before.get((model, group), ()) if r.quality is not None],
+            [r.quality for r in now[model, group] if r.quality is not None],
+            alpha=DROP_ALPHA,
+            min_drop=DROP_MIN,
+        )
+        if test is None or not test.significant:
+            continue
+        where = "" if group_by is None or group == NO_GROUP else f" on {group_by}={group}"
+        flags.append(
+            Flag(
+                "quality_drop",
+                start,
+                model if not where else f"{model} ({group_by}={group})",
+                f"Model {model!r}{where} scores a mean quality of {test.current_mean:.3f} "
+                f"against {test.reference_mean:.3f} in the reference window (drop "
+                f"{test.drop:.3f}, Welch p = {test.p_value:.2g}).",
+            )
+        )
+    return flags
+
+
 def _shift_flags(start: float, shift: tuple[FeatureShift, ...], threshold: float) -> list[Flag]:
     return [
         Flag(
@@ -480,7 +538,7 @@ def _shift_flags(start: float, shift: tuple[FeatureShift, ...], threshold: float
             f"{threshold:g}).",
         )
         for s in shift
-        if s.flagged
+        if s.flagged and s.feature.split("^", 1)[0] in FLAGGED_NAMESPACES
     ]
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from msgspec import Struct
+
+from bandit.flags import FlagKind
 
 __all__ = [
     "DriftBucketOut",
@@ -66,9 +66,9 @@ class KpisOut(Struct):
 
 
 class DriftFlagOut(Struct):
-    kind: Literal["reward_drop", "feature_shift"]
+    kind: FlagKind
     bucket_start: float
-    #: The model (reward drop) or the feature (feature shift).
+    #: The model (reward drop), the model and its task (quality drop) or the feature.
     subject: str
     message: str
 

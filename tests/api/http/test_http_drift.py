@@ -234,3 +234,46 @@ def test_the_cli_prints_the_report_or_the_error(
     assert report["bucket_seconds"] == 60
     assert main(["drift", "dr-empty", *remote, "--bucket-seconds", "0"]) == 1
     assert "bucket_seconds must be a positive number" in capsys.readouterr().err
+
+
+def test_a_models_quality_drop_on_one_task_is_flagged_and_hashed_words_are_not(
+    client: httpx.Client,
+) -> None:
+    """Issue 22: one model's quality on one task fell from 0.92 to 0.40 mid-stream; drift did
+    not flag it (a policy-wide mean hid it), while 20 flags fired on hashed prompt words,
+    against a reference window of a first bucket of 5 decisions."""
+    for model in ("qd-a", "qd-b"):
+        client.put(f"/v1/models/{model}", json={"input_usd_per_mtok": 1, "output_usd_per_mtok": 1})
+    client.put(
+        "/v1/policies/qd",
+        json={"models": ["qd-a", "qd-b"], "exploration": {"algorithm": "uniform"}},
+    ).raise_for_status()
+    rng = np.random.default_rng(22)
+    words = [f"topic{k}" for k in range(40)]
+    stamps = []
+    for i in range(600):
+        late = i >= 300
+        task = ("code", "chat", "math")[i % 3]
+        # New topics late: every word changes, which says nothing about quality.
+        prompt = " ".join(rng.choice(words[20:] if late else words[:20], size=6))
+        routed = client.post(
+            "/v1/route", json={"policy": "qd", "prompt": prompt, "features": {"task": task}}
+        ).json()
+        dropped = late and routed["model"] == "qd-a" and task == "code"
+        score = float(np.clip((0.40 if dropped else 0.92) + rng.normal(0, 0.04), 0, 1))
+        client.post(
+            "/v1/feedback", json={"decision_id": routed["decision_id"], "score": score}
+        ).raise_for_status()
+        stamps.append(time.time())
+
+    bucket = (stamps[-1] - stamps[0]) / 6
+    report = client.get(
+        "/v1/policies/qd/drift",
+        params={"since": stamps[0] - 0.001, "bucket_seconds": bucket, "group_by": "task"},
+    ).json()
+
+    quality = [f for f in report["flags"] if f["kind"] == "quality_drop"]
+    assert quality, report["flags"]
+    assert {f["subject"] for f in quality} == {"qd-a (task=code)"}
+    assert "quality of 0.4" in quality[0]["message"]
+    assert not [f for f in report["flags"] if f["subject"].startswith("words^")]
