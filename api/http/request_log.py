@@ -103,11 +103,7 @@ class RequestLog:
             note: tuple[str, str | None] | None = state.get(_NOTE)
             if note is None and answered_decision is not None:
                 note = (answered_decision.decode("latin-1"), None)
-            policy = note[1] if note is not None else None
-            if policy is None and route.startswith(_POLICY_ROUTES):
-                # A policy's own endpoints name it in the path.
-                name = (scope.get("path_params") or {}).get("name")
-                policy = name if isinstance(name, str) else None
+            policy = _policy_of(scope, route, note)
             metrics = self._metrics
             metrics.answered(method if method in _METHODS else "other", route, status)
             if route == _ROUTE and note is not None and note[1] is not None and status < 400:
@@ -134,6 +130,17 @@ class RequestLog:
                 # ``handle`` of a made record, not ``info``: ``info`` walks the stack for the
                 # caller's file and line, a third of the line's cost, and says nothing here.
                 log.handle(log.makeRecord(log.name, logging.INFO, __file__, 0, line, (), None))
+
+
+def _policy_of(scope: Scope, route: str, note: tuple[str, str | None] | None) -> str | None:
+    """The policy the request was about: as its handler named it, or, for a policy's own
+    endpoints, the ``{name}`` of its path."""
+    if note is not None and note[1] is not None:
+        return note[1]
+    if not route.startswith(_POLICY_ROUTES):
+        return None
+    name = (scope.get("path_params") or {}).get("name")
+    return name if isinstance(name, str) else None
 
 
 def _request_id(scope: Scope) -> bytes:

@@ -484,14 +484,17 @@ def _by(rows: Iterable[_Row], key: Callable[[_Row], _K]) -> dict[_K, list[_Row]]
 
 
 def _reference_buckets(indices: Sequence[int], by_bucket: Mapping[int, list[_Row]]) -> set[int]:
-    """The first buckets that hold ``REFERENCE_MIN_DECISIONS`` together (all but the last
-    when the range holds fewer: something is left to compare)."""
+    """The first buckets that hold ``REFERENCE_MIN_DECISIONS`` together, or half the range's
+    decisions when it holds fewer than twice that (the other half is what is compared), and
+    never the last bucket of several."""
+    total = sum(len(by_bucket[index]) for index in indices)
+    enough = min(REFERENCE_MIN_DECISIONS, total / 2)
     chosen: set[int] = set()
     held = 0
     for index in indices[:-1] if len(indices) > 1 else indices:
         chosen.add(index)
         held += len(by_bucket[index])
-        if held >= REFERENCE_MIN_DECISIONS:
+        if held >= enough:
             break
     return chosen
 
