@@ -421,7 +421,9 @@ class RouterService:
             return
         key = self._sessions.conversation_key(answered.policy, conversation)
         session = Session(key, answered.policy, session_decision, answered.chosen_model)
-        await self._sessions.keep(session)
+        # In memory at once (the next turn may come before a write would commit), stored
+        # in the background for the other processes.
+        self._sessions.keep_soon(session)
 
     def _judging(self, policy: PolicyRecord) -> bool:
         judge = policy.config.judge
