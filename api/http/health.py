@@ -64,7 +64,9 @@ async def _warnings(
     warnings = [] if prompt_key.warning is None else [prompt_key.warning]
     for name in sorted(catalog.policies):
         if caller.may_use(name):
-            quality = await judging.quality(name, fresh=True)
+            # Counted at most every few seconds per policy: a status poll over many policies
+            # must not count an hour of decisions for each of them every time.
+            quality = await judging.quality(name)
             if quality.warning is not None:
                 warnings.append(f"Policy {name!r}: {quality.warning}")
     return warnings
