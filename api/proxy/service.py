@@ -165,10 +165,17 @@ class ProxyService:
         )
 
     async def _serve(
-        self, request: ChatRequest, caller: ApiKey, decision: DecisionRecord, *, stream: bool
+        self,
+        request: ChatRequest,
+        caller: ApiKey,
+        decision: DecisionRecord,
+        *,
+        stream: bool,
+        session: bool = True,
     ) -> Answer:
-        """Call ``decision``'s model; when it fails, fall back down its ``fallbacks``."""
-        session_of = decision.continues or decision.id
+        """Call ``decision``'s model; when it fails, fall back down its ``fallbacks``.
+        ``session`` False: the answer carries no session on (a cascade's first answer)."""
+        session_of = (decision.continues or decision.id) if session else None
         fallbacks = list(() if decision.routing is None else decision.routing.fallbacks)
         failures: list[str] = []
         while True:
@@ -318,7 +325,7 @@ class ProxyService:
         the escalation decision keeps it or names a stronger model, which then answers."""
         cascade = self._catalog.policy(request.policy).config.cascade
         assert cascade is not None
-        kept = await self._serve(request, caller, first, stream=False)
+        kept = await self._serve(request, caller, first, stream=False, session=False)
         assert kept.completion is not None
         if kept.report is not None:
             await kept.report()
