@@ -24,10 +24,7 @@ import httpx
 import openai
 
 from tests.judge_learning import drive, register_models
-from tests.proxy_fake import fake_providers
-from tests.server import start_server
-
-KEY_ENV = "FAKE_OPENAI_KEY"
+from tests.proxy_world import KEY_ENV, proxy_world
 
 
 def main() -> None:
@@ -36,20 +33,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--sample-rate", type=float, default=0.25)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp, fake_providers() as fake:
-        workdir = Path(tmp)
-        server = start_server(
-            f"sqlite:///{workdir / 'router.db'}",
-            workdir,
-            env={"BANDIT_ROUTER_PROVIDER_KEY_ENVS": KEY_ENV, KEY_ENV: "sk-fake"},
-        )
-        try:
-            with server.client() as http:
-                register_models(http, fake, KEY_ENV)
-                sdk = openai.OpenAI(base_url=f"{server.url}/v1", api_key=server.admin_key)
-                _report(http, sdk, args)
-        finally:
-            server.stop()
+    with tempfile.TemporaryDirectory() as tmp, proxy_world(Path(tmp)) as world:
+        register_models(world.http, world.fake, KEY_ENV)
+        _report(world.http, world.sdk, args)
 
 
 def _report(http: httpx.Client, sdk: openai.OpenAI, args: argparse.Namespace) -> None:

@@ -65,7 +65,10 @@ async def open_prompt_key(
             assert file is not None
             key = stored if stored is not None else secrets.token_bytes(32)
             write_key_file(file, key.hex())
-            _log.warning("the prompt key is kept in %s now (readable by this user only)", file)
+            if stored is not None:
+                _log.warning("the prompt key moved out of the database to %s", file)
+            else:
+                _log.info("created the prompt key in %s (readable by this user only)", file)
             outside = key
         if stored is not None:
             await forget_prompt_key(connection)

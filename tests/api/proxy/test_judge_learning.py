@@ -7,49 +7,23 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 
-import httpx
-import openai
 import pytest
 
 from tests.judge_learning import drive, register_models
-from tests.proxy_fake import FakeProviders, fake_providers
-from tests.server import RunningServer, start_server
+from tests.proxy_world import KEY_ENV, ProxyWorld, proxy_world
 
 pytestmark = pytest.mark.e2e
 
-KEY_ENV = "FAKE_OPENAI_KEY"
-
-
-@dataclass
-class Setup:
-    server: RunningServer
-    http: httpx.Client
-    fake: FakeProviders
-    sdk: openai.OpenAI
-
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
-    workdir = tmp_path_factory.mktemp("judge")
-    with fake_providers() as fake:
-        server = start_server(
-            f"sqlite:///{workdir / 'router.db'}",
-            workdir,
-            env={"BANDIT_ROUTER_PROVIDER_KEY_ENVS": KEY_ENV, KEY_ENV: "sk-fake"},
-        )
-        try:
-            with server.client() as http:
-                register_models(http, fake, KEY_ENV)
-                sdk = openai.OpenAI(base_url=f"{server.url}/v1", api_key=server.admin_key)
-                with sdk:
-                    yield Setup(server, http, fake, sdk)
-        finally:
-            server.stop()
+def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProxyWorld]:
+    with proxy_world(tmp_path_factory.mktemp("judge")) as world:
+        register_models(world.http, world.fake, KEY_ENV)
+        yield world
 
 
-def test_a_judge_alone_teaches_the_policy_the_best_model_per_task(setup: Setup) -> None:
+def test_a_judge_alone_teaches_the_policy_the_best_model_per_task(setup: ProxyWorld) -> None:
     run = drive(setup.http, setup.sdk, requests=2000, sample_rate=0.25, seed=1)
 
     assert min(run.best_share.values()) >= 0.8, run.best_share
@@ -65,7 +39,7 @@ def test_a_judge_alone_teaches_the_policy_the_best_model_per_task(setup: Setup) 
     assert len(judge_calls) == judge["graded"]
 
 
-def test_without_a_judge_nothing_is_learned_and_the_status_says_why(setup: Setup) -> None:
+def test_without_a_judge_nothing_is_learned_and_the_status_says_why(setup: ProxyWorld) -> None:
     run = drive(setup.http, setup.sdk, requests=60, sample_rate=None, seed=2, tail=60)
 
     assert run.learned == 0
@@ -81,7 +55,7 @@ def test_without_a_judge_nothing_is_learned_and_the_status_says_why(setup: Setup
     )
 
 
-def test_the_judge_stops_at_its_hourly_cap(setup: Setup) -> None:
+def test_the_judge_stops_at_its_hourly_cap(setup: ProxyWorld) -> None:
     # Each grade costs about 0.0002 USD at the judge's prices: a cap of 0.001 holds a handful.
     run = drive(
         setup.http,
@@ -113,7 +87,7 @@ def test_the_judge_stops_at_its_hourly_cap(setup: Setup) -> None:
     ],
 )
 def test_a_bad_judge_is_a_422_naming_the_problem(
-    setup: Setup, judge: dict[str, object], named: str
+    setup: ProxyWorld, judge: dict[str, object], named: str
 ) -> None:
     setup.http.put(
         "/v1/models/no-endpoint", json={"input_usd_per_mtok": 1.0, "output_usd_per_mtok": 1.0}
@@ -128,7 +102,7 @@ def test_a_bad_judge_is_a_422_naming_the_problem(
     assert setup.http.get("/v1/policies/bad-judge").status_code == 404
 
 
-def test_a_judge_that_is_one_of_the_arms_is_accepted_with_a_warning(setup: Setup) -> None:
+def test_a_judge_that_is_one_of_the_arms_is_accepted_with_a_warning(setup: ProxyWorld) -> None:
     response = setup.http.put(
         "/v1/policies/self-judged",
         json={"models": ["alpha", "judge"], "judge": {"model": "judge"}},
@@ -140,7 +114,7 @@ def test_a_judge_that_is_one_of_the_arms_is_accepted_with_a_warning(setup: Setup
     assert "judges tend to prefer their own answers" in warnings[0]
 
 
-def test_with_no_quality_source_failures_alone_teach_nothing(setup: Setup) -> None:
+def test_with_no_quality_source_failures_alone_teach_nothing(setup: ProxyWorld) -> None:
     """No judge, no default_reward: a model that always fails collects errors (and cools
     down), but no reward is learned from them, so the pmf does not move."""
     setup.http.put(
@@ -184,7 +158,7 @@ def test_with_no_quality_source_failures_alone_teach_nothing(setup: Setup) -> No
     assert after["policy_version"] == before["policy_version"]
 
 
-def test_route_api_answers_posted_back_are_judged_too(setup: Setup) -> None:
+def test_route_api_answers_posted_back_are_judged_too(setup: ProxyWorld) -> None:
     setup.http.put(
         "/v1/policies/route-judged",
         json={

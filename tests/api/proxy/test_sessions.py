@@ -18,12 +18,12 @@ import httpx
 import openai
 import pytest
 
-from tests.proxy_fake import FakeProviders, fake_providers
-from tests.server import RunningServer, start_server
+from tests.proxy_fake import FakeProviders
+from tests.proxy_world import KEY_ENV, proxy_world
+from tests.server import RunningServer
 
 pytestmark = pytest.mark.e2e
 
-KEY_ENV = "FAKE_OPENAI_KEY"
 AGENTS = ("agent-a", "agent-b", "agent-c")
 TOOLS: list[Any] = [
     {
@@ -63,34 +63,17 @@ class Setup:
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     workdir = tmp_path_factory.mktemp("sessions")
-    with fake_providers() as fake:
-        server = start_server(
-            f"sqlite:///{workdir / 'router.db'}",
-            workdir,
-            env={
-                "BANDIT_ROUTER_PROVIDER_KEY_ENVS": KEY_ENV,
-                KEY_ENV: "sk-fake",
-                "BANDIT_ROUTER_PROXY_RETRIES": "0",
-            },
-        )
-        try:
-            with server.client() as http:
-                sdk = openai.OpenAI(
-                    base_url=f"{server.url}/v1", api_key=server.admin_key, max_retries=0
-                )
-                with sdk:
-                    setup = Setup(server, http, fake, sdk)
-                    for name in AGENTS:
-                        setup.model(name, f"agent={name}")
-                    # Uniform: every first turn is a coin toss, so a turn that lost its
-                    # session would land elsewhere two times in three.
-                    http.put(
-                        "/v1/policies/agents",
-                        json={"models": list(AGENTS), "exploration": {"algorithm": "uniform"}},
-                    ).raise_for_status()
-                    yield setup
-        finally:
-            server.stop()
+    with proxy_world(workdir, env={"BANDIT_ROUTER_PROXY_RETRIES": "0"}, sdk_retries=0) as world:
+        setup = Setup(world.server, world.http, world.fake, world.sdk)
+        for name in AGENTS:
+            setup.model(name, f"agent={name}")
+        # Uniform: every first turn is a coin toss, so a turn that lost its session would
+        # land elsewhere two times in three.
+        world.http.put(
+            "/v1/policies/agents",
+            json={"models": list(AGENTS), "exploration": {"algorithm": "uniform"}},
+        ).raise_for_status()
+        yield setup
 
 
 def _turn(setup: Setup, messages: list[Any], session: str | None = None) -> tuple[Any, str, str]:
