@@ -61,6 +61,19 @@ def _tool_call_completion(body: dict[str, Any], model: str) -> dict[str, Any]:
     """A ``chat.completion`` whose message calls the request's first tool."""
     tool = body["tools"][0]["function"]["name"]
     turn = len(body.get("messages") or ())
+    call = {
+        "id": f"call_{uuid.uuid4().hex[:12]}",
+        "type": "function",
+        "function": {"name": tool, "arguments": json.dumps({"turn": turn})},
+    }
+    message = {"role": "assistant", "content": None, "refusal": None, "tool_calls": [call]}
+    return _completion(model, message, "tool_calls", (_words(body), 8))
+
+
+def _completion(
+    model: str, message: dict[str, Any], finish_reason: str, usage: tuple[int, int]
+) -> dict[str, Any]:
+    """A ``chat.completion`` object as OpenAI's API reference shows it."""
     return {
         "id": f"chatcmpl-{uuid.uuid4().hex[:12]}",
         "object": "chat.completion",
@@ -68,28 +81,12 @@ def _tool_call_completion(body: dict[str, Any], model: str) -> dict[str, Any]:
         "model": model,
         "system_fingerprint": None,
         "choices": [
-            {
-                "index": 0,
-                "message": {
-                    "role": "assistant",
-                    "content": None,
-                    "refusal": None,
-                    "tool_calls": [
-                        {
-                            "id": f"call_{uuid.uuid4().hex[:12]}",
-                            "type": "function",
-                            "function": {"name": tool, "arguments": json.dumps({"turn": turn})},
-                        }
-                    ],
-                },
-                "logprobs": None,
-                "finish_reason": "tool_calls",
-            }
+            {"index": 0, "message": message, "logprobs": None, "finish_reason": finish_reason}
         ],
         "usage": {
-            "prompt_tokens": _words(body),
-            "completion_tokens": 8,
-            "total_tokens": _words(body) + 8,
+            "prompt_tokens": usage[0],
+            "completion_tokens": usage[1],
+            "total_tokens": sum(usage),
         },
     }
 
@@ -251,29 +248,8 @@ class _Handler(BaseHTTPRequestHandler):
                     "usage": {"input_tokens": usage[0], "output_tokens": usage[1]},
                 },
             )
-        return self._json(
-            200,
-            {
-                "id": f"chatcmpl-{uuid.uuid4().hex[:12]}",
-                "object": "chat.completion",
-                "created": int(time.time()),
-                "model": model,
-                "system_fingerprint": None,
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": text, "refusal": None},
-                        "logprobs": None,
-                        "finish_reason": "stop",
-                    }
-                ],
-                "usage": {
-                    "prompt_tokens": usage[0],
-                    "completion_tokens": usage[1],
-                    "total_tokens": sum(usage),
-                },
-            },
-        )
+        message = {"role": "assistant", "content": text, "refusal": None}
+        return self._json(200, _completion(model, message, "stop", usage))
 
     def _json(
         self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None

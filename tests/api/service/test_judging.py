@@ -78,6 +78,18 @@ async def _answered(services: Services, policy: str) -> DecisionRecord:
     return decision
 
 
+async def _grade_each(judging: JudgeService, decisions: list[DecisionRecord]) -> None:
+    """Offer each decision's answer to the running judge, one after the other, and wait
+    until it is done with each (an unsampled one is never queued)."""
+    judging.start()
+    try:
+        for decision in decisions:
+            judging.offer(decision, "user: 2+2?", "4")
+            await asyncio.wait_for(judging.drain(), timeout=10)
+    finally:
+        await judging.close()
+
+
 async def test_a_grade_is_feedback_from_the_judge_with_its_cost_kept_apart(
     services: Services,
 ) -> None:
@@ -87,12 +99,7 @@ async def test_a_grade_is_feedback_from_the_judge_with_its_cost_kept_apart(
     decision = await _answered(services, "graded")
     assert decision.judge_probability == 1.0
 
-    judging.start()
-    try:
-        judging.offer(decision, "user: 2+2?", "4")
-        await judging.drain()
-    finally:
-        await judging.close()
+    await _grade_each(judging, [decision])
 
     assert grader.asked == [("user: 2+2?", "4")]
     stored = await services.router.decision(decision.id)
@@ -115,12 +122,7 @@ async def test_a_judge_that_fails_gives_no_signal(services: Services, grader: Fa
     judging, _ = _judge_service(services, grader)
     decision = await _answered(services, "failing")
 
-    judging.start()
-    try:
-        judging.offer(decision, "user: 2+2?", "4")
-        await judging.drain()
-    finally:
-        await judging.close()
+    await _grade_each(judging, [decision])
 
     stored = await services.router.decision(decision.id)
     assert [f.source for f in stored.feedback] == [PROXY_SOURCE]
@@ -149,13 +151,7 @@ async def test_the_hourly_cap_stops_grading_and_sampling(services: Services) -> 
     judging, ledger = _judge_service(services, grader)
     decisions = [await _answered(services, "capped") for _ in range(3)]
 
-    judging.start()
-    try:
-        for decision in decisions:
-            judging.offer(decision, "user: 2+2?", "4")
-            await judging.drain()
-    finally:
-        await judging.close()
+    await _grade_each(judging, decisions)
 
     # 0.002, then 0.004 >= 0.003: the third is not graded.
     assert len(grader.asked) == 2
@@ -170,11 +166,6 @@ async def test_a_decision_outside_the_sample_is_not_offered(services: Services) 
     decision = await _answered(services, "unsampled")
     assert decision.judge_probability is None
 
-    judging.start()
-    try:
-        judging.offer(decision, "user: 2+2?", "4")
-        await asyncio.wait_for(judging.drain(), timeout=5)
-    finally:
-        await judging.close()
+    await _grade_each(judging, [decision])
 
     assert grader.asked == []
